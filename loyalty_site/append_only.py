@@ -1,0 +1,53 @@
+"""Database triggers that make a table append-only: UPDATE and DELETE are refused by the database itself,
+so no import script, shell session or future bug can rewrite history.
+
+TRUNCATE stays allowed: it needs table ownership, and the test suite resets tables with it."""
+
+from django.db import migrations
+
+
+def _create(table: str):
+    def forwards(apps, schema_editor):
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            schema_editor.execute(
+                f"""
+                CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$
+                BEGIN
+                    RAISE EXCEPTION '{table} is append-only: %% refused', TG_OP
+                        USING ERRCODE = 'restrict_violation';
+                END;
+                $$ LANGUAGE plpgsql;
+                CREATE TRIGGER {table}_no_update_delete
+                    BEFORE UPDATE OR DELETE ON {table}
+                    FOR EACH ROW EXECUTE FUNCTION {table}_append_only();
+                """,
+                params=(),
+            )
+        elif vendor == "sqlite":
+            for op in ("UPDATE", "DELETE"):
+                schema_editor.execute(
+                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END;"
+                )
+
+    return forwards
+
+
+def _drop(table: str):
+    def backwards(apps, schema_editor):
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            schema_editor.execute(
+                f"DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table};"
+                f"DROP FUNCTION IF EXISTS {table}_append_only();"
+            )
+        elif vendor == "sqlite":
+            for op in ("update", "delete"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op};")
+
+    return backwards
+
+
+def append_only(table: str) -> migrations.RunPython:
+    return migrations.RunPython(_create(table), _drop(table))

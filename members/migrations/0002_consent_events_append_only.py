@@ -1,0 +1,9 @@
+from django.db import migrations
+
+from loyalty_site.append_only import append_only
+
+
+class Migration(migrations.Migration):
+    dependencies = [("members", "0001_initial")]
+
+    operations = [append_only("members_consentevent")]

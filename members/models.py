@@ -1,0 +1,262 @@
+"""Who a member is: the profile, loyalty cards, consent history, purchases and refunds."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+E164_VALIDATOR = RegexValidator(
+    r"^\+[1-9]\d{6,14}$", _("Enter the phone number in international format, e.g. +48601234567.")
+)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        ERASED = "erased", _("Erased")
+        MERGED = "merged", _("Merged into another member")
+
+    class Gender(models.TextChoices):
+        FEMALE = "f", _("Female")
+        MALE = "m", _("Male")
+        OTHER = "x", _("Other")
+
+    class JoinSource(models.TextChoices):
+        STORE = "store", _("In store")
+        ONLINE = "online", _("Online")
+        IMPORT = "import", _("Import")
+        REFERRAL = "referral", _("Referral")
+        ADMIN = "admin", _("Staff")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="member",
+        help_text=_("Portal login. Members imported from a till system may have none yet."),
+    )
+    member_number = models.CharField(_("member number"), max_length=20, unique=True)
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100)
+    email = models.EmailField(_("email"), blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=16, blank=True, db_index=True, validators=[E164_VALIDATOR])
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True, db_index=True)
+    postal_code = models.CharField(_("postal code"), max_length=10, blank=True)
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=5, choices=settings.LANGUAGES, default="pl"
+    )
+    preferred_channel = models.CharField(
+        _("preferred channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    joined_at = models.DateTimeField(_("joined at"), default=timezone.now, db_index=True)
+    join_source = models.CharField(_("join source"), max_length=10, choices=JoinSource.choices, default="store")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    referral_code = models.CharField(_("referral code"), max_length=12, unique=True)
+    referred_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
+    )
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_members"
+    )
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        ordering = ["member_number"]
+        indexes = [models.Index(fields=["last_name", "first_name"])]
+        permissions = [
+            ("view_member_personal_data", "Can see and export members' personal data"),
+            ("merge_members", "Can merge duplicate members"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="merged", merged_into__isnull=False)
+                | (~Q(status="merged") & Q(merged_into__isnull=True)),
+                name="member_merged_has_target",
+            ),
+            models.CheckConstraint(condition=~Q(referred_by=models.F("id")), name="member_not_self_referred"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_number} {self.first_name} {self.last_name}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class LoyaltyCard(models.Model):
+    number = models.CharField(_("card number"), max_length=32, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="cards")
+    issued_at = models.DateTimeField(default=timezone.now)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("loyalty card")
+        verbose_name_plural = _("loyalty cards")
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class MemberChange(models.Model):
+    """Who changed which field of a member and when: the audit trail staff edits leave."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    field = models.CharField(max_length=50)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("member change")
+        verbose_name_plural = _("member changes")
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.field} {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class ConsentPurpose(models.TextChoices):
+    MARKETING = "marketing", _("Marketing")
+    PROFILING = "profiling", _("Profiling and personalisation")
+    PARTNERS = "partners", _("Sharing with partners")
+
+
+class ConsentText(models.Model):
+    """A version of the consent wording shown to members; events record which version they saw."""
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
+    version = models.CharField(max_length=20)
+    text = models.TextField()
+    valid_from = models.DateField(default=timezone.localdate)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
+        ordering = ["channel", "purpose", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "purpose", "version"], name="consent_text_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} / {self.get_purpose_display()} v{self.version}"
+
+
+class ConsentEvent(models.Model):
+    """One change of one consent. Append-only: the current state is the latest event."""
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", _("Portal")
+        IMPORT = "import", _("Import")
+        ADMIN = "admin", _("Staff (admin)")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+        SMS_STOP = "sms_stop", _("SMS STOP")
+        MERGE = "merge", _("Member merge")
+        SIGNUP = "signup", _("Sign-up")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_events")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
+    granted = models.BooleanField()
+    text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["member", "channel", "purpose", "-created_at", "-id"])]
+
+    def __str__(self) -> str:
+        state = "granted" if self.granted else "withdrawn"
+        return f"{self.member_id} {self.channel}/{self.purpose} {state}"
+
+
+class Purchase(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    source = models.CharField(
+        _("source"), max_length=30, default="pos", help_text=_("The system the purchase came from.")
+    )
+    external_id = models.CharField(_("external id"), max_length=64)
+    store = models.CharField(
+        _("store or channel"), max_length=30, default="online", help_text=_("'online' or a store code.")
+    )
+    purchased_at = models.DateTimeField(_("purchased at"), db_index=True)
+    amount = models.DecimalField(
+        _("amount (PLN)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        ordering = ["-purchased_at"]
+        indexes = [models.Index(fields=["member", "-purchased_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="purchase_external_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
+                name="purchase_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=40)
+    product_name = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=60, blank=True, db_index=True)
+    quantity = models.DecimalField(max_digits=10, decimal_places=3, default=Decimal("1"))
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_line_amount_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} x{self.quantity}"
+
+
+class Refund(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
+    external_id = models.CharField(max_length=64)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    refunded_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "external_id"], name="refund_external_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase} -{self.amount}"

@@ -1,0 +1,278 @@
+"""Writes about members: enrolment, profile edits with an audit trail, consent events, purchases, refunds."""
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import (
+    Channel,
+    ConsentEvent,
+    ConsentPurpose,
+    ConsentText,
+    LoyaltyCard,
+    Member,
+    MemberChange,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
+from .selectors import consent_state
+
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+AUDITED_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "gender",
+    "city",
+    "postal_code",
+    "preferred_language",
+    "preferred_channel",
+    "status",
+    "join_source",
+    "referred_by",
+)
+
+
+class MemberError(ValueError):
+    """A change to a member that the rules refuse; the message is meant for people."""
+
+
+def new_member_number() -> str:
+    return f"{secrets.randbelow(9 * 10**9) + 10**9}"
+
+
+def new_referral_code() -> str:
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8))
+
+
+def member_create(
+    *,
+    first_name: str,
+    last_name: str,
+    email: str = "",
+    phone: str = "",
+    user: AbstractBaseUser | None = None,
+    member_number: str | None = None,
+    referred_by: Member | None = None,
+    join_source: str = Member.JoinSource.STORE,
+    card_number: str | None = None,
+    **profile: Any,
+) -> Member:
+    """Enrol a member. Numbers and referral codes are random; a clash (rare) is retried."""
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                member = Member(
+                    user=user,
+                    member_number=member_number or new_member_number(),
+                    referral_code=new_referral_code(),
+                    first_name=first_name,
+                    last_name=last_name,
+                    email=email.strip().lower(),
+                    phone=phone,
+                    referred_by=referred_by,
+                    join_source=join_source,
+                    **profile,
+                )
+                member.full_clean(exclude=["user", "referred_by", "merged_into"])
+                member.save()
+                if card_number:
+                    LoyaltyCard.objects.create(member=member, number=card_number)
+                return member
+        except IntegrityError:
+            if member_number:
+                raise
+    raise MemberError("Could not allocate a unique member number; try again.")
+
+
+@transaction.atomic
+def member_update(
+    *, member: Member, actor: AbstractBaseUser | None, changes: Mapping[str, Any], note: str = ""
+) -> list[MemberChange]:
+    """Apply profile changes and record each changed field with who changed it."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    recorded = []
+    for field, new_value in changes.items():
+        if field not in AUDITED_FIELDS:
+            raise MemberError(f"The field '{field}' cannot be changed here.")
+        old_value = getattr(member, field)
+        if old_value == new_value:
+            continue
+        setattr(member, field, new_value)
+        recorded.append(
+            MemberChange(
+                member=member,
+                actor=actor,
+                field=field,
+                old_value="" if old_value is None else str(old_value),
+                new_value="" if new_value is None else str(new_value),
+                note=note,
+            )
+        )
+    if recorded:
+        member.full_clean(exclude=["user", "referred_by", "merged_into"])
+        member.save()
+        MemberChange.objects.bulk_create(recorded)
+    return recorded
+
+
+def consent_record(
+    *,
+    member: Member,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    source: str,
+    text: ConsentText | None = None,
+    actor: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> ConsentEvent | None:
+    """Append a consent event. Returns None when it would change nothing (same state, same text)."""
+    if channel not in Channel.values or purpose not in ConsentPurpose.values:
+        raise MemberError(f"Unknown consent {channel}/{purpose}.")
+    if granted and text is None:
+        text = ConsentText.objects.filter(channel=channel, purpose=purpose).order_by("-valid_from", "-id").first()
+    current = consent_state(member=member).get((channel, purpose))
+    if current is not None and current.granted == granted and (not granted or current.text_id == getattr(text, "pk", None)):
+        return None
+    return ConsentEvent.objects.create(
+        member=member,
+        channel=channel,
+        purpose=purpose,
+        granted=granted,
+        text=text,
+        source=source,
+        actor=actor,
+        created_at=at or timezone.now(),
+    )
+
+
+def consent_withdraw(
+    *, member: Member, channel: str, purpose: str, source: str, actor: AbstractBaseUser | None = None
+) -> ConsentEvent | None:
+    return consent_record(member=member, channel=channel, purpose=purpose, granted=False, source=source, actor=actor)
+
+
+@dataclass(frozen=True)
+class LineData:
+    sku: str
+    amount: Decimal
+    category: str = ""
+    product_name: str = ""
+    quantity: Decimal = Decimal("1")
+
+
+def purchase_create(
+    *,
+    member: Member,
+    source: str,
+    external_id: str,
+    amount: Decimal,
+    purchased_at: datetime,
+    store: str = "online",
+    lines: Iterable[LineData] = (),
+) -> Purchase:
+    """Create a purchase with its lines. Callers that post points use rewards.services.purchase_post."""
+    lines = list(lines)
+    if amount < 0:
+        raise MemberError("A purchase amount cannot be negative.")
+    if lines and sum((line.amount for line in lines), Decimal("0")) > amount:
+        raise MemberError("The line amounts add up to more than the purchase amount.")
+    purchase = Purchase.objects.create(
+        member=member,
+        source=source,
+        external_id=external_id,
+        amount=amount,
+        purchased_at=purchased_at,
+        store=store or "online",
+    )
+    if lines:
+        PurchaseLine.objects.bulk_create(
+            PurchaseLine(
+                purchase=purchase,
+                sku=line.sku,
+                product_name=line.product_name,
+                category=line.category,
+                quantity=line.quantity,
+                amount=line.amount,
+            )
+            for line in lines
+        )
+    return purchase
+
+
+def refund_create(
+    *, purchase: Purchase, external_id: str, amount: Decimal, reason: str = "", at: datetime | None = None
+) -> tuple[Refund, bool]:
+    """Record a refund against a locked purchase. Returns (refund, created); a repeated id changes nothing."""
+    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    existing = Refund.objects.filter(purchase=purchase, external_id=external_id).first()
+    if existing:
+        return existing, False
+    if amount <= 0:
+        raise MemberError("A refund amount must be greater than zero.")
+    if purchase.refunded_amount + amount > purchase.amount:
+        left = purchase.amount - purchase.refunded_amount
+        raise MemberError(f"Only {left} PLN of this purchase is left to refund; {amount} PLN was asked.")
+    refund = Refund.objects.create(
+        purchase=purchase, external_id=external_id, amount=amount, reason=reason, refunded_at=at or timezone.now()
+    )
+    Purchase.objects.filter(pk=purchase.pk).update(refunded_amount=purchase.refunded_amount + amount)
+    purchase.refunded_amount += amount
+    return refund, True
+
+
+def member_merge_profile(*, survivor: Member, duplicate: Member, actor: AbstractBaseUser | None) -> None:
+    """Move cards, purchases and newer consent to the survivor and mark the duplicate merged.
+
+    Runs inside the caller's transaction (rewards.services.members_merge moves the points too).
+    """
+    if survivor.pk == duplicate.pk:
+        raise MemberError("A member cannot be merged into themselves.")
+    if duplicate.status == Member.Status.MERGED or survivor.status == Member.Status.MERGED:
+        raise MemberError("One of these members has already been merged.")
+    LoyaltyCard.objects.filter(member=duplicate).update(member=survivor)
+    Purchase.objects.filter(member=duplicate).update(member=survivor)
+    Member.objects.filter(referred_by=duplicate).exclude(pk=survivor.pk).update(referred_by=survivor)
+    survivor_state = consent_state(member=survivor)
+    for key, event in consent_state(member=duplicate).items():
+        mine = survivor_state.get(key)
+        if mine is None or event.created_at > mine.created_at:
+            consent_record(
+                member=survivor,
+                channel=event.channel,
+                purpose=event.purpose,
+                granted=event.granted,
+                text=event.text,
+                source=ConsentEvent.Source.MERGE,
+                actor=actor,
+            )
+    # Fill profile gaps on the survivor from the duplicate, through the audited path.
+    gaps = {
+        field: getattr(duplicate, field)
+        for field in ("email", "phone", "birth_date", "gender", "city", "postal_code")
+        if not getattr(survivor, field) and getattr(duplicate, field)
+    }
+    if gaps:
+        member_update(member=survivor, actor=actor, changes=gaps, note=f"merged from {duplicate.member_number}")
+    Member.objects.filter(pk=duplicate.pk).update(status=Member.Status.MERGED, merged_into=survivor)
+    MemberChange.objects.create(
+        member=duplicate,
+        actor=actor,
+        field="status",
+        old_value=duplicate.status,
+        new_value=Member.Status.MERGED,
+        note=f"merged into {survivor.member_number}",
+    )
+    duplicate.status = Member.Status.MERGED
+    duplicate.merged_into = survivor

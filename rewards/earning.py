@@ -1,0 +1,144 @@
+"""How many points a purchase earns: a pure function of the purchase, the member's tier and the rules.
+
+Kept free of queries so the single-purchase path and the batch path share it and the batch path can load
+the rules once. Multipliers stack additively (2x and 3x promotions give 4x, not 6x), which is how members
+read promotions and keeps a rule's cap meaningful.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from django.utils import timezone
+
+from .models import EarningRule, ProgramSettings, Tier
+
+ONE = Decimal("1")
+
+
+@dataclass(frozen=True)
+class Line:
+    amount: Decimal
+    sku: str = ""
+    category: str = ""
+
+
+@dataclass
+class Earning:
+    points: int
+    applied: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The active rules and settings, loaded once per request or batch."""
+
+    base_rate: Decimal
+    cap: int | None
+    rules: Sequence[EarningRule]
+
+    @classmethod
+    def load(cls) -> "RuleSet":
+        settings = ProgramSettings.objects.get_or_create(pk=1)[0]
+        return cls(
+            base_rate=settings.base_points_per_pln,
+            cap=settings.max_points_per_purchase,
+            rules=tuple(EarningRule.objects.filter(is_active=True).order_by("id")),
+        )
+
+
+def _purchase_matches(rule: EarningRule, *, amount: Decimal, store: str, at: datetime, tier: Tier | None) -> bool:
+    if rule.tier_id is not None and (tier is None or tier.pk != rule.tier_id):
+        return False
+    if rule.store and rule.store != store:
+        return False
+    if rule.min_basket is not None and amount < rule.min_basket:
+        return False
+    if rule.starts_at is not None and at < rule.starts_at:
+        return False
+    if rule.ends_at is not None and at >= rule.ends_at:
+        return False
+    if rule.weekdays:
+        local = timezone.localtime(at) if timezone.is_aware(at) else at
+        if str(local.isoweekday()) not in {d.strip() for d in rule.weekdays.split(",")}:
+            return False
+    return True
+
+
+def _line_matches(rule: EarningRule, line: Line) -> bool:
+    if rule.sku and rule.sku != line.sku:
+        return False
+    if rule.category and rule.category != line.category:
+        return False
+    return True
+
+
+def calculate_points(
+    *,
+    amount: Decimal,
+    store: str,
+    purchased_at: datetime,
+    lines: Sequence[Line] = (),
+    tier: Tier | None,
+    ruleset: RuleSet,
+) -> Earning:
+    """Points for a purchase and the list of what applied, for the member and staff to see."""
+    lines = list(lines) or [Line(amount=amount)]
+    purchase_rules = [
+        rule
+        for rule in ruleset.rules
+        if _purchase_matches(rule, amount=amount, store=store, at=purchased_at, tier=tier)
+    ]
+    excludes = [rule for rule in purchase_rules if rule.kind == EarningRule.Kind.EXCLUDE]
+    multipliers = [rule for rule in purchase_rules if rule.kind == EarningRule.Kind.MULTIPLIER]
+    bonuses = [rule for rule in purchase_rules if rule.kind == EarningRule.Kind.BONUS]
+
+    applied: list[dict] = []
+    base = Decimal("0")
+    extra_by_rule: dict[int, Decimal] = {}
+    tier_extra = Decimal("0")
+    excluded_amount = Decimal("0")
+    for line in lines:
+        if any(_line_matches(rule, line) for rule in excludes):
+            excluded_amount += line.amount
+            continue
+        line_base = line.amount * ruleset.base_rate
+        base += line_base
+        if tier is not None and tier.earn_multiplier != ONE:
+            tier_extra += line_base * (tier.earn_multiplier - ONE)
+        for rule in multipliers:
+            if _line_matches(rule, line):
+                extra_by_rule[rule.pk] = extra_by_rule.get(rule.pk, Decimal("0")) + line_base * (rule.multiplier - ONE)
+
+    total = base
+    applied.append({"rule": "base", "name": f"{ruleset.base_rate} pt/PLN", "points": _floor(base)})
+    if excluded_amount:
+        applied.append({"rule": "excluded", "name": f"excluded {excluded_amount} PLN", "points": 0})
+    if tier_extra:
+        total += tier_extra
+        applied.append({"rule": "tier", "name": f"{tier.name} x{tier.earn_multiplier}", "points": _floor(tier_extra)})
+    for rule in multipliers:
+        extra = extra_by_rule.get(rule.pk)
+        if not extra:
+            continue
+        if rule.max_points is not None:
+            extra = min(extra, Decimal(rule.max_points))
+        total += extra
+        applied.append({"rule": rule.pk, "name": rule.name, "points": _floor(extra)})
+    for rule in bonuses:
+        if rule.sku or rule.category:
+            if not any(_line_matches(rule, line) for line in lines):
+                continue
+        total += rule.bonus_points
+        applied.append({"rule": rule.pk, "name": rule.name, "points": rule.bonus_points})
+
+    points = max(_floor(total), 0)
+    if ruleset.cap is not None and points > ruleset.cap:
+        applied.append({"rule": "cap", "name": f"cap {ruleset.cap}", "points": ruleset.cap - points})
+        points = ruleset.cap
+    return Earning(points=points, applied=applied)
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))

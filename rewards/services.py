@@ -1,0 +1,799 @@
+"""Writes to the points economy. Every change of points goes through `_post`, under the account's row lock.
+
+Invariants kept here and in the database: the ledger is append-only (a trigger refuses UPDATE and DELETE),
+each entry has a unique idempotency key, `PointsAccount.balance` equals the sum of the member's available
+entries and `pending` the sum of the pending ones, and neither is ever negative (CHECK constraints).
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from members.models import Member, Purchase, Refund
+from members.services import LineData, MemberError, member_merge_profile, purchase_create, refund_create
+
+from .earning import Line, RuleSet, calculate_points
+from .models import (
+    EventRule,
+    LedgerEntry,
+    PointsAccount,
+    PointsLot,
+    ProgramSettings,
+    Tier,
+    TierChange,
+)
+
+AVAILABLE = LedgerEntry.Bucket.AVAILABLE
+PENDING = LedgerEntry.Bucket.PENDING
+
+
+class PointsError(ValueError):
+    """A points operation the rules refuse; the message is meant for people."""
+
+
+class InsufficientPoints(PointsError):
+    pass
+
+
+def program_settings() -> ProgramSettings:
+    return ProgramSettings.objects.get_or_create(pk=1)[0]
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def expiry_for(earned_at: datetime, settings: ProgramSettings) -> datetime | None:
+    if not settings.points_lifetime_months:
+        return None
+    return add_months(earned_at, settings.points_lifetime_months)
+
+
+def account_lock(*, member: Member) -> PointsAccount:
+    """The member's account, locked for this transaction. Every writer of points takes this lock first."""
+    account = PointsAccount.objects.select_for_update().filter(member=member).first()
+    if account is None:
+        try:
+            with transaction.atomic():
+                PointsAccount.objects.create(member=member)
+        except IntegrityError:
+            pass  # created concurrently; lock it below
+        account = PointsAccount.objects.select_for_update().get(member=member)
+    return account
+
+
+def _existing(key: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(idempotency_key=key).first()
+
+
+def _post(
+    *,
+    account: PointsAccount,
+    kind: str,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    bucket: str = AVAILABLE,
+    purchase: Purchase | None = None,
+    reference: str = "",
+    rules: list | None = None,
+    actor: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+    available_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    consume: bool = True,
+) -> LedgerEntry:
+    """Append one entry and move the account and lots with it. The caller holds the account lock."""
+    if not isinstance(points, int) or points == 0:
+        raise PointsError("Points must be a whole number other than zero.")
+    at = at or timezone.now()
+    entry = LedgerEntry.objects.create(
+        member_id=account.member_id,
+        kind=kind,
+        bucket=bucket,
+        points=points,
+        reason=reason[:255],
+        purchase=purchase,
+        reference=reference,
+        rules=rules or [],
+        actor=actor,
+        idempotency_key=idempotency_key,
+        available_at=available_at,
+        created_at=at,
+    )
+    if bucket == PENDING:
+        if account.pending + points < 0:
+            raise InsufficientPoints("Not enough pending points.")
+        account.pending += points
+        PointsAccount.objects.filter(pk=account.pk).update(pending=F("pending") + points)
+        return entry
+    if account.balance + points < 0:
+        raise InsufficientPoints(f"The balance is {account.balance} points; {-points} were asked for.")
+    account.balance += points
+    PointsAccount.objects.filter(pk=account.pk).update(balance=F("balance") + points)
+    if points > 0:
+        PointsLot.objects.create(
+            member_id=account.member_id,
+            entry=entry,
+            points=points,
+            remaining=points,
+            earned_at=at,
+            expires_at=expires_at,
+        )
+    elif consume:
+        _consume_lots(member_id=account.member_id, points=-points)
+    return entry
+
+
+def _consume_lots(*, member_id: int, points: int, first_lot: PointsLot | None = None) -> None:
+    """Take points from the oldest-expiring lots first (FIFO), optionally starting with one lot."""
+    lots = list(
+        PointsLot.objects.filter(member_id=member_id, remaining__gt=0).order_by(
+            F("expires_at").asc(nulls_last=True), "earned_at", "id"
+        )
+    )
+    if first_lot is not None:
+        lots.sort(key=lambda lot: lot.pk != first_lot.pk)
+    left = points
+    changed = []
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        left -= take
+        changed.append(lot)
+    if left:
+        raise InsufficientPoints("The points lots do not cover this spend.")
+    PointsLot.objects.bulk_update(changed, ["remaining"])
+
+
+@transaction.atomic
+def points_earn(
+    *,
+    member: Member,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    kind: str = LedgerEntry.Kind.EARN,
+    reference: str = "",
+    actor: AbstractBaseUser | None = None,
+    hold_days: int = 0,
+    at: datetime | None = None,
+) -> LedgerEntry:
+    """Credit points. With hold_days they wait in the pending bucket before they can be spent."""
+    if points <= 0:
+        raise PointsError("Earned points must be greater than zero.")
+    account = account_lock(member=member)
+    if existing := _existing(idempotency_key):
+        return existing
+    at = at or timezone.now()
+    settings = program_settings()
+    if hold_days:
+        return _post(
+            account=account,
+            kind=kind,
+            bucket=PENDING,
+            points=points,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            reference=reference,
+            actor=actor,
+            at=at,
+            available_at=at + timedelta(days=hold_days),
+        )
+    return _post(
+        account=account,
+        kind=kind,
+        points=points,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        actor=actor,
+        at=at,
+        expires_at=expiry_for(at, settings),
+    )
+
+
+@transaction.atomic
+def points_redeem(
+    *,
+    member: Member,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    reference: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> LedgerEntry:
+    """Spend points, oldest-expiring first. Refuses (InsufficientPoints) rather than go below zero."""
+    if points <= 0:
+        raise PointsError("Redeemed points must be greater than zero.")
+    account = account_lock(member=member)
+    if existing := _existing(idempotency_key):
+        return existing
+    if account.balance < points:
+        raise InsufficientPoints(f"The balance is {account.balance} points; {points} are needed.")
+    return _post(
+        account=account,
+        kind=LedgerEntry.Kind.REDEEM,
+        points=-points,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def points_adjust(
+    *,
+    member: Member,
+    points: int,
+    reason: str,
+    actor: AbstractBaseUser | None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """A staff correction, up or down, with a mandatory reason and the staff member recorded."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise PointsError("An adjustment needs a reason.")
+    if points == 0:
+        raise PointsError("An adjustment of zero points changes nothing.")
+    account = account_lock(member=member)
+    key = idempotency_key or f"adjust:{member.pk}:{timezone.now().timestamp()}:{actor.pk if actor else 0}"
+    if existing := _existing(key):
+        return existing
+    if points < 0 and account.balance < -points:
+        raise InsufficientPoints(f"The balance is {account.balance} points; cannot take away {-points}.")
+    return _post(
+        account=account,
+        kind=LedgerEntry.Kind.ADJUST,
+        points=points,
+        reason=reason,
+        idempotency_key=key,
+        actor=actor,
+        expires_at=expiry_for(timezone.now(), program_settings()),
+    )
+
+
+@transaction.atomic
+def points_reverse(
+    *,
+    entry: LedgerEntry,
+    reason: str,
+    points: int | None = None,
+    idempotency_key: str | None = None,
+    actor: AbstractBaseUser | None = None,
+    reference: str = "",
+) -> LedgerEntry | None:
+    """Reverse all or part of a credit. Points already spent cannot be taken back below zero: the
+    reversal is limited to what the member still has, and the shortfall is written into the reason.
+    Returns None when nothing is left to reverse."""
+    account = account_lock(member=entry.member)
+    key = idempotency_key or f"reverse:{entry.pk}"
+    if existing := _existing(key):
+        return existing
+    if entry.points <= 0:
+        raise PointsError("Only credits can be reversed.")
+    wanted = entry.points if points is None else points
+    if entry.bucket == PENDING and not _pending_released(entry):
+        left = _pending_left(entry)
+        amount = min(wanted, left, account.pending)
+        if amount <= 0:
+            return None
+        return _post(
+            account=account,
+            kind=LedgerEntry.Kind.REVERSE,
+            bucket=PENDING,
+            points=-amount,
+            reason=reason,
+            idempotency_key=key,
+            purchase=entry.purchase,
+            # The release job finds what is left of a pending credit by this reference.
+            reference=f"pending:{entry.pk}",
+            actor=actor,
+        )
+    amount = min(wanted, account.balance)
+    if amount <= 0:
+        return None
+    if amount < wanted:
+        reason = f"{reason} (limited to the balance: {wanted - amount} points already spent)"
+    source_lot = _lot_for_credit(entry)
+    entry_out = _post(
+        account=account,
+        kind=LedgerEntry.Kind.REVERSE,
+        points=-amount,
+        reason=reason,
+        idempotency_key=key,
+        purchase=entry.purchase,
+        reference=reference or f"entry:{entry.pk}",
+        actor=actor,
+        consume=False,
+    )
+    _consume_lots(member_id=account.member_id, points=amount, first_lot=source_lot)
+    return entry_out
+
+
+def _lot_for_credit(entry: LedgerEntry) -> PointsLot | None:
+    if entry.bucket == AVAILABLE:
+        return PointsLot.objects.filter(entry=entry).first()
+    release = LedgerEntry.objects.filter(idempotency_key=f"release:{entry.pk}:in").first()
+    return PointsLot.objects.filter(entry=release).first() if release else None
+
+
+def _pending_released(entry: LedgerEntry) -> bool:
+    return LedgerEntry.objects.filter(idempotency_key=f"release:{entry.pk}:in").exists()
+
+
+def _pending_left(entry: LedgerEntry) -> int:
+    moved = LedgerEntry.objects.filter(bucket=PENDING, reference=f"pending:{entry.pk}").aggregate(
+        s=Coalesce(Sum("points"), 0)
+    )["s"]
+    return entry.points + moved
+
+
+def points_release_pending(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Move pending points whose return window has passed into the spendable balance. Safe to rerun."""
+    now = now or timezone.now()
+    settings = program_settings()
+    due = list(
+        LedgerEntry.objects.filter(bucket=PENDING, points__gt=0, available_at__lte=now)
+        .order_by("available_at", "id")
+        .values_list("id", "member_id")[: batch_size * 20]
+    )
+    released = 0
+    for entry_id, member_id in due:
+        with transaction.atomic():
+            account = account_lock(member=Member(pk=member_id))
+            entry = LedgerEntry.objects.get(pk=entry_id)
+            if _pending_released(entry):
+                continue
+            left = _pending_left(entry)
+            if left <= 0:
+                continue
+            _post(
+                account=account,
+                kind=LedgerEntry.Kind.RELEASE,
+                bucket=PENDING,
+                points=-left,
+                reason="Return window passed",
+                idempotency_key=f"release:{entry.pk}:out",
+                purchase=entry.purchase,
+                reference=f"pending:{entry.pk}",
+                at=now,
+            )
+            _post(
+                account=account,
+                kind=LedgerEntry.Kind.RELEASE,
+                points=left,
+                reason=entry.reason,
+                idempotency_key=f"release:{entry.pk}:in",
+                purchase=entry.purchase,
+                reference=f"pending:{entry.pk}",
+                rules=entry.rules,
+                at=now,
+                expires_at=expiry_for(now, settings),
+            )
+            released += 1
+    return released
+
+
+def points_expire(*, now: datetime | None = None) -> int:
+    """Expire lots whose time has come, one entry per lot. Running it twice expires nothing twice."""
+    now = now or timezone.now()
+    member_ids = list(
+        PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        .values_list("member_id", flat=True)
+        .distinct()
+        .order_by("member_id")
+    )
+    expired = 0
+    for member_id in member_ids:
+        with transaction.atomic():
+            account = account_lock(member=Member(pk=member_id))
+            lots = list(
+                PointsLot.objects.filter(member_id=member_id, remaining__gt=0, expires_at__lte=now).order_by("id")
+            )
+            for lot in lots:
+                _post(
+                    account=account,
+                    kind=LedgerEntry.Kind.EXPIRE,
+                    points=-lot.remaining,
+                    reason=f"Points earned {timezone.localdate(lot.earned_at):%Y-%m-%d} expired",
+                    idempotency_key=f"expire:{lot.pk}",
+                    reference=f"lot:{lot.pk}",
+                    at=now,
+                    consume=False,
+                )
+                lot.remaining = 0
+                expired += 1
+            PointsLot.objects.bulk_update(lots, ["remaining"])
+    return expired
+
+
+# --- Purchases -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PostedPurchase:
+    purchase: Purchase
+    entry: LedgerEntry | None
+    created: bool
+
+
+def purchase_earn_key(purchase: Purchase) -> str:
+    return f"purchase:{purchase.source}:{purchase.external_id}"
+
+
+@transaction.atomic
+def purchase_post(
+    *,
+    member: Member,
+    source: str,
+    external_id: str,
+    amount: Decimal,
+    purchased_at: datetime | None = None,
+    store: str = "online",
+    lines: Sequence[LineData] = (),
+    ruleset: RuleSet | None = None,
+    now: datetime | None = None,
+) -> PostedPurchase:
+    """Record a purchase and post its points with the rules applied. Posting it again changes nothing."""
+    if member.status != Member.Status.ACTIVE:
+        raise PointsError(f"Member {member.member_number} is {member.get_status_display().lower()}.")
+    account = account_lock(member=member)
+    existing = Purchase.objects.filter(source=source, external_id=external_id).first()
+    if existing is not None:
+        return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
+    now = now or timezone.now()
+    purchased_at = purchased_at or now
+    try:
+        with transaction.atomic():
+            purchase = purchase_create(
+                member=member,
+                source=source,
+                external_id=external_id,
+                amount=amount,
+                purchased_at=purchased_at,
+                store=store,
+                lines=lines,
+            )
+    except IntegrityError:
+        # Same purchase posted concurrently for another member account: the first one wins.
+        existing = Purchase.objects.get(source=source, external_id=external_id)
+        return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
+    ruleset = ruleset or RuleSet.load()
+    earning = calculate_points(
+        amount=amount,
+        store=purchase.store,
+        purchased_at=purchased_at,
+        lines=[Line(amount=line.amount, sku=line.sku, category=line.category) for line in lines],
+        tier=account.tier,
+        ruleset=ruleset,
+    )
+    entry = None
+    if earning.points > 0:
+        entry = _post_purchase_points(account=account, purchase=purchase, earning_points=earning.points,
+                                      rules=earning.applied, now=now)
+    tier_recalculate(member=member, account=account, now=now)
+    return PostedPurchase(purchase, entry, created=True)
+
+
+def _post_purchase_points(
+    *, account: PointsAccount, purchase: Purchase, earning_points: int, rules: list, now: datetime
+) -> LedgerEntry:
+    settings = program_settings()
+    available_at = purchase.purchased_at + timedelta(days=settings.pending_days)
+    reason = f"Purchase {purchase.external_id} ({purchase.amount} PLN)"
+    if settings.pending_days and available_at > now:
+        return _post(
+            account=account,
+            kind=LedgerEntry.Kind.EARN,
+            bucket=PENDING,
+            points=earning_points,
+            reason=reason,
+            idempotency_key=purchase_earn_key(purchase),
+            purchase=purchase,
+            rules=rules,
+            at=purchase.purchased_at,
+            available_at=available_at,
+        )
+    earned_at = max(purchase.purchased_at, available_at) if settings.pending_days else purchase.purchased_at
+    return _post(
+        account=account,
+        kind=LedgerEntry.Kind.EARN,
+        points=earning_points,
+        reason=reason,
+        idempotency_key=purchase_earn_key(purchase),
+        purchase=purchase,
+        rules=rules,
+        at=purchase.purchased_at,
+        expires_at=expiry_for(earned_at, settings),
+    )
+
+
+@transaction.atomic
+def refund_post(
+    *, purchase: Purchase, external_id: str, amount: Decimal, reason: str = "", actor: AbstractBaseUser | None = None
+) -> tuple[Refund, LedgerEntry | None]:
+    """Record a full or partial refund and reverse the points earned on what was refunded."""
+    account_lock(member=purchase.member)
+    refund, created = refund_create(purchase=purchase, external_id=external_id, amount=amount, reason=reason)
+    purchase = refund.purchase  # the locked copy, with refunded_amount up to date
+    key = f"refund:{refund.pk}"
+    if not created:
+        return refund, _existing(key)
+    earn = _existing(purchase_earn_key(purchase))
+    if earn is None or purchase.amount == 0:
+        tier_recalculate(member=purchase.member)
+        return refund, None
+    already = -LedgerEntry.objects.filter(
+        purchase=purchase, kind=LedgerEntry.Kind.REVERSE, idempotency_key__startswith="refund:"
+    ).aggregate(s=Coalesce(Sum("points"), 0))["s"]
+    # Points for everything refunded so far, minus what earlier refunds already reversed: no rounding drift.
+    target = (earn.points * purchase.refunded_amount / purchase.amount).to_integral_value()
+    points = min(int(target) - already, earn.points - already)
+    entry = None
+    if points > 0:
+        entry = points_reverse(
+            entry=earn,
+            points=points,
+            reason=f"Refund {external_id} of purchase {purchase.external_id}: {amount} PLN",
+            idempotency_key=key,
+            actor=actor,
+            reference=f"refund:{refund.pk}",
+        )
+    tier_recalculate(member=purchase.member)
+    return refund, entry
+
+
+# --- Non-purchase events -------------------------------------------------------------------------
+
+
+def _period_start(period: str, now: datetime) -> datetime | None:
+    local = timezone.localtime(now)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == EventRule.Period.DAY:
+        return midnight
+    if period == EventRule.Period.WEEK:
+        return midnight - timedelta(days=local.weekday())
+    if period == EventRule.Period.MONTH:
+        return midnight.replace(day=1)
+    return None
+
+
+@transaction.atomic
+def event_award(
+    *, member: Member, event: str, reference: str, now: datetime | None = None
+) -> LedgerEntry | None:
+    """Points for a non-purchase event, within the rule's cap per period. None when capped or no rule."""
+    rule = EventRule.objects.filter(event=event, is_active=True).first()
+    if rule is None:
+        return None
+    account = account_lock(member=member)
+    key = f"event:{event}:{member.pk}:{reference}"
+    if existing := _existing(key):
+        return existing
+    now = now or timezone.now()
+    earlier = LedgerEntry.objects.filter(member=member, kind=LedgerEntry.Kind.BONUS, idempotency_key__startswith=f"event:{event}:")
+    start = _period_start(rule.cap_period, now)
+    if start is not None:
+        earlier = earlier.filter(created_at__gte=start)
+    if earlier.count() >= rule.cap_count:
+        return None
+    return _post(
+        account=account,
+        kind=LedgerEntry.Kind.BONUS,
+        points=rule.points,
+        reason=rule.get_event_display(),
+        idempotency_key=key,
+        reference=reference,
+        at=now,
+        expires_at=expiry_for(now, program_settings()),
+    )
+
+
+# --- Tiers ---------------------------------------------------------------------------------------
+
+
+def tier_progress_value(*, member: Member, tier_basis: str, now: datetime, window_months: int) -> Decimal:
+    since = add_months(now, -window_months)
+    if tier_basis == Tier.Basis.POINTS:
+        value = LedgerEntry.objects.filter(
+            member=member,
+            kind__in=[LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS],
+            created_at__gte=since,
+        ).aggregate(s=Coalesce(Sum("points"), 0))["s"]
+        return Decimal(value)
+    return Purchase.objects.filter(member=member, purchased_at__gte=since, purchased_at__lte=now).aggregate(
+        s=Coalesce(Sum(F("amount") - F("refunded_amount")), Decimal("0"))
+    )["s"]
+
+
+def qualified_tier(*, tiers: Sequence[Tier], values: dict[str, Decimal]) -> Tier | None:
+    best = None
+    for tier in tiers:
+        if values.get(tier.basis, Decimal("0")) >= tier.threshold:
+            best = tier if best is None or tier.rank > best.rank else best
+    return best
+
+
+def tier_recalculate(
+    *,
+    member: Member,
+    account: PointsAccount | None = None,
+    now: datetime | None = None,
+    tiers: Sequence[Tier] | None = None,
+) -> PointsAccount:
+    """Upgrade at once; downgrade only after the grace period has passed below the threshold."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = account or account_lock(member=member)
+        tiers = list(tiers if tiers is not None else Tier.objects.order_by("rank"))
+        if not tiers:
+            return account
+        settings = program_settings()
+        bases = {tier.basis for tier in tiers}
+        values = {
+            basis: tier_progress_value(member=member, tier_basis=basis, now=now, window_months=settings.tier_window_months)
+            for basis in bases
+        }
+        target = qualified_tier(tiers=tiers, values=values)
+        return _apply_tier(account=account, target=target, now=now, grace_days=settings.tier_grace_days)
+
+
+def _apply_tier(*, account: PointsAccount, target: Tier | None, now: datetime, grace_days: int) -> PointsAccount:
+    current = account.tier
+    current_rank = current.rank if current else -1
+    target_rank = target.rank if target else -1
+    update: dict = {}
+    if target_rank > current_rank or current is None:
+        if target is not None and target != current:
+            update = {"tier": target, "tier_since": now, "tier_below_since": None}
+            reason = "qualified" if current is None else "upgrade"
+    elif target_rank < current_rank:
+        if account.tier_below_since is None:
+            update = {"tier_below_since": now}
+        elif now - account.tier_below_since >= timedelta(days=grace_days):
+            update = {"tier": target, "tier_since": now, "tier_below_since": None}
+            reason = f"downgrade after {grace_days} days' grace"
+    elif account.tier_below_since is not None:
+        update = {"tier_below_since": None}
+    if not update:
+        return account
+    for name, value in update.items():
+        setattr(account, name, value)
+    PointsAccount.objects.filter(pk=account.pk).update(**update)
+    if "tier" in update:
+        TierChange.objects.create(
+            member_id=account.member_id, from_tier=current, to_tier=update["tier"], reason=reason, changed_at=now
+        )
+    return account
+
+
+def tiers_recalculate_all(*, now: datetime | None = None, member_ids: Iterable[int] | None = None) -> int:
+    """Nightly: recompute every member's tier in a few grouped queries, writing only the changes."""
+    now = now or timezone.now()
+    tiers = list(Tier.objects.order_by("rank"))
+    if not tiers:
+        return 0
+    settings = program_settings()
+    since = add_months(now, -settings.tier_window_months)
+    purchases = Purchase.objects.filter(purchased_at__gte=since, purchased_at__lte=now)
+    entries = LedgerEntry.objects.filter(
+        kind__in=[LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS], created_at__gte=since
+    )
+    accounts = PointsAccount.objects.select_related("tier")
+    if member_ids is not None:
+        member_ids = list(member_ids)
+        purchases = purchases.filter(member_id__in=member_ids)
+        entries = entries.filter(member_id__in=member_ids)
+        accounts = accounts.filter(member_id__in=member_ids)
+    spend = dict(
+        purchases.values("member_id").annotate(s=Sum(F("amount") - F("refunded_amount"))).values_list("member_id", "s")
+    )
+    points = {}
+    if Tier.Basis.POINTS in {t.basis for t in tiers}:
+        points = dict(entries.values("member_id").annotate(s=Sum("points")).values_list("member_id", "s"))
+    changed = 0
+    for account in accounts.iterator(chunk_size=2000):
+        values = {
+            Tier.Basis.SPEND: spend.get(account.member_id) or Decimal("0"),
+            Tier.Basis.POINTS: Decimal(points.get(account.member_id) or 0),
+        }
+        target = qualified_tier(tiers=tiers, values=values)
+        before = (account.tier_id, account.tier_below_since)
+        if target == account.tier and account.tier_below_since is None:
+            continue
+        with transaction.atomic():
+            locked = PointsAccount.objects.select_for_update(of=("self",)).select_related("tier").get(pk=account.pk)
+            _apply_tier(account=locked, target=target, now=now, grace_days=settings.tier_grace_days)
+            if (locked.tier_id, locked.tier_below_since) != before:
+                changed += 1
+    return changed
+
+
+# --- Member merge --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def members_merge(*, survivor: Member, duplicate: Member, actor: AbstractBaseUser | None) -> Member:
+    """Merge a duplicate into the survivor: history moves, points transfer through the ledger, nothing is
+    counted twice. Lots keep their expiry dates."""
+    first, second = sorted([survivor, duplicate], key=lambda m: m.pk)
+    locked = {m.pk: account_lock(member=m) for m in (first, second)}
+    survivor = Member.objects.get(pk=survivor.pk)
+    duplicate = Member.objects.get(pk=duplicate.pk)
+    try:
+        member_merge_profile(survivor=survivor, duplicate=duplicate, actor=actor)
+    except MemberError as exc:
+        raise PointsError(str(exc)) from exc
+    source, target = locked[duplicate.pk], locked[survivor.pk]
+    key = f"merge:{duplicate.pk}:{survivor.pk}"
+    reason_out = f"Merged into {survivor.member_number}"
+    reason_in = f"Merged from {duplicate.member_number}"
+    if source.balance:
+        lots = list(PointsLot.objects.filter(member_id=duplicate.pk, remaining__gt=0))
+        _post(account=source, kind=LedgerEntry.Kind.TRANSFER, points=-source.balance, reason=reason_out,
+              idempotency_key=f"{key}:out", actor=actor, consume=False)
+        for lot in lots:
+            moved = lot.remaining
+            PointsLot.objects.filter(pk=lot.pk).update(remaining=0)
+            _post(account=target, kind=LedgerEntry.Kind.TRANSFER, points=moved, reason=reason_in,
+                  idempotency_key=f"{key}:lot:{lot.pk}", actor=actor, at=lot.earned_at,
+                  expires_at=lot.expires_at)
+    if source.pending:
+        pending_credits = LedgerEntry.objects.filter(member_id=duplicate.pk, bucket=PENDING, points__gt=0)
+        for credit in pending_credits:
+            if _pending_released(credit) or (left := _pending_left(credit)) <= 0:
+                continue
+            _post(account=source, kind=LedgerEntry.Kind.TRANSFER, bucket=PENDING, points=-left,
+                  reason=reason_out, idempotency_key=f"{key}:pending:{credit.pk}:out", actor=actor,
+                  reference=f"pending:{credit.pk}")
+            _post(account=target, kind=LedgerEntry.Kind.TRANSFER, bucket=PENDING, points=left,
+                  reason=reason_in, idempotency_key=f"{key}:pending:{credit.pk}:in", actor=actor,
+                  purchase=credit.purchase, available_at=credit.available_at, rules=credit.rules)
+    tier_recalculate(member=survivor, account=target)
+    return survivor
+
+
+def purchase_for_points(*, source: str, external_id: str) -> Purchase:
+    purchase = Purchase.objects.select_related("member").filter(source=source, external_id=external_id).first()
+    if purchase is None:
+        raise PointsError(f"No purchase {external_id} from {source}.")
+    return purchase
+
+
+__all__ = [
+    "InsufficientPoints",
+    "PointsError",
+    "PostedPurchase",
+    "account_lock",
+    "event_award",
+    "members_merge",
+    "points_adjust",
+    "points_earn",
+    "points_expire",
+    "points_redeem",
+    "points_release_pending",
+    "points_reverse",
+    "program_settings",
+    "purchase_post",
+    "refund_post",
+    "tier_recalculate",
+    "tiers_recalculate_all",
+]

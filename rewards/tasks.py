@@ -1,0 +1,20 @@
+"""Periodic points jobs. Each is safe to run twice: the ledger's idempotency keys make repeats no-ops."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True)
+def points_release_pending_task() -> int:
+    return services.points_release_pending()
+
+
+@shared_task(acks_late=True)
+def points_expire_task() -> int:
+    return services.points_expire()
+
+
+@shared_task(acks_late=True)
+def tiers_recalculate_task() -> int:
+    return services.tiers_recalculate_all()
