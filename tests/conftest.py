@@ -1,0 +1,71 @@
+"""Shared fixtures: members, tiers and rules set up through the services, as users would create them."""
+
+import itertools
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from members.services import member_create
+from rewards.models import ProgramSettings, Tier
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_member(db):
+    """Enrol a member through the service. `login=True` gives them a portal login (password 'secret-pass-1')."""
+
+    def make(*, login: bool = False, **kwargs):
+        n = next(_counter)
+        user = None
+        if login:
+            user = get_user_model().objects.create_user(username=f"member{n}", password="secret-pass-1")
+        defaults = {
+            "first_name": "Jan",
+            "last_name": f"Kowalski{n}",
+            "email": f"jan{n}@example.pl",
+            "phone": f"+4860{n:07d}",
+        }
+        defaults.update(kwargs)
+        return member_create(user=user, **defaults)
+
+    return make
+
+
+@pytest.fixture
+def member(make_member):
+    return make_member()
+
+
+@pytest.fixture
+def program(db):
+    """Programme settings with no return window and no expiry unless a test says otherwise."""
+    settings, _ = ProgramSettings.objects.update_or_create(
+        pk=1,
+        defaults={"base_points_per_pln": Decimal("1"), "pending_days": 0, "points_lifetime_months": 12},
+    )
+    return settings
+
+
+@pytest.fixture
+def tiers(db):
+    return [
+        Tier.objects.create(code="bronze", name="Brązowy", rank=0, threshold=Decimal("0")),
+        Tier.objects.create(
+            code="silver", name="Srebrny", rank=1, threshold=Decimal("1000"), earn_multiplier=Decimal("1.25")
+        ),
+        Tier.objects.create(
+            code="gold", name="Złoty", rank=2, threshold=Decimal("5000"), earn_multiplier=Decimal("1.5")
+        ),
+    ]
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_superuser(username="admin", password="secret-pass-1", email="a@example.pl")

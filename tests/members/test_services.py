@@ -1,0 +1,100 @@
+"""Members: enrolment, audited edits, consent history, matching and merging duplicates."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from members.models import ConsentEvent, ConsentText, LoyaltyCard, Member, MemberChange, Purchase
+from members.selectors import consent_state, member_duplicate_groups, member_find, members_with_consent
+from members.services import MemberError, consent_record, consent_withdraw, member_update
+from rewards.models import LedgerEntry, PointsAccount
+from rewards.selectors import ledger_mismatches
+from rewards.services import members_merge, points_earn, purchase_post
+
+
+def test_member_gets_a_number_and_referral_code(make_member):
+    member = make_member(card_number="CARD-1")
+    assert len(member.member_number) == 10 and len(member.referral_code) == 8
+    assert LoyaltyCard.objects.get(number="CARD-1").member == member
+
+
+def test_phone_must_be_e164(make_member):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        make_member(phone="601 234 567")
+
+
+def test_member_update_records_who_changed_what(member, staff_user):
+    member_update(member=member, actor=staff_user, changes={"city": "Łódź", "last_name": "Nowak"})
+    changes = {c.field: c for c in MemberChange.objects.filter(member=member)}
+    assert changes["city"].new_value == "Łódź" and changes["city"].actor == staff_user
+    assert changes["last_name"].new_value == "Nowak"
+    member_update(member=member, actor=staff_user, changes={"city": "Łódź"})
+    assert MemberChange.objects.filter(member=member).count() == 2
+    with pytest.raises(MemberError):
+        member_update(member=member, actor=staff_user, changes={"member_number": "1"})
+
+
+def test_consent_state_is_the_latest_event(member):
+    text = ConsentText.objects.create(channel="email", purpose="marketing", version="1.0", text="Zgoda...")
+    consent_record(member=member, channel="email", purpose="marketing", granted=True, source="portal")
+    assert consent_state(member=member)[("email", "marketing")].text == text
+    assert member in members_with_consent(channel="email")
+    consent_withdraw(member=member, channel="email", purpose="marketing", source="unsubscribe")
+    assert member not in members_with_consent(channel="email")
+    assert consent_withdraw(member=member, channel="email", purpose="marketing", source="admin") is None
+    assert ConsentEvent.objects.filter(member=member).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consent_events_cannot_be_edited(member):
+    event = consent_record(member=member, channel="sms", purpose="marketing", granted=True, source="portal")
+    with pytest.raises(IntegrityError):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE members_consentevent SET granted = false WHERE id = %s", [event.pk])
+
+
+def test_purchase_is_matched_by_card_number_email_or_phone(make_member):
+    member = make_member(card_number="C-77", email="Ala@Example.pl", phone="+48601000111")
+    assert member_find(card="C-77") == member
+    assert member_find(member_number=member.member_number) == member
+    assert member_find(email="ala@example.pl ") == member
+    assert member_find(phone="+48601000111") == member
+    assert member_find(card="nope") is None
+
+
+def test_merge_moves_history_and_points_without_double_counting(make_member, program, staff_user):
+    now = timezone.now()
+    survivor = make_member(email="dup@example.pl", city="")
+    duplicate = make_member(email="dup@example.pl", city="Gdańsk", card_number="C-DUP")
+    assert any(g["value"] == "dup@example.pl" for g in member_duplicate_groups())
+    purchase_post(member=survivor, source="pos", external_id="S1", amount=Decimal("100"))
+    purchase_post(member=duplicate, source="pos", external_id="D1", amount=Decimal("250"))
+    points_earn(member=duplicate, points=40, reason="old", idempotency_key="old", at=now - timedelta(days=300))
+    consent_record(member=duplicate, channel="sms", purpose="marketing", granted=True, source="portal")
+
+    members_merge(survivor=survivor, duplicate=duplicate, actor=staff_user)
+
+    duplicate.refresh_from_db()
+    survivor.refresh_from_db()
+    assert duplicate.status == Member.Status.MERGED and duplicate.merged_into == survivor
+    assert PointsAccount.objects.get(member=survivor).balance == 100 + 250 + 40
+    assert PointsAccount.objects.get(member=duplicate).balance == 0
+    assert Purchase.objects.filter(member=survivor).count() == 2
+    assert LoyaltyCard.objects.get(number="C-DUP").member == survivor
+    assert survivor.city == "Gdańsk"
+    assert consent_state(member=survivor)[("sms", "marketing")].granted
+    assert member_find(card="C-DUP") == survivor
+    assert ledger_mismatches() == []
+    # The old lot keeps its expiry date on the survivor.
+    from rewards.services import points_expire
+
+    points_expire(now=now + timedelta(days=70))
+    assert PointsAccount.objects.get(member=survivor).balance == 350
+    assert LedgerEntry.objects.filter(member=duplicate, kind="transfer").count() == 1
+    with pytest.raises(Exception, match="already been merged"):
+        members_merge(survivor=survivor, duplicate=duplicate, actor=staff_user)

@@ -1,0 +1,91 @@
+"""Earning rules: what a purchase earns and the record of why."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from members.services import LineData
+from rewards.models import EarningRule, EventRule, LedgerEntry, PointsAccount
+from rewards.services import event_award, purchase_post
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+SATURDAY = datetime(2026, 11, 21, 12, 0, tzinfo=WARSAW)
+MONDAY = datetime(2026, 11, 23, 12, 0, tzinfo=WARSAW)
+
+
+def post(member, amount, *, at=MONDAY, store="online", lines=(), external_id=None):
+    return purchase_post(
+        member=member,
+        source="pos",
+        external_id=external_id or f"T-{amount}-{at:%j}-{store}-{len(lines)}",
+        amount=Decimal(amount),
+        purchased_at=at,
+        store=store,
+        lines=lines,
+        now=at + timedelta(days=30),
+    )
+
+
+def test_base_rate_floors_to_whole_points(member, program):
+    program.base_points_per_pln = Decimal("1.5")
+    program.save()
+    assert post(member, "99.99").entry.points == 149
+
+
+def test_category_multiplier_and_excluded_category(member, program):
+    EarningRule.objects.create(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
+    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", category="Alkohol")
+    lines = [
+        LineData(sku="K1", category="Kosmetyki", amount=Decimal("100")),
+        LineData(sku="A1", category="Alkohol", amount=Decimal("50")),
+        LineData(sku="D1", category="Dom", amount=Decimal("30")),
+    ]
+    entry = post(member, "180", lines=lines).entry
+    assert entry.points == 100 * 2 + 30
+    names = [rule["name"] for rule in entry.rules]
+    assert "Kosmetyki x2" in names and any("excluded" in n for n in names)
+
+
+def test_weekend_promotion_applies_only_on_weekends(member, program):
+    EarningRule.objects.create(name="Weekend x2", kind="multiplier", multiplier=Decimal("2"), weekdays="6,7")
+    assert post(member, "100", at=SATURDAY).entry.points == 200
+    assert post(member, "100", at=MONDAY).entry.points == 100
+
+
+def test_time_boxed_store_promotion_min_basket_bonus_and_cap(member, program):
+    EarningRule.objects.create(
+        name="Sklep 3 x3", kind="multiplier", multiplier=Decimal("3"), store="store-03",
+        starts_at=MONDAY - timedelta(days=1), ends_at=MONDAY + timedelta(days=1),
+    )
+    EarningRule.objects.create(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
+    assert post(member, "100", store="store-03").entry.points == 300
+    assert post(member, "100", store="store-03", at=MONDAY + timedelta(days=2)).entry.points == 100
+    assert post(member, "250", store="online").entry.points == 300
+    program.max_points_per_purchase = 120
+    program.save()
+    assert post(member, "250", store="online", external_id="capped").entry.points == 120
+
+
+def test_tier_multiplier_applies(member, program, tiers):
+    post(member, "1200", external_id="big")  # reaches Silver (x1.25)
+    assert PointsAccount.objects.get(member=member).tier.code == "silver"
+    assert post(member, "100", external_id="next").entry.points == 125
+
+
+def test_event_points_respect_the_cap_per_period(member, program):
+    EventRule.objects.create(event="product_rated", points=10, cap_count=2, cap_period="day")
+    awarded = [event_award(member=member, event="product_rated", reference=f"review-{i}", now=MONDAY) for i in range(3)]
+    assert [bool(a) for a in awarded] == [True, True, False]
+    assert event_award(member=member, event="product_rated", reference="review-9", now=MONDAY + timedelta(days=1))
+    assert LedgerEntry.objects.filter(member=member, kind="bonus").count() == 3
+
+
+def test_suspended_member_cannot_post_purchases(member, program):
+    from rewards.services import PointsError
+
+    member.status = "suspended"
+    member.save()
+    with pytest.raises(PointsError, match="suspended"):
+        post(member, "10")
