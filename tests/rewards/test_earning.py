@@ -89,3 +89,22 @@ def test_suspended_member_cannot_post_purchases(member, program):
     member.save()
     with pytest.raises(PointsError, match="suspended"):
         post(member, "10")
+
+
+def test_enrolment_awards_joined_points_once(program):
+    from datetime import date
+
+    from rewards.services import PointsError, member_enroll
+
+    EventRule.objects.create(event="joined", points=100, cap_count=1, cap_period="ever")
+    EventRule.objects.create(event="profile_completed", points=50, cap_count=1, cap_period="ever")
+    referrer = member_enroll(first_name="Ala", last_name="Nowak", email="ala@example.pl")
+    member = member_enroll(
+        first_name="Ola", last_name="Wiśniewska", email="ola@example.pl", phone="+48601999888",
+        birth_date=date(1990, 5, 1), city="Kraków", postal_code="30-001", referred_by_code=referrer.referral_code,
+    )
+    assert member.referred_by == referrer and member.join_source == "referral"
+    assert PointsAccount.objects.get(member=referrer).balance == 100
+    assert PointsAccount.objects.get(member=member).balance == 150
+    with pytest.raises(PointsError, match="referral code"):
+        member_enroll(first_name="X", last_name="Y", referred_by_code="NOPE1234")
