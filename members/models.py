@@ -65,9 +65,7 @@ class Member(models.Model):
     join_source = models.CharField(_("join source"), max_length=10, choices=JoinSource.choices, default="store")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     referral_code = models.CharField(_("referral code"), max_length=12, unique=True)
-    referred_by = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals"
-    )
+    referred_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals")
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_members"
     )

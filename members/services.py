@@ -143,7 +143,11 @@ def consent_record(
     if granted and text is None:
         text = ConsentText.objects.filter(channel=channel, purpose=purpose).order_by("-valid_from", "-id").first()
     current = consent_state(member=member).get((channel, purpose))
-    if current is not None and current.granted == granted and (not granted or current.text_id == getattr(text, "pk", None)):
+    if (
+        current is not None
+        and current.granted == granted
+        and (not granted or current.text_id == getattr(text, "pk", None))
+    ):
         return None
     return ConsentEvent.objects.create(
         member=member,

@@ -69,9 +69,7 @@ def _purchase_matches(rule: EarningRule, *, amount: Decimal, store: str, at: dat
 def _line_matches(rule: EarningRule, line: Line) -> bool:
     if rule.sku and rule.sku != line.sku:
         return False
-    if rule.category and rule.category != line.category:
-        return False
-    return True
+    return not (rule.category and rule.category != line.category)
 
 
 def calculate_points(
@@ -127,9 +125,8 @@ def calculate_points(
         total += extra
         applied.append({"rule": rule.pk, "name": rule.name, "points": _floor(extra)})
     for rule in bonuses:
-        if rule.sku or rule.category:
-            if not any(_line_matches(rule, line) for line in lines):
-                continue
+        if (rule.sku or rule.category) and not any(_line_matches(rule, line) for line in lines):
+            continue
         total += rule.bonus_points
         applied.append({"rule": rule.pk, "name": rule.name, "points": rule.bonus_points})
 

@@ -96,9 +96,7 @@ def ledger_mismatches(*, member_ids=None) -> list[dict]:
             pending=Coalesce(Sum("points", filter=Q(bucket="pending")), 0),
         )
     }
-    lots = dict(
-        PointsLot.objects.values("member_id").annotate(s=Sum("remaining")).values_list("member_id", "s")
-    )
+    lots = dict(PointsLot.objects.values("member_id").annotate(s=Sum("remaining")).values_list("member_id", "s"))
     problems = []
     for account in accounts.values("member_id", "balance", "pending"):
         ledger = sums.get(account["member_id"], {"available": 0, "pending": 0})

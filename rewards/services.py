@@ -487,8 +487,9 @@ def purchase_post(
     )
     entry = None
     if earning.points > 0:
-        entry = _post_purchase_points(account=account, purchase=purchase, earning_points=earning.points,
-                                      rules=earning.applied, now=now)
+        entry = _post_purchase_points(
+            account=account, purchase=purchase, earning_points=earning.points, rules=earning.applied, now=now
+        )
     tier_recalculate(member=member, account=account, now=now)
     return PostedPurchase(purchase, entry, created=True)
 
@@ -577,9 +578,7 @@ def _period_start(period: str, now: datetime) -> datetime | None:
 
 
 @transaction.atomic
-def event_award(
-    *, member: Member, event: str, reference: str, now: datetime | None = None
-) -> LedgerEntry | None:
+def event_award(*, member: Member, event: str, reference: str, now: datetime | None = None) -> LedgerEntry | None:
     """Points for a non-purchase event, within the rule's cap per period. None when capped or no rule."""
     rule = EventRule.objects.filter(event=event, is_active=True).first()
     if rule is None:
@@ -589,7 +588,9 @@ def event_award(
     if existing := _existing(key):
         return existing
     now = now or timezone.now()
-    earlier = LedgerEntry.objects.filter(member=member, kind=LedgerEntry.Kind.BONUS, idempotency_key__startswith=f"event:{event}:")
+    earlier = LedgerEntry.objects.filter(
+        member=member, kind=LedgerEntry.Kind.BONUS, idempotency_key__startswith=f"event:{event}:"
+    )
     start = _period_start(rule.cap_period, now)
     if start is not None:
         earlier = earlier.filter(created_at__gte=start)
@@ -674,7 +675,9 @@ def tier_recalculate(
         settings = program_settings()
         bases = {tier.basis for tier in tiers}
         values = {
-            basis: tier_progress_value(member=member, tier_basis=basis, now=now, window_months=settings.tier_window_months)
+            basis: tier_progress_value(
+                member=member, tier_basis=basis, now=now, window_months=settings.tier_window_months
+            )
             for basis in bases
         }
         target = qualified_tier(tiers=tiers, values=values)
@@ -773,25 +776,55 @@ def members_merge(*, survivor: Member, duplicate: Member, actor: AbstractBaseUse
     reason_in = f"Merged from {duplicate.member_number}"
     if source.balance:
         lots = list(PointsLot.objects.filter(member_id=duplicate.pk, remaining__gt=0))
-        _post(account=source, kind=LedgerEntry.Kind.TRANSFER, points=-source.balance, reason=reason_out,
-              idempotency_key=f"{key}:out", actor=actor, consume=False)
+        _post(
+            account=source,
+            kind=LedgerEntry.Kind.TRANSFER,
+            points=-source.balance,
+            reason=reason_out,
+            idempotency_key=f"{key}:out",
+            actor=actor,
+            consume=False,
+        )
         for lot in lots:
             moved = lot.remaining
             PointsLot.objects.filter(pk=lot.pk).update(remaining=0)
-            _post(account=target, kind=LedgerEntry.Kind.TRANSFER, points=moved, reason=reason_in,
-                  idempotency_key=f"{key}:lot:{lot.pk}", actor=actor, at=lot.earned_at,
-                  expires_at=lot.expires_at)
+            _post(
+                account=target,
+                kind=LedgerEntry.Kind.TRANSFER,
+                points=moved,
+                reason=reason_in,
+                idempotency_key=f"{key}:lot:{lot.pk}",
+                actor=actor,
+                at=lot.earned_at,
+                expires_at=lot.expires_at,
+            )
     if source.pending:
         pending_credits = LedgerEntry.objects.filter(member_id=duplicate.pk, bucket=PENDING, points__gt=0)
         for credit in pending_credits:
             if _pending_released(credit) or (left := _pending_left(credit)) <= 0:
                 continue
-            _post(account=source, kind=LedgerEntry.Kind.TRANSFER, bucket=PENDING, points=-left,
-                  reason=reason_out, idempotency_key=f"{key}:pending:{credit.pk}:out", actor=actor,
-                  reference=f"pending:{credit.pk}")
-            _post(account=target, kind=LedgerEntry.Kind.TRANSFER, bucket=PENDING, points=left,
-                  reason=reason_in, idempotency_key=f"{key}:pending:{credit.pk}:in", actor=actor,
-                  purchase=credit.purchase, available_at=credit.available_at, rules=credit.rules)
+            _post(
+                account=source,
+                kind=LedgerEntry.Kind.TRANSFER,
+                bucket=PENDING,
+                points=-left,
+                reason=reason_out,
+                idempotency_key=f"{key}:pending:{credit.pk}:out",
+                actor=actor,
+                reference=f"pending:{credit.pk}",
+            )
+            _post(
+                account=target,
+                kind=LedgerEntry.Kind.TRANSFER,
+                bucket=PENDING,
+                points=left,
+                reason=reason_in,
+                idempotency_key=f"{key}:pending:{credit.pk}:in",
+                actor=actor,
+                purchase=credit.purchase,
+                available_at=credit.available_at,
+                rules=credit.rules,
+            )
     tier_recalculate(member=survivor, account=target)
     return survivor
 

@@ -53,9 +53,8 @@ def test_consent_state_is_the_latest_event(member):
 @pytest.mark.django_db(transaction=True)
 def test_consent_events_cannot_be_edited(member):
     event = consent_record(member=member, channel="sms", purpose="marketing", granted=True, source="portal")
-    with pytest.raises(IntegrityError):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("UPDATE members_consentevent SET granted = false WHERE id = %s", [event.pk])
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE members_consentevent SET granted = false WHERE id = %s", [event.pk])
 
 
 def test_purchase_is_matched_by_card_number_email_or_phone(make_member):

@@ -41,8 +41,9 @@ def test_fifty_concurrent_spends_against_a_thousand_points(member, program):
             cursor.execute("SELECT pg_backend_pid()")
             backend_pids.add(cursor.fetchone()[0])
         try:
-            points_redeem(member=Member.objects.get(pk=member.pk), points=100, reason="spend",
-                          idempotency_key=f"spend-{i}")
+            points_redeem(
+                member=Member.objects.get(pk=member.pk), points=100, reason="spend", idempotency_key=f"spend-{i}"
+            )
             return "ok"
         except InsufficientPoints:
             return "refused"

@@ -56,8 +56,12 @@ def test_weekend_promotion_applies_only_on_weekends(member, program):
 
 def test_time_boxed_store_promotion_min_basket_bonus_and_cap(member, program):
     EarningRule.objects.create(
-        name="Sklep 3 x3", kind="multiplier", multiplier=Decimal("3"), store="store-03",
-        starts_at=MONDAY - timedelta(days=1), ends_at=MONDAY + timedelta(days=1),
+        name="Sklep 3 x3",
+        kind="multiplier",
+        multiplier=Decimal("3"),
+        store="store-03",
+        starts_at=MONDAY - timedelta(days=1),
+        ends_at=MONDAY + timedelta(days=1),
     )
     EarningRule.objects.create(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
     assert post(member, "100", store="store-03").entry.points == 300
@@ -100,8 +104,14 @@ def test_enrolment_awards_joined_points_once(program):
     EventRule.objects.create(event="profile_completed", points=50, cap_count=1, cap_period="ever")
     referrer = member_enroll(first_name="Ala", last_name="Nowak", email="ala@example.pl")
     member = member_enroll(
-        first_name="Ola", last_name="Wiśniewska", email="ola@example.pl", phone="+48601999888",
-        birth_date=date(1990, 5, 1), city="Kraków", postal_code="30-001", referred_by_code=referrer.referral_code,
+        first_name="Ola",
+        last_name="Wiśniewska",
+        email="ola@example.pl",
+        phone="+48601999888",
+        birth_date=date(1990, 5, 1),
+        city="Kraków",
+        postal_code="30-001",
+        referred_by_code=referrer.referral_code,
     )
     assert member.referred_by == referrer and member.join_source == "referral"
     assert PointsAccount.objects.get(member=referrer).balance == 100

@@ -50,7 +50,7 @@ def test_same_idempotency_key_posts_once(member, program):
 
 
 def test_same_purchase_posted_twice_gives_one_earn_entry(member, program):
-    kwargs = dict(member=member, source="pos", external_id="R-1", amount=Decimal("120.50"))
+    kwargs = {"member": member, "source": "pos", "external_id": "R-1", "amount": Decimal("120.50")}
     first = purchase_post(**kwargs)
     second = purchase_post(**kwargs)
     assert first.created and not second.created
@@ -76,16 +76,14 @@ def test_raw_sql_update_or_delete_of_a_ledger_entry_fails(member, program):
         "UPDATE rewards_ledgerentry SET points = 1000 WHERE id = %s",
         "DELETE FROM rewards_ledgerentry WHERE id = %s",
     ):
-        with pytest.raises(IntegrityError, match="append-only"):
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql, [entry.pk])
+        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [entry.pk])
     assert LedgerEntry.objects.get(pk=entry.pk).points == 10
 
 
 def test_database_refuses_a_negative_balance(member, program):
-    with pytest.raises(IntegrityError):
-        with transaction.atomic():
-            PointsAccount.objects.create(member=member, balance=-1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PointsAccount.objects.create(member=member, balance=-1)
 
 
 def test_reverse_of_spent_points_stops_at_zero(member, program):
@@ -172,16 +170,22 @@ def test_balance_always_equals_the_sum_of_the_ledger(make_member, program, staff
         try:
             if op == "earn":
                 credits.append(
-                    points_earn(member=member, points=points, reason="e", idempotency_key=f"{member.pk}:{i}",
-                                at=now - timedelta(days=points))
+                    points_earn(
+                        member=member,
+                        points=points,
+                        reason="e",
+                        idempotency_key=f"{member.pk}:{i}",
+                        at=now - timedelta(days=points),
+                    )
                 )
             elif op == "redeem":
                 points_redeem(member=member, points=points, reason="r", idempotency_key=f"{member.pk}:{i}")
             elif op == "expire":
                 points_expire(now=now + timedelta(days=365 - points))
             elif op == "reverse" and credits:
-                points_reverse(entry=credits[points % len(credits)], reason="x", points=points,
-                               idempotency_key=f"{member.pk}:{i}")
+                points_reverse(
+                    entry=credits[points % len(credits)], reason="x", points=points, idempotency_key=f"{member.pk}:{i}"
+                )
             elif op == "adjust":
                 points_adjust(member=member, points=points if i % 2 else -points, reason="fix", actor=staff_user)
         except (InsufficientPoints, PointsError):
