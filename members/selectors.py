@@ -1,5 +1,6 @@
 """Reads about members: consent state, purchase matching, likely duplicates."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from .models import ConsentEvent, Member
@@ -70,3 +71,14 @@ def member_search(*, query: str) -> QuerySet[Member]:
         | Q(last_name__icontains=query)
         | Q(first_name__icontains=query)
     )
+
+
+def portal_member(user) -> Member | None:
+    """The member behind a portal login, or None (staff accounts, erased or merged members)."""
+    try:
+        member = user.member
+    except (ObjectDoesNotExist, AttributeError):
+        return None
+    if member.status in (Member.Status.ERASED, Member.Status.MERGED):
+        return None
+    return member

@@ -269,6 +269,13 @@ def member_merge_profile(*, survivor: Member, duplicate: Member, actor: Abstract
     }
     if gaps:
         member_update(member=survivor, actor=actor, changes=gaps, note=f"merged from {duplicate.member_number}")
+    if survivor.user_id is None and duplicate.user_id is not None:
+        # The person keeps logging in with the login they had: it now opens the surviving membership.
+        login = duplicate.user_id
+        Member.objects.filter(pk=duplicate.pk).update(user=None)
+        Member.objects.filter(pk=survivor.pk).update(user_id=login)
+        survivor.user_id = login
+        duplicate.user_id = None
     Member.objects.filter(pk=duplicate.pk).update(status=Member.Status.MERGED, merged_into=survivor)
     MemberChange.objects.create(
         member=duplicate,

@@ -97,3 +97,14 @@ def test_merge_moves_history_and_points_without_double_counting(make_member, pro
     assert LedgerEntry.objects.filter(member=duplicate, kind="transfer").count() == 1
     with pytest.raises(Exception, match="already been merged"):
         members_merge(survivor=survivor, duplicate=duplicate, actor=staff_user)
+
+
+def test_merge_moves_the_portal_login_to_a_survivor_without_one(make_member, program, staff_user):
+    from members.selectors import portal_member
+
+    survivor = make_member()
+    duplicate = make_member(login=True)
+    login = duplicate.user
+    members_merge(survivor=survivor, duplicate=duplicate, actor=staff_user)
+    login.refresh_from_db()
+    assert portal_member(login) == survivor

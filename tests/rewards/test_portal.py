@@ -1,0 +1,294 @@
+"""The member portal: login, the home page with balance and tier, the paginated history and its HTMX fragment."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from rewards.models import EarningRule, ProgramSettings, Tier
+from rewards.services import points_earn, points_redeem, purchase_post
+
+PASSWORD = "secret-pass-1"
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    """Without DEBUG the settings redirect http to https; the test client speaks plain http."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture
+def member_a(make_member, program, tiers):
+    member = make_member(login=True, first_name="Anna", last_name="Nowak")
+    purchase_post(member=member, source="pos", external_id="A-100", amount=Decimal("250.00"))
+    points_earn(member=member, points=40, reason="Powitanie w programie", idempotency_key="a-welcome")
+    return member
+
+
+@pytest.fixture
+def member_b(make_member, program, tiers):
+    member = make_member(login=True, first_name="Bartek", last_name="Wiśniewski")
+    purchase_post(member=member, source="pos", external_id="B-777", amount=Decimal("1200.00"))
+    points_earn(member=member, points=55, reason="Tajny bonus Bartka", idempotency_key="b-secret")
+    return member
+
+
+def login(client, member):
+    client.force_login(member.user)
+    return client
+
+
+def add_entries(member, count):
+    for n in range(count):
+        points_earn(member=member, points=n + 1, reason=f"Wpis {n}", idempotency_key=f"fill:{member.pk}:{n}")
+
+
+# --- Access --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["portal:home", "portal:history"])
+def test_anonymous_visitor_is_sent_to_login(client, db, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("portal:login"))
+
+
+def test_login_page_renders_the_form(client, db):
+    response = client.get(reverse("portal:login"))
+    assert response.status_code == 200
+    assert b'name="username"' in response.content and b'name="password"' in response.content
+
+
+def test_member_logs_in_with_password_and_lands_on_home(client, member_a):
+    response = client.post(
+        reverse("portal:login"), {"username": member_a.user.username, "password": PASSWORD}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == reverse("portal:home")
+    assert "Anna" in response.content.decode()
+
+
+def test_wrong_password_shows_an_error_and_stays_logged_out(client, member_a):
+    response = client.post(reverse("portal:login"), {"username": member_a.user.username, "password": "wrong"})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert b"alert--error" in response.content
+
+
+def test_logout_needs_post(client, member_a):
+    login(client, member_a)
+    assert client.get(reverse("portal:logout")).status_code == 405
+    assert "_auth_user_id" in client.session
+    response = client.post(reverse("portal:logout"))
+    assert response.status_code == 302 and response["Location"] == reverse("portal:login")
+    assert "_auth_user_id" not in client.session
+
+
+def test_htmx_logout_redirects_the_browser_with_hx_redirect(client, member_a):
+    login(client, member_a)
+    response = client.post(reverse("portal:logout"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("portal:login")
+    assert "_auth_user_id" not in client.session
+
+
+def test_health_endpoint_answers_ok_without_login(client, db):
+    response = client.get(reverse("portal:health"))
+    assert response.status_code == 200 and response.content == b"ok"
+    assert reverse("portal:health") == "/healthz"
+
+
+@pytest.mark.parametrize("name", ["portal:home", "portal:history"])
+def test_portal_pages_refuse_post(client, member_a, name):
+    login(client, member_a)
+    assert client.post(reverse(name)).status_code == 405
+
+
+def test_staff_without_membership_sees_a_friendly_page_with_admin_link(client, staff_user):
+    client.force_login(staff_user)
+    for name in ("portal:home", "portal:history"):
+        response = client.get(reverse(name))
+        assert response.status_code == 200
+        assert "portal/no_membership.html" in [t.name for t in response.templates]
+        assert reverse("admin:index").encode() in response.content
+
+
+def test_user_without_membership_gets_no_admin_link(client, django_user_model):
+    user = django_user_model.objects.create_user(username="bez-karty", password=PASSWORD)
+    client.force_login(user)
+    response = client.get(reverse("portal:home"))
+    assert "portal/no_membership.html" in [t.name for t in response.templates]
+    assert reverse("admin:index").encode() not in response.content
+
+
+# --- Home ----------------------------------------------------------------------------------------
+
+
+def test_home_shows_balance_tier_progress_and_own_entries_only(client, member_a, member_b):
+    login(client, member_a)
+    response = client.get(reverse("portal:home"))
+    assert response.status_code == 200
+    standing = response.context["standing"]
+    assert standing.balance == 290  # 250 for the purchase + 40 welcome
+    assert standing.tier.name == "Brązowy" and standing.next_tier.name == "Srebrny"
+    assert standing.progress_percent == 25
+    html = response.content.decode()
+    assert member_a.member_number in html
+    assert "290" in html
+    assert "Brązowy" in html
+    assert "750" in html and "zł" in html  # 750 PLN more to reach Srebrny
+    assert "A-100" in html and "Powitanie w programie" in html
+    # Nothing of member B's.
+    assert "B-777" not in html and "Tajny bonus Bartka" not in html and member_b.member_number not in html
+    assert {entry.member_id for entry in response.context["entries"]} == {member_a.pk}
+
+
+def test_home_explains_pending_points_and_shows_pending_badge(client, member_a):
+    ProgramSettings.objects.filter(pk=1).update(pending_days=14)
+    purchase_post(member=member_a, source="pos", external_id="A-200", amount=Decimal("80"))
+    login(client, member_a)
+    response = client.get(reverse("portal:home"))
+    html = response.content.decode()
+    assert response.context["standing"].pending == 80
+    assert "okresu na zwrot" in html
+    assert "badge--pending" in html
+
+
+def test_home_shows_points_expiring_within_30_days(client, member_a):
+    points_earn(
+        member=member_a,
+        points=15,
+        reason="Stare punkty",
+        idempotency_key="a-old",
+        at=timezone.now() - timedelta(days=350),
+    )
+    login(client, member_a)
+    response = client.get(reverse("portal:home"))
+    assert response.context["expiring_points"] == 15
+
+
+def test_home_explains_which_rules_gave_the_points(client, member_a):
+    EarningRule.objects.create(name="Podwójne punkty w weekend", kind=EarningRule.Kind.MULTIPLIER, multiplier=2)
+    purchase_post(member=member_a, source="pos", external_id="A-300", amount=Decimal("100"))
+    login(client, member_a)
+    html = client.get(reverse("portal:home")).content.decode()
+    assert "<details" in html
+    assert "Podwójne punkty w weekend" in html
+
+
+def test_home_shows_points_basis_progress_in_points(client, make_member, program, db):
+    Tier.objects.create(code="start", name="Start", rank=0, threshold=Decimal("0"), basis=Tier.Basis.POINTS)
+    Tier.objects.create(code="vip", name="VIP", rank=1, threshold=Decimal("500"), basis=Tier.Basis.POINTS)
+    member = make_member(login=True)
+    purchase_post(member=member, source="pos", external_id="P-1", amount=Decimal("100"))
+    login(client, member)
+    html = client.get(reverse("portal:home")).content.decode()
+    assert "400 pkt</strong> do poziomu VIP" in html
+
+
+def test_home_negative_entries_are_shown_as_minus(client, member_a):
+    points_redeem(member=member_a, points=30, reason="Kupon 10 zł", idempotency_key="a-redeem")
+    login(client, member_a)
+    html = client.get(reverse("portal:home")).content.decode()
+    assert "points--minus" in html and "&minus;30" in html
+
+
+def test_home_lists_the_last_ten_entries(client, member_a):
+    add_entries(member_a, 15)
+    login(client, member_a)
+    response = client.get(reverse("portal:home"))
+    assert len(response.context["entries"]) == 10
+
+
+def _home_queries(client, member):
+    login(client, member)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("portal:home"))
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_home_query_count_does_not_grow_with_history(
+    client, make_member, program, tiers, django_assert_max_num_queries
+):
+    small = make_member(login=True)
+    add_entries(small, 5)
+    big = make_member(login=True)
+    add_entries(big, 200)
+    small_count = _home_queries(client, small)
+    big_count = _home_queries(client, big)
+    assert small_count == big_count
+    login(client, big)
+    with django_assert_max_num_queries(10):  # session, user, member, standing (4), expiring, entries
+        client.get(reverse("portal:home"))
+
+
+# --- History -------------------------------------------------------------------------------------
+
+
+def test_history_is_paginated_by_twenty(client, member_a):
+    add_entries(member_a, 43)  # 45 entries with the fixture's two
+    login(client, member_a)
+    first = client.get(reverse("portal:history"))
+    assert first.status_code == 200
+    page = first.context["page"]
+    assert len(page.object_list) == 20 and page.paginator.num_pages == 3
+    assert b"<html" in first.content
+    assert b'href="?page=2"' in first.content
+    last = client.get(reverse("portal:history"), {"page": 3})
+    assert len(last.context["page"].object_list) == 5
+
+
+def test_history_ignores_a_bad_page_number(client, member_a):
+    login(client, member_a)
+    response = client.get(reverse("portal:history"), {"page": "abc"})
+    assert response.status_code == 200 and response.context["page"].number == 1
+    response = client.get(reverse("portal:history"), {"page": "999"})
+    assert response.status_code == 200 and response.context["page"].number == 1
+
+
+def test_history_htmx_request_gets_only_the_list_fragment(client, member_a):
+    add_entries(member_a, 25)
+    login(client, member_a)
+    response = client.get(reverse("portal:history"), {"page": 2}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html and "<body" not in html
+    assert 'id="ledger"' in html
+    assert response.templates[0].name == "rewards/partials/_ledger_rows.html"
+    assert len(response.context["page"].object_list) == 7
+    assert "HX-Request" in response["Vary"]
+
+
+def test_history_boosted_or_history_restore_requests_get_the_full_page(client, member_a):
+    login(client, member_a)
+    boosted = client.get(reverse("portal:history"), HTTP_HX_REQUEST="true", HTTP_HX_BOOSTED="true")
+    assert b"<html" in boosted.content
+    restore = client.get(reverse("portal:history"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert b"<html" in restore.content
+
+
+def test_history_shows_only_the_members_own_entries(client, member_a, member_b):
+    add_entries(member_b, 30)
+    login(client, member_a)
+    response = client.get(reverse("portal:history"))
+    assert {entry.member_id for entry in response.context["page"].object_list} == {member_a.pk}
+    assert response.context["page"].paginator.count == 2
+    assert b"Tajny bonus Bartka" not in response.content
+
+
+def test_history_query_count_does_not_grow_with_page_size(client, make_member, program, tiers):
+    small = make_member(login=True)
+    add_entries(small, 3)
+    big = make_member(login=True)
+    add_entries(big, 60)
+    counts = []
+    for member in (small, big):
+        login(client, member)
+        with CaptureQueriesContext(connection) as captured:
+            client.get(reverse("portal:history"))
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
