@@ -49,16 +49,18 @@ def member_duplicate_groups(*, limit: int = 200) -> list[dict]:
     active = Member.objects.filter(status=Member.Status.ACTIVE)
     groups = []
     for field in ("email", "phone"):
-        values = (
+        values = list(
             active.exclude(**{field: ""})
             .values(field)
             .annotate(n=Count("id"))
             .filter(n__gt=1)
-            .order_by("-n", field)[:limit]
+            .order_by("-n", field)
+            .values_list(field, flat=True)[:limit]
         )
-        for row in values:
-            members = list(active.filter(**{field: row[field]}).order_by("joined_at", "id"))
-            groups.append({"field": field, "value": row[field], "members": members})
+        by_value: dict[str, list[Member]] = {value: [] for value in values}
+        for member in active.filter(**{f"{field}__in": values}).order_by("joined_at", "id"):
+            by_value[getattr(member, field)].append(member)
+        groups += [{"field": field, "value": value, "members": by_value[value]} for value in values]
     return groups
 
 

@@ -105,6 +105,8 @@ def member_update(
     for field, new_value in changes.items():
         if field not in AUDITED_FIELDS:
             raise MemberError(f"The field '{field}' cannot be changed here.")
+        if field == "email":
+            new_value = (new_value or "").strip().lower()
         old_value = getattr(member, field)
         if old_value == new_value:
             continue

@@ -110,7 +110,7 @@ def calculate_points(
                 extra_by_rule[rule.pk] = extra_by_rule.get(rule.pk, Decimal("0")) + line_base * (rule.multiplier - ONE)
 
     total = base
-    applied.append({"rule": "base", "name": f"{ruleset.base_rate} pt/PLN", "points": _floor(base)})
+    applied.append({"rule": "base", "name": f"{ruleset.base_rate.normalize():f} pt/PLN", "points": _floor(base)})
     if excluded_amount:
         applied.append({"rule": "excluded", "name": f"excluded {excluded_amount} PLN", "points": 0})
     if tier_extra:

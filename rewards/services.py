@@ -253,6 +253,8 @@ def points_adjust(
         raise PointsError("An adjustment needs a reason.")
     if points == 0:
         raise PointsError("An adjustment of zero points changes nothing.")
+    if member.status in (Member.Status.MERGED, Member.Status.ERASED):
+        raise PointsError(f"Member {member.member_number} is {member.get_status_display().lower()}.")
     account = account_lock(member=member)
     key = idempotency_key or f"adjust:{member.pk}:{timezone.now().timestamp()}:{actor.pk if actor else 0}"
     if existing := _existing(key):

@@ -10,7 +10,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -19,196 +18,420 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ConsentText',
+            name="ConsentText",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS')], max_length=10)),
-                ('purpose', models.CharField(choices=[('marketing', 'Marketing'), ('profiling', 'Profiling and personalisation'), ('partners', 'Sharing with partners')], max_length=20)),
-                ('version', models.CharField(max_length=20)),
-                ('text', models.TextField()),
-                ('valid_from', models.DateField(default=django.utils.timezone.localdate)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(choices=[("email", "Email"), ("sms", "SMS")], max_length=10)),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("marketing", "Marketing"),
+                            ("profiling", "Profiling and personalisation"),
+                            ("partners", "Sharing with partners"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("version", models.CharField(max_length=20)),
+                ("text", models.TextField()),
+                ("valid_from", models.DateField(default=django.utils.timezone.localdate)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'consent text',
-                'verbose_name_plural': 'consent texts',
-                'ordering': ['channel', 'purpose', '-valid_from'],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'purpose', 'version'), name='consent_text_version_unique')],
+                "verbose_name": "consent text",
+                "verbose_name_plural": "consent texts",
+                "ordering": ["channel", "purpose", "-valid_from"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("channel", "purpose", "version"), name="consent_text_version_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Member',
+            name="Member",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('member_number', models.CharField(max_length=20, unique=True, verbose_name='member number')),
-                ('first_name', models.CharField(max_length=100, verbose_name='first name')),
-                ('last_name', models.CharField(max_length=100, verbose_name='last name')),
-                ('email', models.EmailField(blank=True, db_index=True, max_length=254, verbose_name='email')),
-                ('phone', models.CharField(blank=True, db_index=True, max_length=16, validators=[django.core.validators.RegexValidator('^\\+[1-9]\\d{6,14}$', 'Enter the phone number in international format, e.g. +48601234567.')], verbose_name='phone')),
-                ('birth_date', models.DateField(blank=True, null=True, verbose_name='birth date')),
-                ('gender', models.CharField(blank=True, choices=[('f', 'Female'), ('m', 'Male'), ('x', 'Other')], max_length=1, verbose_name='gender')),
-                ('city', models.CharField(blank=True, db_index=True, max_length=100, verbose_name='city')),
-                ('postal_code', models.CharField(blank=True, max_length=10, verbose_name='postal code')),
-                ('preferred_language', models.CharField(choices=[('pl', 'Polski'), ('en', 'English')], default='pl', max_length=5, verbose_name='preferred language')),
-                ('preferred_channel', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS')], default='email', max_length=10, verbose_name='preferred channel')),
-                ('joined_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='joined at')),
-                ('join_source', models.CharField(choices=[('store', 'In store'), ('online', 'Online'), ('import', 'Import'), ('referral', 'Referral'), ('admin', 'Staff')], default='store', max_length=10, verbose_name='join source')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspended'), ('erased', 'Erased'), ('merged', 'Merged into another member')], default='active', max_length=10, verbose_name='status')),
-                ('referral_code', models.CharField(max_length=12, unique=True, verbose_name='referral code')),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='merged_members', to='members.member')),
-                ('referred_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='referrals', to='members.member')),
-                ('user', models.OneToOneField(blank=True, help_text='Portal login. Members imported from a till system may have none yet.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='member', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("member_number", models.CharField(max_length=20, unique=True, verbose_name="member number")),
+                ("first_name", models.CharField(max_length=100, verbose_name="first name")),
+                ("last_name", models.CharField(max_length=100, verbose_name="last name")),
+                ("email", models.EmailField(blank=True, db_index=True, max_length=254, verbose_name="email")),
+                (
+                    "phone",
+                    models.CharField(
+                        blank=True,
+                        db_index=True,
+                        max_length=16,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9]\\d{6,14}$",
+                                "Enter the phone number in international format, e.g. +48601234567.",
+                            )
+                        ],
+                        verbose_name="phone",
+                    ),
+                ),
+                ("birth_date", models.DateField(blank=True, null=True, verbose_name="birth date")),
+                (
+                    "gender",
+                    models.CharField(
+                        blank=True,
+                        choices=[("f", "Female"), ("m", "Male"), ("x", "Other")],
+                        max_length=1,
+                        verbose_name="gender",
+                    ),
+                ),
+                ("city", models.CharField(blank=True, db_index=True, max_length=100, verbose_name="city")),
+                ("postal_code", models.CharField(blank=True, max_length=10, verbose_name="postal code")),
+                (
+                    "preferred_language",
+                    models.CharField(
+                        choices=[("pl", "Polski"), ("en", "English")],
+                        default="pl",
+                        max_length=5,
+                        verbose_name="preferred language",
+                    ),
+                ),
+                (
+                    "preferred_channel",
+                    models.CharField(
+                        choices=[("email", "Email"), ("sms", "SMS")],
+                        default="email",
+                        max_length=10,
+                        verbose_name="preferred channel",
+                    ),
+                ),
+                (
+                    "joined_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name="joined at"),
+                ),
+                (
+                    "join_source",
+                    models.CharField(
+                        choices=[
+                            ("store", "In store"),
+                            ("online", "Online"),
+                            ("import", "Import"),
+                            ("referral", "Referral"),
+                            ("admin", "Staff"),
+                        ],
+                        default="store",
+                        max_length=10,
+                        verbose_name="join source",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("suspended", "Suspended"),
+                            ("erased", "Erased"),
+                            ("merged", "Merged into another member"),
+                        ],
+                        default="active",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                ("referral_code", models.CharField(max_length=12, unique=True, verbose_name="referral code")),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="merged_members",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "referred_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="referrals",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        help_text="Portal login. Members imported from a till system may have none yet.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="member",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'member',
-                'verbose_name_plural': 'members',
-                'ordering': ['member_number'],
-                'permissions': [('view_member_personal_data', "Can see and export members' personal data"), ('merge_members', 'Can merge duplicate members')],
+                "verbose_name": "member",
+                "verbose_name_plural": "members",
+                "ordering": ["member_number"],
+                "permissions": [
+                    ("view_member_personal_data", "Can see and export members' personal data"),
+                    ("merge_members", "Can merge duplicate members"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LoyaltyCard',
+            name="LoyaltyCard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32, unique=True, verbose_name='card number')),
-                ('issued_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('is_active', models.BooleanField(default=True)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cards', to='members.member')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(max_length=32, unique=True, verbose_name="card number")),
+                ("issued_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="cards", to="members.member"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'loyalty card',
-                'verbose_name_plural': 'loyalty cards',
+                "verbose_name": "loyalty card",
+                "verbose_name_plural": "loyalty cards",
             },
         ),
         migrations.CreateModel(
-            name='ConsentEvent',
+            name="ConsentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS')], max_length=10)),
-                ('purpose', models.CharField(choices=[('marketing', 'Marketing'), ('profiling', 'Profiling and personalisation'), ('partners', 'Sharing with partners')], max_length=20)),
-                ('granted', models.BooleanField()),
-                ('source', models.CharField(choices=[('portal', 'Portal'), ('import', 'Import'), ('admin', 'Staff (admin)'), ('unsubscribe', 'Unsubscribe link'), ('sms_stop', 'SMS STOP'), ('merge', 'Member merge'), ('signup', 'Sign-up')], max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('text', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='members.consenttext')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consent_events', to='members.member')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(choices=[("email", "Email"), ("sms", "SMS")], max_length=10)),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("marketing", "Marketing"),
+                            ("profiling", "Profiling and personalisation"),
+                            ("partners", "Sharing with partners"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("granted", models.BooleanField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("portal", "Portal"),
+                            ("import", "Import"),
+                            ("admin", "Staff (admin)"),
+                            ("unsubscribe", "Unsubscribe link"),
+                            ("sms_stop", "SMS STOP"),
+                            ("merge", "Member merge"),
+                            ("signup", "Sign-up"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "text",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="members.consenttext"
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="consent_events", to="members.member"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consent event',
-                'verbose_name_plural': 'consent events',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "consent event",
+                "verbose_name_plural": "consent events",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='MemberChange',
+            name="MemberChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('changed_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('field', models.CharField(max_length=50)),
-                ('old_value', models.TextField(blank=True)),
-                ('new_value', models.TextField(blank=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='members.member')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("changed_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("field", models.CharField(max_length=50)),
+                ("old_value", models.TextField(blank=True)),
+                ("new_value", models.TextField(blank=True)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="changes", to="members.member"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'member change',
-                'verbose_name_plural': 'member changes',
-                'ordering': ['-changed_at', '-id'],
+                "verbose_name": "member change",
+                "verbose_name_plural": "member changes",
+                "ordering": ["-changed_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Purchase',
+            name="Purchase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(default='pos', help_text='The system the purchase came from.', max_length=30, verbose_name='source')),
-                ('external_id', models.CharField(max_length=64, verbose_name='external id')),
-                ('store', models.CharField(default='online', help_text="'online' or a store code.", max_length=30, verbose_name='store or channel')),
-                ('purchased_at', models.DateTimeField(db_index=True, verbose_name='purchased at')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='amount (PLN)')),
-                ('refunded_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to='members.member')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "source",
+                    models.CharField(
+                        default="pos",
+                        help_text="The system the purchase came from.",
+                        max_length=30,
+                        verbose_name="source",
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=64, verbose_name="external id")),
+                (
+                    "store",
+                    models.CharField(
+                        default="online",
+                        help_text="'online' or a store code.",
+                        max_length=30,
+                        verbose_name="store or channel",
+                    ),
+                ),
+                ("purchased_at", models.DateTimeField(db_index=True, verbose_name="purchased at")),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                        verbose_name="amount (PLN)",
+                    ),
+                ),
+                ("refunded_amount", models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=12)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="purchases", to="members.member"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'purchase',
-                'verbose_name_plural': 'purchases',
-                'ordering': ['-purchased_at'],
+                "verbose_name": "purchase",
+                "verbose_name_plural": "purchases",
+                "ordering": ["-purchased_at"],
             },
         ),
         migrations.CreateModel(
-            name='PurchaseLine',
+            name="PurchaseLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sku', models.CharField(max_length=40)),
-                ('product_name', models.CharField(blank=True, max_length=200)),
-                ('category', models.CharField(blank=True, db_index=True, max_length=60)),
-                ('quantity', models.DecimalField(decimal_places=3, default=Decimal('1'), max_digits=10)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('purchase', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='members.purchase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sku", models.CharField(max_length=40)),
+                ("product_name", models.CharField(blank=True, max_length=200)),
+                ("category", models.CharField(blank=True, db_index=True, max_length=60)),
+                ("quantity", models.DecimalField(decimal_places=3, default=Decimal("1"), max_digits=10)),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                (
+                    "purchase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="lines", to="members.purchase"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'purchase line',
-                'verbose_name_plural': 'purchase lines',
+                "verbose_name": "purchase line",
+                "verbose_name_plural": "purchase lines",
             },
         ),
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('refunded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('purchase', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='members.purchase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=64)),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("refunded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "purchase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="refunds", to="members.purchase"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'refund',
-                'verbose_name_plural': 'refunds',
+                "verbose_name": "refund",
+                "verbose_name_plural": "refunds",
             },
         ),
         migrations.AddIndex(
-            model_name='member',
-            index=models.Index(fields=['last_name', 'first_name'], name='members_mem_last_na_92a910_idx'),
+            model_name="member",
+            index=models.Index(fields=["last_name", "first_name"], name="members_mem_last_na_92a910_idx"),
         ),
         migrations.AddConstraint(
-            model_name='member',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('merged_into__isnull', False), ('status', 'merged')), models.Q(models.Q(('status', 'merged'), _negated=True), ('merged_into__isnull', True)), _connector='OR'), name='member_merged_has_target'),
+            model_name="member",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("merged_into__isnull", False), ("status", "merged")),
+                    models.Q(models.Q(("status", "merged"), _negated=True), ("merged_into__isnull", True)),
+                    _connector="OR",
+                ),
+                name="member_merged_has_target",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='member',
-            constraint=models.CheckConstraint(condition=models.Q(('referred_by', models.F('id')), _negated=True), name='member_not_self_referred'),
+            model_name="member",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("referred_by", models.F("id")), _negated=True), name="member_not_self_referred"
+            ),
         ),
         migrations.AddIndex(
-            model_name='consentevent',
-            index=models.Index(fields=['member', 'channel', 'purpose', '-created_at', '-id'], name='members_con_member__801665_idx'),
+            model_name="consentevent",
+            index=models.Index(
+                fields=["member", "channel", "purpose", "-created_at", "-id"], name="members_con_member__801665_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='purchase',
-            index=models.Index(fields=['member', '-purchased_at'], name='members_pur_member__cad04e_idx'),
+            model_name="purchase",
+            index=models.Index(fields=["member", "-purchased_at"], name="members_pur_member__cad04e_idx"),
         ),
         migrations.AddConstraint(
-            model_name='purchase',
-            constraint=models.UniqueConstraint(fields=('source', 'external_id'), name='purchase_external_id_unique'),
+            model_name="purchase",
+            constraint=models.UniqueConstraint(fields=("source", "external_id"), name="purchase_external_id_unique"),
         ),
         migrations.AddConstraint(
-            model_name='purchase',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='purchase_amount_not_negative'),
+            model_name="purchase",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="purchase_amount_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchase',
-            constraint=models.CheckConstraint(condition=models.Q(('refunded_amount__gte', 0), ('refunded_amount__lte', models.F('amount'))), name='purchase_refund_within_amount'),
+            model_name="purchase",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("refunded_amount__gte", 0), ("refunded_amount__lte", models.F("amount"))),
+                name="purchase_refund_within_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='purchaseline',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='purchase_line_amount_not_negative'),
+            model_name="purchaseline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="purchase_line_amount_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.UniqueConstraint(fields=('purchase', 'external_id'), name='refund_external_id_unique'),
+            model_name="refund",
+            constraint=models.UniqueConstraint(fields=("purchase", "external_id"), name="refund_external_id_unique"),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='refund_amount_positive'),
+            model_name="refund",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="refund_amount_positive"),
         ),
     ]

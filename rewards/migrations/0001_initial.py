@@ -9,199 +9,407 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0001_initial'),
+        ("members", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EventRule',
+            name="EventRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(choices=[('joined', 'Joined the programme'), ('profile_completed', 'Completed the profile'), ('product_rated', 'Rated a product'), ('survey_answered', 'Answered a survey'), ('newsletter_confirmed', 'Confirmed the newsletter')], max_length=30, unique=True)),
-                ('points', models.PositiveIntegerField()),
-                ('cap_count', models.PositiveIntegerField(default=1, help_text='How many times per period it earns.')),
-                ('cap_period', models.CharField(choices=[('day', 'Day'), ('week', 'Week'), ('month', 'Month'), ('ever', 'Ever')], default='ever', max_length=10)),
-                ('is_active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "event",
+                    models.CharField(
+                        choices=[
+                            ("joined", "Joined the programme"),
+                            ("profile_completed", "Completed the profile"),
+                            ("product_rated", "Rated a product"),
+                            ("survey_answered", "Answered a survey"),
+                            ("newsletter_confirmed", "Confirmed the newsletter"),
+                        ],
+                        max_length=30,
+                        unique=True,
+                    ),
+                ),
+                ("points", models.PositiveIntegerField()),
+                ("cap_count", models.PositiveIntegerField(default=1, help_text="How many times per period it earns.")),
+                (
+                    "cap_period",
+                    models.CharField(
+                        choices=[("day", "Day"), ("week", "Week"), ("month", "Month"), ("ever", "Ever")],
+                        default="ever",
+                        max_length=10,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': 'event rule',
-                'verbose_name_plural': 'event rules',
+                "verbose_name": "event rule",
+                "verbose_name_plural": "event rules",
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('earn', 'Earned'), ('bonus', 'Bonus'), ('redeem', 'Redeemed'), ('expire', 'Expired'), ('adjust', 'Adjustment'), ('reverse', 'Reversal'), ('release', 'Released from pending'), ('transfer', 'Transfer (member merge)')], max_length=10)),
-                ('bucket', models.CharField(choices=[('available', 'Available'), ('pending', 'Pending')], default='available', max_length=10)),
-                ('points', models.IntegerField()),
-                ('reason', models.CharField(max_length=255)),
-                ('reference', models.CharField(blank=True, help_text='What caused it, e.g. refund:12.', max_length=100)),
-                ('rules', models.JSONField(blank=True, default=list, help_text='The earning rules that applied.')),
-                ('idempotency_key', models.CharField(max_length=120, unique=True)),
-                ('available_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='members.member')),
-                ('purchase', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.purchase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("earn", "Earned"),
+                            ("bonus", "Bonus"),
+                            ("redeem", "Redeemed"),
+                            ("expire", "Expired"),
+                            ("adjust", "Adjustment"),
+                            ("reverse", "Reversal"),
+                            ("release", "Released from pending"),
+                            ("transfer", "Transfer (member merge)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "bucket",
+                    models.CharField(
+                        choices=[("available", "Available"), ("pending", "Pending")], default="available", max_length=10
+                    ),
+                ),
+                ("points", models.IntegerField()),
+                ("reason", models.CharField(max_length=255)),
+                (
+                    "reference",
+                    models.CharField(blank=True, help_text="What caused it, e.g. refund:12.", max_length=100),
+                ),
+                ("rules", models.JSONField(blank=True, default=list, help_text="The earning rules that applied.")),
+                ("idempotency_key", models.CharField(max_length=120, unique=True)),
+                ("available_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="ledger_entries", to="members.member"
+                    ),
+                ),
+                (
+                    "purchase",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.purchase",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ledger entry',
-                'verbose_name_plural': 'ledger entries',
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('adjust_points', "Can adjust members' points")],
+                "verbose_name": "ledger entry",
+                "verbose_name_plural": "ledger entries",
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("adjust_points", "Can adjust members' points")],
             },
         ),
         migrations.CreateModel(
-            name='PointsLot',
+            name="PointsLot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('points', models.PositiveIntegerField()),
-                ('remaining', models.PositiveIntegerField()),
-                ('earned_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('entry', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='lot', to='rewards.ledgerentry')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("points", models.PositiveIntegerField()),
+                ("remaining", models.PositiveIntegerField()),
+                ("earned_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "entry",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="lot", to="rewards.ledgerentry"
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="members.member"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ProgramSettings',
+            name="ProgramSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('base_points_per_pln', models.DecimalField(decimal_places=3, default=Decimal('1'), max_digits=8, verbose_name='base points per PLN')),
-                ('pending_days', models.PositiveIntegerField(default=14, help_text='Return window: points wait this long before they can be spent.', verbose_name='pending days')),
-                ('points_lifetime_months', models.PositiveIntegerField(default=12, help_text='0 means points never expire.', verbose_name='points lifetime (months)')),
-                ('tier_window_months', models.PositiveIntegerField(default=12, verbose_name='tier window (months)')),
-                ('tier_grace_days', models.PositiveIntegerField(default=30, help_text='How long a member keeps a tier after falling below it.', verbose_name='tier grace days')),
-                ('max_points_per_purchase', models.PositiveIntegerField(blank=True, help_text='Empty means no cap.', null=True, verbose_name='cap per purchase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "base_points_per_pln",
+                    models.DecimalField(
+                        decimal_places=3, default=Decimal("1"), max_digits=8, verbose_name="base points per PLN"
+                    ),
+                ),
+                (
+                    "pending_days",
+                    models.PositiveIntegerField(
+                        default=14,
+                        help_text="Return window: points wait this long before they can be spent.",
+                        verbose_name="pending days",
+                    ),
+                ),
+                (
+                    "points_lifetime_months",
+                    models.PositiveIntegerField(
+                        default=12, help_text="0 means points never expire.", verbose_name="points lifetime (months)"
+                    ),
+                ),
+                ("tier_window_months", models.PositiveIntegerField(default=12, verbose_name="tier window (months)")),
+                (
+                    "tier_grace_days",
+                    models.PositiveIntegerField(
+                        default=30,
+                        help_text="How long a member keeps a tier after falling below it.",
+                        verbose_name="tier grace days",
+                    ),
+                ),
+                (
+                    "max_points_per_purchase",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Empty means no cap.", null=True, verbose_name="cap per purchase"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'programme settings',
-                'verbose_name_plural': 'programme settings',
-                'constraints': [models.CheckConstraint(condition=models.Q(('pk', 1)), name='program_settings_singleton')],
+                "verbose_name": "programme settings",
+                "verbose_name_plural": "programme settings",
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("pk", 1)), name="program_settings_singleton")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Tier',
+            name="Tier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=20, unique=True)),
-                ('name', models.CharField(max_length=50)),
-                ('rank', models.PositiveSmallIntegerField(help_text='0 is the entry tier; higher is better.', unique=True)),
-                ('basis', models.CharField(choices=[('spend', 'Spend in the window (PLN)'), ('points', 'Points earned in the window')], default='spend', max_length=10)),
-                ('threshold', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=12)),
-                ('earn_multiplier', models.DecimalField(decimal_places=2, default=Decimal('1'), max_digits=5)),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5)),
-                ('benefits', models.TextField(blank=True, help_text='Shown to members in the portal.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.SlugField(max_length=20, unique=True)),
+                ("name", models.CharField(max_length=50)),
+                (
+                    "rank",
+                    models.PositiveSmallIntegerField(help_text="0 is the entry tier; higher is better.", unique=True),
+                ),
+                (
+                    "basis",
+                    models.CharField(
+                        choices=[("spend", "Spend in the window (PLN)"), ("points", "Points earned in the window")],
+                        default="spend",
+                        max_length=10,
+                    ),
+                ),
+                ("threshold", models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=12)),
+                ("earn_multiplier", models.DecimalField(decimal_places=2, default=Decimal("1"), max_digits=5)),
+                ("discount_percent", models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=5)),
+                ("benefits", models.TextField(blank=True, help_text="Shown to members in the portal.")),
             ],
             options={
-                'verbose_name': 'tier',
-                'verbose_name_plural': 'tiers',
-                'ordering': ['rank'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('threshold__gte', 0)), name='tier_threshold_not_negative'), models.CheckConstraint(condition=models.Q(('earn_multiplier__gt', 0)), name='tier_multiplier_positive')],
+                "verbose_name": "tier",
+                "verbose_name_plural": "tiers",
+                "ordering": ["rank"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("threshold__gte", 0)), name="tier_threshold_not_negative"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("earn_multiplier__gt", 0)), name="tier_multiplier_positive"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PointsAccount',
+            name="PointsAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('balance', models.IntegerField(default=0, help_text='Points the member can spend now.')),
-                ('pending', models.IntegerField(default=0, help_text='Points waiting for the return window to pass.')),
-                ('tier_since', models.DateTimeField(blank=True, null=True)),
-                ('tier_below_since', models.DateTimeField(blank=True, help_text='When the member first fell below their tier: the grace period start.', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('member', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='points_account', to='members.member')),
-                ('tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='rewards.tier')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("balance", models.IntegerField(default=0, help_text="Points the member can spend now.")),
+                ("pending", models.IntegerField(default=0, help_text="Points waiting for the return window to pass.")),
+                ("tier_since", models.DateTimeField(blank=True, null=True)),
+                (
+                    "tier_below_since",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the member first fell below their tier: the grace period start.",
+                        null=True,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "member",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="points_account", to="members.member"
+                    ),
+                ),
+                (
+                    "tier",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="rewards.tier"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'points account',
-                'verbose_name_plural': 'points accounts',
+                "verbose_name": "points account",
+                "verbose_name_plural": "points accounts",
             },
         ),
         migrations.CreateModel(
-            name='EarningRule',
+            name="EarningRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('multiplier', 'Multiply points'), ('bonus', 'Fixed bonus points per purchase'), ('exclude', 'Exclude from earning')], max_length=12)),
-                ('is_active', models.BooleanField(default=True)),
-                ('multiplier', models.DecimalField(decimal_places=2, default=Decimal('1'), max_digits=6)),
-                ('bonus_points', models.PositiveIntegerField(default=0)),
-                ('category', models.CharField(blank=True, max_length=60)),
-                ('sku', models.CharField(blank=True, max_length=40)),
-                ('store', models.CharField(blank=True, help_text="'online' or a store code.", max_length=30)),
-                ('min_basket', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('weekdays', models.CharField(blank=True, help_text="ISO weekdays the rule runs on, e.g. '6,7' for weekends.", max_length=13)),
-                ('max_points', models.PositiveIntegerField(blank=True, help_text='Cap on the extra points this rule adds to one purchase.', null=True)),
-                ('tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='rewards.tier')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("multiplier", "Multiply points"),
+                            ("bonus", "Fixed bonus points per purchase"),
+                            ("exclude", "Exclude from earning"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("multiplier", models.DecimalField(decimal_places=2, default=Decimal("1"), max_digits=6)),
+                ("bonus_points", models.PositiveIntegerField(default=0)),
+                ("category", models.CharField(blank=True, max_length=60)),
+                ("sku", models.CharField(blank=True, max_length=40)),
+                ("store", models.CharField(blank=True, help_text="'online' or a store code.", max_length=30)),
+                ("min_basket", models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "weekdays",
+                    models.CharField(
+                        blank=True, help_text="ISO weekdays the rule runs on, e.g. '6,7' for weekends.", max_length=13
+                    ),
+                ),
+                (
+                    "max_points",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Cap on the extra points this rule adds to one purchase.", null=True
+                    ),
+                ),
+                (
+                    "tier",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="rewards.tier"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'earning rule',
-                'verbose_name_plural': 'earning rules',
-                'ordering': ['kind', 'name'],
+                "verbose_name": "earning rule",
+                "verbose_name_plural": "earning rules",
+                "ordering": ["kind", "name"],
             },
         ),
         migrations.CreateModel(
-            name='TierChange',
+            name="TierChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(max_length=200)),
-                ('changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('from_tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='rewards.tier')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tier_changes', to='members.member')),
-                ('to_tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='rewards.tier')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("reason", models.CharField(max_length=200)),
+                ("changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "from_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="rewards.tier",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="tier_changes", to="members.member"
+                    ),
+                ),
+                (
+                    "to_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="rewards.tier",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tier change',
-                'verbose_name_plural': 'tier changes',
-                'ordering': ['-changed_at', '-id'],
+                "verbose_name": "tier change",
+                "verbose_name_plural": "tier changes",
+                "ordering": ["-changed_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['member', '-created_at', '-id'], name='rewards_led_member__3ee06f_idx'),
+            model_name="ledgerentry",
+            index=models.Index(fields=["member", "-created_at", "-id"], name="rewards_led_member__3ee06f_idx"),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(condition=models.Q(('bucket', 'pending'), ('points__gt', 0)), fields=['available_at'], name='ledger_pending_due'),
+            model_name="ledgerentry",
+            index=models.Index(
+                condition=models.Q(("bucket", "pending"), ("points__gt", 0)),
+                fields=["available_at"],
+                name="ledger_pending_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgerentry',
-            constraint=models.CheckConstraint(condition=models.Q(('points', 0), _negated=True), name='ledger_points_not_zero'),
+            model_name="ledgerentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("points", 0), _negated=True), name="ledger_points_not_zero"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pointslot',
-            index=models.Index(condition=models.Q(('remaining__gt', 0)), fields=['member', 'expires_at', 'earned_at'], name='lot_open'),
+            model_name="pointslot",
+            index=models.Index(
+                condition=models.Q(("remaining__gt", 0)), fields=["member", "expires_at", "earned_at"], name="lot_open"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pointslot',
-            index=models.Index(condition=models.Q(('remaining__gt', 0)), fields=['expires_at'], name='lot_expiring'),
+            model_name="pointslot",
+            index=models.Index(condition=models.Q(("remaining__gt", 0)), fields=["expires_at"], name="lot_expiring"),
         ),
         migrations.AddConstraint(
-            model_name='pointslot',
-            constraint=models.CheckConstraint(condition=models.Q(('remaining__lte', models.F('points'))), name='lot_remaining_within_points'),
+            model_name="pointslot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("remaining__lte", models.F("points"))), name="lot_remaining_within_points"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pointsaccount',
-            constraint=models.CheckConstraint(condition=models.Q(('balance__gte', 0)), name='points_balance_not_negative'),
+            model_name="pointsaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("balance__gte", 0)), name="points_balance_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pointsaccount',
-            constraint=models.CheckConstraint(condition=models.Q(('pending__gte', 0)), name='points_pending_not_negative'),
+            model_name="pointsaccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("pending__gte", 0)), name="points_pending_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='earningrule',
-            constraint=models.CheckConstraint(condition=models.Q(('multiplier__gt', 0)), name='earning_rule_multiplier_positive'),
+            model_name="earningrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("multiplier__gt", 0)), name="earning_rule_multiplier_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='earningrule',
-            constraint=models.CheckConstraint(condition=models.Q(('starts_at__isnull', True), ('ends_at__isnull', True), ('ends_at__gt', models.F('starts_at')), _connector='OR'), name='earning_rule_period_ordered'),
+            model_name="earningrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("starts_at__isnull", True),
+                    ("ends_at__isnull", True),
+                    ("ends_at__gt", models.F("starts_at")),
+                    _connector="OR",
+                ),
+                name="earning_rule_period_ordered",
+            ),
         ),
     ]

@@ -34,9 +34,21 @@ ROLES = {
     },
 }
 # Append-only records: no role may change or delete them, whatever the app-wide grant says.
-NEVER = {"change_ledgerentry", "delete_ledgerentry", "change_consentevent", "delete_consentevent",
-         "delete_member", "delete_purchase", "delete_pointsaccount", "change_pointsaccount", "add_ledgerentry",
-         "add_pointsaccount", "change_pointslot", "add_pointslot", "delete_pointslot"}
+NEVER = {
+    "change_ledgerentry",
+    "delete_ledgerentry",
+    "change_consentevent",
+    "delete_consentevent",
+    "delete_member",
+    "delete_purchase",
+    "delete_pointsaccount",
+    "change_pointsaccount",
+    "add_ledgerentry",
+    "add_pointsaccount",
+    "change_pointslot",
+    "add_pointslot",
+    "delete_pointslot",
+}
 
 
 def create_roles(apps, schema_editor):
@@ -51,14 +63,14 @@ def create_roles(apps, schema_editor):
         group, _ = Group.objects.get_or_create(name=role)
         perms = []
         for app_label in ("members", "rewards", "campaigns", "analytics"):
-            for action in grants[app_label]:
-                perms += [
-                    p
-                    for p in Permission.objects.filter(
-                        content_type__app_label=app_label, codename__startswith=f"{action}_"
-                    )
-                    if p.codename not in NEVER
-                ]
+            # Only the model-level codenames (view_member, ...): custom permissions such as
+            # view_member_personal_data are granted explicitly through "extra", never by prefix.
+            try:
+                models = [m._meta.model_name for m in apps.get_app_config(app_label).get_models()]
+            except LookupError:
+                continue  # an app with no models yet; its own migration grants its permissions
+            codenames = {f"{action}_{model}" for action in grants[app_label] for model in models} - NEVER
+            perms += list(Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
         for dotted in grants["extra"]:
             app_label, codename = dotted.split(".")
             perms += list(Permission.objects.filter(content_type__app_label=app_label, codename=codename))

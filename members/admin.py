@@ -1,0 +1,580 @@
+"""Staff admin for members: profiles (edits go through the audited service), consent, purchases, duplicates.
+
+Personal data (email, phone, birth date) is shown only to staff with `members.view_member_personal_data`;
+everyone else sees masked values. The points side of a member (ledger, balance, adjustments, merging)
+is added by `rewards.admin`, which registers a subclass of `MemberAdmin`: members does not import rewards.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import DateFieldListFilter
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .forms import (
+    ConsentEventAdminForm,
+    LoyaltyCardInlineForm,
+    MemberAdminForm,
+    MemberMergeForm,
+    mask_date,
+    mask_email,
+    mask_phone,
+    normalize_phone,
+)
+from .models import (
+    Channel,
+    ConsentEvent,
+    ConsentText,
+    LoyaltyCard,
+    Member,
+    MemberChange,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
+from .selectors import member_duplicate_groups, members_with_consent
+from .services import AUDITED_FIELDS, MemberError, consent_record, member_create, member_update
+
+PERSONAL_DATA_PERMISSION = "members.view_member_personal_data"
+MERGE_PERMISSION = "members.merge_members"
+# Member fields holding personal data, and the masked display shown instead to staff without the permission.
+PERSONAL_FIELDS = {"email": "masked_email", "phone": "masked_phone", "birth_date": "masked_birth_date"}
+MASKERS = {"email": mask_email, "phone": mask_phone, "birth_date": mask_date}
+
+
+def can_see_personal_data(request) -> bool:
+    return request.user.has_perm(PERSONAL_DATA_PERMISSION)
+
+
+def mask_fields(fields, request):
+    """`fields` with personal-data fields swapped for their masked displays when the user may not see them."""
+    if can_see_personal_data(request):
+        return list(fields)
+    return [PERSONAL_FIELDS.get(name, name) for name in fields]
+
+
+class ViewOnlyAdminMixin:
+    """Records nobody edits in the admin (append-only or written by services): view permission only."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Inlines ---------------------------------------------------------------------------------------
+
+
+class LatestInlineFormSet(BaseInlineFormSet):
+    """Only the newest `limit` rows of a long history; the template links to the full list."""
+
+    limit = 20
+
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            rows = list(super().get_queryset()[: self.limit + 1])
+            self.is_truncated = len(rows) > self.limit
+            self._latest = rows[: self.limit]
+        return self._latest
+
+
+class ReadOnlyTabularInline(ViewOnlyAdminMixin, admin.TabularInline):
+    """Rows shown as a plain table (no add, change or delete), without Django's str() line above each row."""
+
+    extra = 0
+    template = "admin/edit_inline/tabular_latest.html"
+
+
+class LatestInline(ReadOnlyTabularInline):
+    """A read-only inline of the newest rows with a link to all of them in their own changelist."""
+
+    limit = 20
+    formset = LatestInlineFormSet
+    # The changelist filter that lists all rows of the parent object.
+    changelist_lookup = "member__id__exact"
+    select_related: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset.select_related(*self.select_related) if self.select_related else queryset
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.limit = self.limit
+        return formset
+
+
+class LoyaltyCardInline(admin.TabularInline):
+    model = LoyaltyCard
+    form = LoyaltyCardInlineForm
+    extra = 0
+    fields = ["number", "is_active", "issued_at"]
+    readonly_fields = ["issued_at"]
+    can_delete = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConsentEventInline(LatestInline):
+    model = ConsentEvent
+    limit = 30
+    fields = ["created_at", "channel", "purpose", "granted", "text", "source", "actor"]
+    readonly_fields = fields
+    select_related = ("text", "actor")
+    ordering = ["-created_at", "-id"]
+
+
+class PurchaseInline(LatestInline):
+    model = Purchase
+    limit = 10
+    fields = ["purchased_at", "external_id", "source", "store", "amount", "refunded_amount"]
+    readonly_fields = fields
+    ordering = ["-purchased_at", "-id"]
+    show_change_link = True
+
+
+class MemberChangeInline(LatestInline):
+    model = MemberChange
+    verbose_name_plural = _("change history")
+    fields = ["changed_at", "field", "old_value", "new_value", "actor", "note"]
+    readonly_fields = [*fields, "masked_old_value", "masked_new_value"]
+    select_related = ("actor",)
+    ordering = ["-changed_at", "-id"]
+
+    def get_fields(self, request, obj=None):
+        if can_see_personal_data(request):
+            return self.fields
+        return [{"old_value": "masked_old_value", "new_value": "masked_new_value"}.get(f, f) for f in self.fields]
+
+    @admin.display(description=_("old value"))
+    def masked_old_value(self, change):
+        return masked_change_value(change, change.old_value)
+
+    @admin.display(description=_("new value"))
+    def masked_new_value(self, change):
+        return masked_change_value(change, change.new_value)
+
+
+def masked_change_value(change: MemberChange, value: str) -> str:
+    masker = MASKERS.get(change.field)
+    return masker(value) if masker else value
+
+
+# --- List filters ----------------------------------------------------------------------------------
+
+
+class TopCityListFilter(admin.SimpleListFilter):
+    """The most common cities, with member counts; a free city can still be searched for."""
+
+    title = _("city")
+    parameter_name = "city"
+    limit = 15
+
+    def lookups(self, request, model_admin):
+        rows = (
+            Member.objects.exclude(city="")
+            .values("city")
+            .annotate(members=Count("id"))
+            .order_by("-members", "city")[: self.limit]
+        )
+        return [(row["city"], f"{row['city']} ({row['members']})") for row in rows]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(city=self.value())
+        return queryset
+
+
+class MarketingConsentListFilter(admin.SimpleListFilter):
+    title = _("marketing consent")
+    parameter_name = "consent"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("email:yes", _("Email marketing consent: yes")),
+            ("email:no", _("Email marketing consent: no")),
+            ("sms:yes", _("SMS marketing consent: yes")),
+            ("sms:no", _("SMS marketing consent: no")),
+        ]
+
+    def queryset(self, request, queryset):
+        channel, _sep, answer = (self.value() or "").partition(":")
+        if channel not in Channel.values or answer not in ("yes", "no"):
+            return queryset
+        consenting = members_with_consent(channel=channel).values("pk")
+        if answer == "yes":
+            return queryset.filter(pk__in=consenting)
+        return queryset.exclude(pk__in=consenting)
+
+
+# --- Member ----------------------------------------------------------------------------------------
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    """Members. Saving goes through `member_create` / `member_update`, so every staff edit is audited."""
+
+    form = MemberAdminForm
+    list_display_links = ["member_number"]
+    list_filter = [
+        "status",
+        TopCityListFilter,
+        ("joined_at", DateFieldListFilter),
+        "join_source",
+        MarketingConsentListFilter,
+    ]
+    list_per_page = 50
+    search_help_text = _("Member number, card number, name, email or phone (e.g. 601 234 567).")
+    show_full_result_count = False  # a second COUNT(*) over all members on every page is not worth it
+    ordering = ["-joined_at", "-id"]
+    raw_id_fields = ["referred_by"]
+    inlines = [LoyaltyCardInline, ConsentEventInline, PurchaseInline, MemberChangeInline]
+    readonly_fields = [
+        "member_number",
+        "referral_code",
+        "joined_at",
+        "merged_into",
+        "portal_login",
+        *PERSONAL_FIELDS.values(),
+    ]
+
+    # Merging moves points too, so `rewards.admin` supplies it (see `merge_members`).
+    merge_supported = False
+    merge_errors: tuple[type[Exception], ...] = (MemberError,)
+
+    # -- Lists and search --
+
+    def get_list_display(self, request):
+        return mask_fields(["member_number", "display_name", "email", "phone", "city", "status", "joined_on"], request)
+
+    def get_search_fields(self, request):
+        # Without the personal-data permission, email and phone match only whole values: a substring
+        # search would let anyone guess addresses letter by letter.
+        if can_see_personal_data(request):
+            return ["=member_number", "=cards__number", "first_name", "last_name", "email", "phone"]
+        return ["=member_number", "=cards__number", "first_name", "last_name", "=email", "=phone"]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phone = normalize_phone(search_term)
+        if phone and phone != search_term.strip():
+            # "601 234 567" finds +48601234567.
+            results = results | queryset.filter(phone=phone)
+        return results, may_have_duplicates
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def display_name(self, member):
+        return member.full_name
+
+    @admin.display(description=_("joined"), ordering="joined_at")
+    def joined_on(self, member):
+        return date_format(timezone.localtime(member.joined_at), "SHORT_DATE_FORMAT")
+
+    @admin.display(description=_("email"))
+    def masked_email(self, member):
+        return mask_email(member.email)
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, member):
+        return mask_phone(member.phone)
+
+    @admin.display(description=_("birth date"))
+    def masked_birth_date(self, member):
+        return mask_date(member.birth_date)
+
+    @admin.display(description=_("portal login"))
+    def portal_login(self, member):
+        if member.user_id is None:
+            return gettext("none")
+        return gettext("yes")
+
+    # -- The form --
+
+    def get_fieldsets(self, request, obj=None):
+        programme = ["join_source", "referred_by"]
+        if obj is not None:
+            programme = ["join_source", "joined_at", "referral_code", "referred_by", "merged_into", "portal_login"]
+        fieldsets = [
+            (None, {"fields": (["member_number"] if obj else []) + ["first_name", "last_name", "status"]}),
+            (_("Contact"), {"fields": ["email", "phone", "preferred_channel", "preferred_language"]}),
+            (_("Profile"), {"fields": ["birth_date", "gender", "city", "postal_code"]}),
+            (_("Programme"), {"fields": programme}),
+        ]
+        fieldsets = [
+            (name, {**options, "fields": mask_fields(options["fields"], request)}) for name, options in fieldsets
+        ]
+        return fieldsets + self.get_extra_fieldsets(request, obj)
+
+    def get_extra_fieldsets(self, request, obj=None):
+        """Hook for sections other apps add (rewards: the points account)."""
+        return []
+
+    def get_changeform_initial_data(self, request):
+        return {"join_source": Member.JoinSource.ADMIN, **super().get_changeform_initial_data(request)}
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # members are erased (GDPR) or merged, never deleted
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in AUDITED_FIELDS}
+            if changes:
+                member_update(member=obj, actor=request.user, changes=changes, note="admin")
+            return
+        created = member_create(
+            **{name: form.cleaned_data[name] for name in AUDITED_FIELDS if name in form.cleaned_data}
+        )
+        # The admin keeps working with `obj` (inlines point at it): make it the created member.
+        for field in Member._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    # -- Likely duplicates and merging --
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("duplicates/", self.admin_site.admin_view(self.duplicates_view), name=f"{prefix}_duplicates"),
+            path("duplicates/merge/", self.admin_site.admin_view(self.merge_view), name=f"{prefix}_merge"),
+            *super().get_urls(),
+        ]
+
+    def has_merge_permission(self, request) -> bool:
+        return self.merge_supported and request.user.has_perm(MERGE_PERMISSION)
+
+    def merge_members(self, request, *, survivor: Member, duplicate: Member) -> Member:
+        """Merge `duplicate` into `survivor`. Implemented by rewards.admin, which owns the points."""
+        raise NotImplementedError
+
+    def duplicate_member_details(self, request, members) -> dict[int, list]:
+        """(label, value) pairs per member for the duplicates and merge pages; rewards adds the points."""
+        purchases = dict(
+            Purchase.objects.filter(member__in=members)
+            .values("member_id")
+            .annotate(count=Count("id"))
+            .values_list("member_id", "count")
+            .order_by()
+        )
+        return {member.pk: [(gettext("purchases"), purchases.get(member.pk, 0))] for member in members}
+
+    def _member_rows(self, request, members):
+        show_personal = can_see_personal_data(request)
+        details = self.duplicate_member_details(request, members)
+        return [
+            {
+                "member": member,
+                "email": member.email if show_personal else mask_email(member.email),
+                "phone": member.phone if show_personal else mask_phone(member.phone),
+                "details": details.get(member.pk, []),
+            }
+            for member in members
+        ]
+
+    def duplicates_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        groups = member_duplicate_groups()
+        show_personal = can_see_personal_data(request)
+        rows = []
+        for group in groups:
+            masker = MASKERS[group["field"]]
+            rows.append(
+                {
+                    "field": Member._meta.get_field(group["field"]).verbose_name,
+                    "value": group["value"] if show_personal else masker(group["value"]),
+                    "survivor": group["members"][0],
+                    "members": self._member_rows(request, group["members"]),
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Likely duplicates"),
+            "groups": rows,
+            "can_merge": self.has_merge_permission(request),
+        }
+        return TemplateResponse(request, "admin/members/member/duplicates.html", context)
+
+    def merge_view(self, request):
+        """POST survivor + duplicate: a confirmation page; POST again with confirm=1: the merge."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
+        duplicates_url = reverse(f"{self.admin_site.name}:members_member_duplicates")
+        form = MemberMergeForm(request.POST)
+        if not form.is_valid():
+            problems = [str(error) for errors in form.errors.values() for error in errors]
+            messages.error(request, gettext("The members were not merged: %s") % " ".join(problems))
+            return HttpResponseRedirect(duplicates_url)
+        survivor, duplicate = form.cleaned_data["survivor"], form.cleaned_data["duplicate"]
+        if not form.cleaned_data["confirm"]:
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": gettext("Merge members?"),
+                "survivor": self._member_rows(request, [survivor])[0],
+                "duplicate": self._member_rows(request, [duplicate])[0],
+            }
+            return TemplateResponse(request, "admin/members/member/merge_confirm.html", context)
+        try:
+            self.merge_members(request, survivor=survivor, duplicate=duplicate)
+        except self.merge_errors as exc:
+            messages.error(request, gettext("The members were not merged: %s") % exc)
+            return HttpResponseRedirect(duplicates_url)
+        survivor_url = reverse(f"{self.admin_site.name}:members_member_change", args=[survivor.pk])
+        messages.success(
+            request,
+            format_html(
+                gettext("Member {} was merged into {}."),
+                duplicate.member_number,
+                format_html('<a href="{}">{}</a>', survivor_url, survivor.member_number),
+            ),
+        )
+        return HttpResponseRedirect(duplicates_url)
+
+
+# --- Consent ---------------------------------------------------------------------------------------
+
+
+@admin.register(ConsentText)
+class ConsentTextAdmin(admin.ModelAdmin):
+    """Versioned consent wording. A version members have agreed to is frozen: add a new version instead."""
+
+    list_display = ["channel", "purpose", "version", "valid_from", "created_at"]
+    list_filter = ["channel", "purpose"]
+    search_fields = ["version", "text"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and ConsentEvent.objects.filter(text=obj).exists():
+            return ["channel", "purpose", "version", "text", "valid_from"]
+        return []
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    """The consent history, append-only. Staff add an event (e.g. from a paper form); nobody edits one."""
+
+    form = ConsentEventAdminForm
+    list_display = ["created_at", "member", "channel", "purpose", "granted", "source", "text", "actor"]
+    list_filter = ["channel", "purpose", "granted", "source", ("created_at", DateFieldListFilter)]
+    list_select_related = ["member", "text", "actor"]
+    search_fields = ["=member__member_number"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["member", "channel", "purpose", "granted", "text"]
+        return ["member", "channel", "purpose", "granted", "text", "source", "actor", "created_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        event = consent_record(
+            member=form.cleaned_data["member"],
+            channel=form.cleaned_data["channel"],
+            purpose=form.cleaned_data["purpose"],
+            granted=form.cleaned_data["granted"],
+            text=form.cleaned_data["text"],
+            source=ConsentEvent.Source.ADMIN,
+            actor=request.user,
+        )
+        if event is not None:
+            obj.pk = event.pk
+            obj.text = event.text
+            obj._state.adding = False
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is not None:
+            return super().log_addition(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:
+            messages.info(request, gettext("Nothing was recorded: the member's consent is already in that state."))
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:members_consentevent_changelist"))
+        return super().response_add(request, obj, post_url_continue)
+
+
+# --- Purchases, refunds, the audit trail -----------------------------------------------------------
+
+
+class PurchaseLineInline(ReadOnlyTabularInline):
+    model = PurchaseLine
+    fields = ["sku", "product_name", "category", "quantity", "amount"]
+    readonly_fields = fields
+
+
+class RefundInline(ReadOnlyTabularInline):
+    model = Refund
+    fields = ["refunded_at", "external_id", "amount", "reason"]
+    readonly_fields = fields
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """Purchases arrive from tills and imports through the services; staff only look."""
+
+    list_display = ["purchased_at", "external_id", "member", "source", "store", "amount", "refunded_amount"]
+    list_filter = ["source", "store", ("purchased_at", DateFieldListFilter)]
+    list_select_related = ["member"]
+    search_fields = ["=external_id", "=member__member_number"]
+    inlines = [PurchaseLineInline, RefundInline]
+    show_full_result_count = False
+
+
+@admin.register(Refund)
+class RefundAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["refunded_at", "external_id", "purchase", "amount", "reason"]
+    list_select_related = ["purchase"]
+    list_filter = [("refunded_at", DateFieldListFilter)]
+    search_fields = ["=external_id", "=purchase__external_id", "=purchase__member__member_number"]
+
+
+@admin.register(MemberChange)
+class MemberChangeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """Who changed which member field and when."""
+
+    list_filter = ["field", ("changed_at", DateFieldListFilter)]
+    list_select_related = ["member", "actor"]
+    search_fields = ["=member__member_number", "actor__username"]
+    readonly_fields = ["masked_old_value", "masked_new_value"]
+    show_full_result_count = False
+
+    def get_list_display(self, request):
+        return self._with_masks(["changed_at", "member", "field", "old_value", "new_value", "actor", "note"], request)
+
+    def get_fields(self, request, obj=None):
+        return self._with_masks(["member", "changed_at", "field", "old_value", "new_value", "actor", "note"], request)
+
+    def _with_masks(self, fields, request):
+        if can_see_personal_data(request):
+            return fields
+        return [{"old_value": "masked_old_value", "new_value": "masked_new_value"}.get(f, f) for f in fields]
+
+    @admin.display(description=_("old value"))
+    def masked_old_value(self, change):
+        return masked_change_value(change, change.old_value)
+
+    @admin.display(description=_("new value"))
+    def masked_new_value(self, change):
+        return masked_change_value(change, change.new_value)
