@@ -258,3 +258,82 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purchase} -{self.amount}"
+
+
+class ImportJob(models.Model):
+    """One uploaded file: previewed without changing anything, then applied in checkpointed chunks."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting for preview")
+        PREVIEWING = "previewing", _("Previewing")
+        PREVIEWED = "previewed", _("Preview ready")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Imported")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    kind = models.CharField(_("what is imported"), max_length=30)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    options = models.JSONField(default=dict, blank=True)
+    only_valid_rows = models.BooleanField(
+        _("import only the valid rows"), default=False, help_text=_("Otherwise a file with errors imports nothing.")
+    )
+    encoding = models.CharField(max_length=20, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    previewed_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(
+        default=0, help_text=_("Rows applied and committed: where a restarted import continues.")
+    )
+    counts = models.JSONField(default=dict, blank=True)
+    sample = models.JSONField(default=list, blank=True, help_text=_("The first rows, as the preview shows them."))
+    error_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(processed_rows__lte=models.F("total_rows")) | Q(total_rows=0),
+                name="import_processed_within_total",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_status_display()})"
+
+    @property
+    def invalid_rows(self) -> int:
+        return int(self.counts.get("invalid", 0))
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status in (self.Status.PREVIEWING, self.Status.QUEUED):
+            done = self.previewed_rows
+        else:
+            done = self.processed_rows
+        if not self.total_rows:
+            return 0
+        return min(100, done * 100 // self.total_rows)
+
+
+class ImportRowError(models.Model):
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField()
+    column = models.CharField(max_length=100, blank=True)
+    value = models.CharField(max_length=255, blank=True)
+    message = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["line", "id"]
+        indexes = [models.Index(fields=["job", "line"])]
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.column}: {self.message}"

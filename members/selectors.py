@@ -15,6 +15,19 @@ def consent_state(*, member: Member) -> dict[tuple[str, str], ConsentEvent]:
     return state
 
 
+def consent_states(*, member_ids: list[int]) -> dict[tuple[int, str, str], bool]:
+    """Current consent of many members in one query: (member_id, channel, purpose) -> granted."""
+    states: dict[tuple[int, str, str], bool] = {}
+    rows = (
+        ConsentEvent.objects.filter(member_id__in=member_ids)
+        .order_by("member_id", "channel", "purpose", "created_at", "id")
+        .values_list("member_id", "channel", "purpose", "granted")
+    )
+    for member_id, channel, purpose, granted in rows:
+        states[(member_id, channel, purpose)] = granted
+    return states
+
+
 def members_with_consent(*, channel: str, purpose: str = "marketing") -> QuerySet[Member]:
     """Members whose latest event for this channel and purpose grants consent."""
     latest = ConsentEvent.objects.filter(member=OuterRef("pk"), channel=channel, purpose=purpose).order_by(

@@ -1,0 +1,286 @@
+"""The import engine: a file is previewed (validated, counted, nothing written), then applied in chunks.
+
+Each kind of file (members, purchases, refunds, adjustments) is a handler registered here; apps register
+their own (rewards registers purchases, refunds and adjustments), so this module imports no other app.
+
+Why chunks with a checkpoint: a chunk's rows and the job's `processed_rows` commit in one transaction,
+so a worker killed mid-file rolls back only the chunk it was in, and the rerun continues from the
+checkpoint. Rows are matched on natural keys as well, so even a repeated chunk changes nothing twice.
+"""
+
+import csv
+import io
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ImportJob, ImportRowError
+from .tabular import FileFormatError, Table, read_table
+
+CHUNK_SIZE = 2000
+SAMPLE_ROWS = 50
+MAX_STORED_ERRORS = 10_000
+BACKGROUND_THRESHOLD_BYTES = 512 * 1024  # above this, preview and import run in a Celery task
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool = False
+    help: str = ""
+    example: str = ""
+
+
+@dataclass
+class Row:
+    line: int
+    values: dict[str, str]
+
+
+@dataclass
+class Outcome:
+    """What a row would do: new, update, skip (already there, unchanged) or invalid (with errors)."""
+
+    line: int
+    action: str
+    data: Any = None
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (column, value, message)
+
+    def fail(self, column: str, value: str, message: str) -> None:
+        self.errors.append((column, value, message))
+        self.action = "invalid"
+
+
+class Handler(Protocol):
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    columns: ClassVar[list[Column]]
+    permission: ClassVar[str]  # the model permission staff need, e.g. "members.add_member"
+
+    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
+        """Validate and classify a chunk with as few queries as possible. Writes nothing."""
+
+    def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
+        """Write the chunk's new and updated rows (bulk), inside the caller's transaction."""
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(handler: Handler) -> Handler:
+    HANDLERS[handler.kind] = handler
+    return handler
+
+
+def handler_for(kind: str) -> Handler:
+    try:
+        return HANDLERS[kind]
+    except KeyError:
+        raise FileFormatError(f"Unknown import kind '{kind}'.") from None
+
+
+def import_job_create(
+    *, kind: str, file: Any, name: str, user: Any, only_valid_rows: bool = False, options: dict | None = None
+) -> ImportJob:
+    """Store an uploaded file as a job waiting for its preview."""
+    handler_for(kind)
+    job = ImportJob(
+        kind=kind,
+        original_name=name[:255],
+        size=getattr(file, "size", 0) or 0,
+        only_valid_rows=only_valid_rows,
+        options=options or {},
+        created_by=user,
+    )
+    job.file.save(name, file, save=False)
+    job.save()
+    return job
+
+
+def runs_in_background(job: ImportJob) -> bool:
+    return job.size > BACKGROUND_THRESHOLD_BYTES
+
+
+def template_csv(kind: str) -> str:
+    """A template file staff download from the import page: the header and one example row."""
+    handler = handler_for(kind)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow([column.name for column in handler.columns])
+    writer.writerow([column.example for column in handler.columns])
+    return buffer.getvalue()
+
+
+def _open_table(job: ImportJob) -> Table:
+    handler = handler_for(job.kind)
+    job.file.open("rb")
+    table = read_table(job.file.file, job.original_name)
+    expected = {column.name for column in handler.columns}
+    headers = [h.strip().lower() for h in table.headers]
+    missing = [c.name for c in handler.columns if c.required and c.name not in headers]
+    if missing:
+        raise FileFormatError(
+            f"Line 1: the required column(s) {', '.join(missing)} are missing. "
+            f"The file has: {', '.join(h for h in headers if h) or 'no columns'}."
+        )
+    unknown = [h for h in headers if h and h not in expected]
+    if unknown:
+        raise FileFormatError(
+            f"Line 1: unknown column(s) {', '.join(unknown)}. Allowed: {', '.join(sorted(expected))}."
+        )
+    table.headers = headers
+    return table
+
+
+def _rows(table: Table) -> Iterator[Row]:
+    width = len(table.headers)
+    for offset, raw in enumerate(table.rows):
+        if not any(cell.strip() for cell in raw):
+            continue  # blank lines are not rows
+        if len(raw) > width and any(cell.strip() for cell in raw[width:]):
+            values = dict(zip(table.headers, raw, strict=False))
+            values["__extra__"] = f"{len(raw)} cells, the header has {width}"
+        else:
+            values = dict(zip(table.headers, [*raw, *[""] * (width - len(raw))], strict=False))
+        yield Row(line=table.first_line + offset, values={k: (v or "").strip() for k, v in values.items()})
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _record_errors(job: ImportJob, outcomes: list[Outcome], stored: int) -> int:
+    errors = []
+    for outcome in outcomes:
+        for column, value, message in outcome.errors:
+            if stored + len(errors) >= MAX_STORED_ERRORS:
+                break
+            errors.append(
+                ImportRowError(job=job, line=outcome.line, column=column, value=value[:255], message=message[:500])
+            )
+    ImportRowError.objects.bulk_create(errors)
+    return stored + len(errors)
+
+
+def _count(counts: dict, outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        counts[outcome.action] = counts.get(outcome.action, 0) + 1
+
+
+def _fail(job: ImportJob, message: str) -> ImportJob:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.FAILED, error_message=message, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
+    """Validate the whole file and count what it would do. Changes nothing but the job's own record."""
+    handler = handler_for(job.kind)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.PREVIEWING, started_at=timezone.now(), previewed_rows=0, counts={}, sample=[]
+    )
+    ImportRowError.objects.filter(job=job).delete()
+    try:
+        table = _open_table(job)
+        counts: dict[str, int] = {}
+        sample: list[dict] = []
+        seen: set = set()
+        stored = 0
+        total = 0
+        for chunk in _chunks(_rows(table), chunk_size):
+            outcomes = handler.prepare(chunk, job=job, seen=seen)
+            _count(counts, outcomes)
+            stored = _record_errors(job, outcomes, stored)
+            for row, outcome in zip(chunk, outcomes, strict=True):
+                if len(sample) < SAMPLE_ROWS:
+                    sample.append({"line": row.line, "action": outcome.action, "values": row.values})
+            total += len(chunk)
+            ImportJob.objects.filter(pk=job.pk).update(previewed_rows=total, counts=counts)
+    except FileFormatError as exc:
+        ImportRowError.objects.filter(job=job).delete()
+        return _fail(job, str(exc))
+    finally:
+        job.file.close()
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.PREVIEWED,
+        total_rows=total,
+        previewed_rows=total,
+        counts=counts,
+        sample=sample,
+        encoding=table.encoding,
+    )
+    job.refresh_from_db()
+    return job
+
+
+class ImportRefused(ValueError):
+    pass
+
+
+def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
+    """Apply a previewed file chunk by chunk. Rerunning after an interruption continues at the checkpoint."""
+    handler = handler_for(job.kind)
+    job.refresh_from_db()
+    if job.status not in (ImportJob.Status.PREVIEWED, ImportJob.Status.IMPORTING):
+        raise ImportRefused(f"This import is '{job.get_status_display()}': only a previewed file can be imported.")
+    if job.invalid_rows and not job.only_valid_rows:
+        raise ImportRefused(
+            f"The file has {job.invalid_rows} invalid row(s). Correct them and upload again, "
+            "or choose to import only the valid rows."
+        )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING)
+    applied_counts: dict[str, int] = dict(job.options.get("applied", {}))
+    try:
+        table = _open_table(job)
+        done = job.processed_rows
+        seen: set = set()
+        position = 0
+        for chunk in _chunks(_rows(table), chunk_size):
+            position += len(chunk)
+            if position <= done:
+                continue  # committed before an interruption
+            with transaction.atomic():
+                locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+                if locked.processed_rows >= position:
+                    continue  # another worker got here first
+                outcomes = handler.prepare(chunk, job=job, seen=seen)
+                handler.apply([o for o in outcomes if o.action in ("new", "update")], job=job)
+                _count(applied_counts, outcomes)
+                locked.processed_rows = position
+                locked.options = {**locked.options, "applied": applied_counts}
+                locked.save(update_fields=["processed_rows", "options"])
+    except FileFormatError as exc:
+        return _fail(job, str(exc))
+    finally:
+        job.file.close()
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def error_report_csv(*, job: ImportJob) -> Iterator[str]:
+    """The failed rows as CSV, streamed: line, column, value, message."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow(["line", "column", "value", "message"])
+    yield "\ufeff" + buffer.getvalue()
+    for error in ImportRowError.objects.filter(job=job).order_by("line", "id").iterator(chunk_size=2000):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([error.line, error.column, _neutralise(error.value), error.message])
+        yield buffer.getvalue()
+
+
+def _neutralise(value: str) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    if value and value[0] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,274 @@
+"""Import and export of members: the file columns, row validation and bulk writes.
+
+Rows are matched on the member number. Consent columns create consent events with source "import"
+and the consent text version chosen on the upload form; a member imported without them has no consent.
+"""
+
+import re
+from datetime import datetime, time
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+
+from .importing import Column, Outcome, Row, register
+from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, ImportJob, LoyaltyCard, Member, MemberChange
+from .selectors import consent_states
+from .services import new_referral_code
+from .tabular import parse_bool, parse_date, parse_datetime
+
+CONSENT_COLUMNS = {
+    f"consent_{channel}_{purpose}": (channel, purpose)
+    for channel in Channel.values
+    for purpose in ConsentPurpose.values
+}
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "gender",
+    "city",
+    "postal_code",
+    "preferred_language",
+    "preferred_channel",
+)
+GENDERS = {"k": "f", "f": "f", "kobieta": "f", "m": "m", "mężczyzna": "m", "x": "x", "inna": "x", "inne": "x"}
+LANGUAGES = {"pl": "pl", "polski": "pl", "en": "en", "angielski": "en", "english": "en"}
+CHANNELS = {"email": "email", "e-mail": "email", "sms": "sms"}
+POSTAL_CODE = re.compile(r"^\d{2}-\d{3}$")
+
+
+def normalise_phone(text: str) -> str:
+    """'601 234 567', '0048601234567' and '+48 601-234-567' all become +48601234567."""
+    digits = re.sub(r"[\s\-().]", "", text)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if re.fullmatch(r"\d{9}", digits):
+        digits = "+48" + digits
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+        raise ValueError(f"'{text}' is not a phone number (e.g. +48601234567 or 601 234 567)")
+    return digits
+
+
+class MemberImport:
+    kind = "members"
+    label = "Members (with consent)"
+    permission = "members.add_member"
+    columns = [
+        Column(
+            "member_number",
+            required=True,
+            help="The member's number: the key rows are matched on.",
+            example="1000000001",
+        ),
+        Column("first_name", help="Required for a new member.", example="Zofia"),
+        Column("last_name", help="Required for a new member.", example="Wójcik"),
+        Column("email", example="zofia.wojcik@example.pl"),
+        Column("phone", help="+48601234567 or 601 234 567", example="+48601234567"),
+        Column("birth_date", help="2026-03-01 or 01.03.2026", example="14.02.1988"),
+        Column("gender", help="K/M/X", example="K"),
+        Column("city", example="Łódź"),
+        Column("postal_code", help="NN-NNN", example="90-001"),
+        Column("preferred_language", help="pl or en", example="pl"),
+        Column("preferred_channel", help="email or sms", example="email"),
+        Column("joined_at", help="Date (and time) of joining; today when empty.", example="2025-06-01"),
+        Column("card_number", help="A loyalty card to attach.", example="2900000000019"),
+        *[
+            Column(name, help="tak/nie; empty leaves the consent unchanged", example="tak" if i == 0 else "")
+            for i, name in enumerate(CONSENT_COLUMNS)
+        ],
+    ]
+
+    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
+        numbers = [row.values.get("member_number", "") for row in rows]
+        existing = {m.member_number: m for m in Member.objects.filter(member_number__in=numbers)}
+        cards = [row.values.get("card_number", "") for row in rows if row.values.get("card_number")]
+        card_owner = dict(LoyaltyCard.objects.filter(number__in=cards).values_list("number", "member__member_number"))
+        consents = consent_states(member_ids=[m.pk for m in existing.values()])
+        texts = _consent_texts(job)
+        outcomes = []
+        for row in rows:
+            outcome = Outcome(line=row.line, action="new")
+            values = row.values
+            if extra := values.pop("__extra__", None):
+                outcome.fail("", "", f"the row has more cells than the header ({extra})")
+            number = values.get("member_number", "")
+            if not number:
+                outcome.fail("member_number", "", "is empty")
+            elif not re.fullmatch(r"[0-9A-Za-z\-]{1,20}", number):
+                outcome.fail("member_number", number, "may hold only letters, digits and '-' (at most 20)")
+            elif number in seen:
+                outcome.fail("member_number", number, "appears more than once in the file")
+            seen.add(number)
+            data = self._parse(values, outcome)
+            member = existing.get(number)
+            if member is None:
+                for name in ("first_name", "last_name"):
+                    if not data.get(name):
+                        outcome.fail(name, "", "is required for a new member")
+            card = data.pop("card_number", "")
+            if card and card_owner.get(card) not in (None, number):
+                outcome.fail("card_number", card, f"already belongs to member {card_owner[card]}")
+            consent_changes = {}
+            for column, (channel, purpose) in CONSENT_COLUMNS.items():
+                if column in data:
+                    granted = data.pop(column)
+                    current = consents.get((member.pk if member else None, channel, purpose))
+                    if current is None or current != granted:
+                        if granted and (channel, purpose) not in texts:
+                            version = job.options.get("consent_version") or "?"
+                            outcome.fail(column, "tak", f"no consent text version '{version}' for {channel}/{purpose}")
+                        consent_changes[(channel, purpose)] = granted
+            if outcome.action == "invalid":
+                outcomes.append(outcome)
+                continue
+            changes = {}
+            if member is not None:
+                changes = {
+                    name: value
+                    for name, value in data.items()
+                    if name != "joined_at" and getattr(member, name) != value
+                }
+                outcome.action = "update" if changes or consent_changes or (card and card not in card_owner) else "skip"
+            outcome.data = {
+                "number": number,
+                "member": member,
+                "fields": data,
+                "changes": changes,
+                "card": card if card not in card_owner else "",
+                "consents": consent_changes,
+            }
+            outcomes.append(outcome)
+        return outcomes
+
+    def _parse(self, values: dict[str, str], outcome: Outcome) -> dict:
+        data: dict = {}
+        for name in ("first_name", "last_name", "city"):
+            if values.get(name):
+                if len(values[name]) > 100:
+                    outcome.fail(name, values[name][:40], "is longer than 100 characters")
+                data[name] = values[name]
+        if email := values.get("email"):
+            try:
+                validate_email(email)
+                data["email"] = email.lower()
+            except ValidationError:
+                outcome.fail("email", email, f"'{email}' is not an email address")
+        if phone := values.get("phone"):
+            try:
+                data["phone"] = normalise_phone(phone)
+            except ValueError as exc:
+                outcome.fail("phone", phone, str(exc))
+        if text := values.get("birth_date"):
+            try:
+                born = parse_date(text)
+                if born > timezone.localdate() or born.year < 1900:
+                    raise ValueError(f"'{text}' is not a plausible birth date")
+                data["birth_date"] = born
+            except ValueError as exc:
+                outcome.fail("birth_date", text, str(exc))
+        for name, mapping in (("gender", GENDERS), ("preferred_language", LANGUAGES), ("preferred_channel", CHANNELS)):
+            if text := values.get(name):
+                if text.lower() not in mapping:
+                    outcome.fail(name, text, f"'{text}' is not one of: {', '.join(sorted(set(mapping)))}")
+                else:
+                    data[name] = mapping[text.lower()]
+        if text := values.get("postal_code"):
+            if not POSTAL_CODE.match(text):
+                outcome.fail("postal_code", text, f"'{text}' is not a postal code like 00-950")
+            data["postal_code"] = text
+        if text := values.get("joined_at"):
+            try:
+                joined = parse_datetime(text)
+                if joined.time() == time.min:
+                    joined = datetime.combine(joined.date(), time(12))
+                data["joined_at"] = timezone.make_aware(joined)
+            except ValueError as exc:
+                outcome.fail("joined_at", text, str(exc))
+        if text := values.get("card_number"):
+            if not re.fullmatch(r"[0-9A-Za-z\-]{4,32}", text):
+                outcome.fail("card_number", text, "must be 4 to 32 letters or digits")
+            data["card_number"] = text
+        for column in CONSENT_COLUMNS:
+            if text := values.get(column):
+                try:
+                    data[column] = parse_bool(text)
+                except ValueError as exc:
+                    outcome.fail(column, text, str(exc))
+        return data
+
+    def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
+        now = timezone.now()
+        new = [o for o in outcomes if o.action == "new"]
+        created = Member.objects.bulk_create(
+            [
+                Member(
+                    member_number=o.data["number"],
+                    referral_code=new_referral_code(),
+                    join_source=Member.JoinSource.IMPORT,
+                    joined_at=o.data["fields"].get("joined_at", now),
+                    **{k: v for k, v in o.data["fields"].items() if k in PROFILE_FIELDS},
+                )
+                for o in new
+            ]
+        )
+        for outcome, member in zip(new, created, strict=True):
+            outcome.data["member"] = member
+        updated = [o for o in outcomes if o.action == "update" and o.data["changes"]]
+        if updated:
+            members = []
+            audit = []
+            for o in updated:
+                member = o.data["member"]
+                for name, value in o.data["changes"].items():
+                    audit.append(
+                        MemberChange(
+                            member=member,
+                            actor=job.created_by,
+                            field=name,
+                            old_value=str(getattr(member, name) or ""),
+                            new_value=str(value or ""),
+                            note=f"import #{job.pk}",
+                        )
+                    )
+                    setattr(member, name, value)
+                members.append(member)
+            fields = sorted({name for o in updated for name in o.data["changes"]})
+            Member.objects.bulk_update(members, fields)
+            MemberChange.objects.bulk_create(audit)
+        LoyaltyCard.objects.bulk_create(
+            [LoyaltyCard(member=o.data["member"], number=o.data["card"]) for o in outcomes if o.data["card"]]
+        )
+        texts = _consent_texts(job)
+        ConsentEvent.objects.bulk_create(
+            [
+                ConsentEvent(
+                    member=o.data["member"],
+                    channel=channel,
+                    purpose=purpose,
+                    granted=granted,
+                    text=texts.get((channel, purpose)) if granted else None,
+                    source=ConsentEvent.Source.IMPORT,
+                    actor=job.created_by,
+                    created_at=now,
+                )
+                for o in outcomes
+                for (channel, purpose), granted in o.data["consents"].items()
+            ]
+        )
+
+
+def _consent_texts(job: ImportJob) -> dict[tuple[str, str], ConsentText]:
+    version = job.options.get("consent_version")
+    if not version:
+        return {}
+    cache = getattr(job, "_consent_texts", None)
+    if cache is None:
+        cache = {(t.channel, t.purpose): t for t in ConsentText.objects.filter(version=version)}
+        job._consent_texts = cache
+    return cache
+
+
+register(MemberImport())
