@@ -149,9 +149,22 @@ def _rows(table: Table) -> Iterator[Row]:
         yield Row(line=table.first_line + offset, values={k: (v or "").strip() for k, v in values.items()})
 
 
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+def _chunks(rows: Iterable[Row], size: int, group_key=None) -> Iterator[list[Row]]:
+    """Chunks of about `size` rows; rows sharing a group key (a purchase's lines) stay in one chunk."""
     iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, size)):
+    pending: list[Row] = []
+    while True:
+        chunk = pending + list(itertools.islice(iterator, size - len(pending)))
+        pending = []
+        if not chunk:
+            return
+        if group_key is not None:
+            last = group_key(chunk[-1])
+            for row in iterator:
+                if group_key(row) != last:
+                    pending = [row]
+                    break
+                chunk.append(row)
         yield chunk
 
 
@@ -195,7 +208,7 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
         seen: set = set()
         stored = 0
         total = 0
-        for chunk in _chunks(_rows(table), chunk_size):
+        for chunk in _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None)):
             outcomes = handler.prepare(chunk, job=job, seen=seen)
             _count(counts, outcomes)
             stored = _record_errors(job, outcomes, stored)
@@ -243,7 +256,7 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
         done = job.processed_rows
         seen: set = set()
         position = 0
-        for chunk in _chunks(_rows(table), chunk_size):
+        for chunk in _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None)):
             position += len(chunk)
             if position <= done:
                 continue  # committed before an interruption
@@ -252,6 +265,14 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
                 if locked.processed_rows >= position:
                     continue  # another worker got here first
                 outcomes = handler.prepare(chunk, job=job, seen=seen)
+                if not job.only_valid_rows and any(o.action == "invalid" for o in outcomes):
+                    # The database changed since the preview: refuse rather than half-apply the file.
+                    bad = next(o for o in outcomes if o.action == "invalid")
+                    column, _value, message = bad.errors[0]
+                    raise FileFormatError(
+                        f"Line {bad.line}, column {column}: {message} (changed since the preview). "
+                        f"Rows before line {chunk[0].line} were imported; upload the rest again."
+                    )
                 handler.apply([o for o in outcomes if o.action in ("new", "update")], job=job)
                 _count(applied_counts, outcomes)
                 locked.processed_rows = position

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class RewardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "rewards"
+    verbose_name = "Punkty i nagrody"
+
+    def ready(self) -> None:
+        from . import resources  # noqa: F401  registers the purchases, refunds and adjustments imports

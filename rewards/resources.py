@@ -1,0 +1,449 @@
+"""Imports that move points: purchases (with optional line items), refunds and points adjustments.
+
+Purchases are matched on (source, purchase id) and posted through `purchases_post_batch`, so the earning
+rules apply and a re-uploaded file posts nothing twice. A purchase with line items is written as one row
+per line with the purchase columns repeated; its rows must be consecutive.
+"""
+
+import contextlib
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Q
+from django.utils import timezone
+
+from members.importing import Column, Outcome, Row, register
+from members.models import ImportJob, LoyaltyCard, Member, Purchase, Refund
+from members.resources import normalise_phone
+from members.services import LineData, MemberError
+from members.tabular import parse_datetime, parse_decimal
+
+from .batch import PurchaseRow, purchases_post_batch
+from .models import LedgerEntry, PointsAccount
+from .services import PointsError, points_adjust, refund_post
+
+KEY = re.compile(r"^[0-9A-Za-z_\-./]{1,64}$")
+
+
+def _aware(value: datetime) -> datetime:
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def _parse_when(outcome: Outcome, column: str, text: str, *, required: bool) -> datetime | None:
+    if not text:
+        if required:
+            outcome.fail(column, "", "is empty")
+        return None
+    try:
+        when = _aware(parse_datetime(text))
+    except ValueError as exc:
+        outcome.fail(column, text, str(exc))
+        return None
+    if when > timezone.now() + timedelta(minutes=5):
+        outcome.fail(column, text, f"'{text}' is in the future")
+    return when
+
+
+def _parse_amount(outcome: Outcome, column: str, text: str, *, positive: bool = False) -> Decimal | None:
+    if not text:
+        outcome.fail(column, "", "is empty")
+        return None
+    try:
+        amount = parse_decimal(text)
+    except ValueError as exc:
+        outcome.fail(column, text, str(exc))
+        return None
+    if amount < 0 or (positive and amount == 0):
+        outcome.fail(column, text, f"'{text}' must be {'greater than zero' if positive else 'zero or more'}")
+    return amount
+
+
+class MemberMatcher:
+    """Finds the members of a chunk by member number, card, email or phone with one query per kind of key."""
+
+    def __init__(self, rows: list[Row]):
+        def values(column):
+            return {row.values.get(column, "") for row in rows} - {""}
+
+        active = Member.objects.filter(status=Member.Status.ACTIVE)
+        self.by_number = dict(
+            active.filter(member_number__in=values("member_number")).values_list("member_number", "pk")
+        )
+        self.by_card = dict(
+            LoyaltyCard.objects.filter(
+                number__in=values("card_number"), is_active=True, member__status="active"
+            ).values_list("number", "member_id")
+        )
+        emails = {e.lower() for e in values("email")}
+        self.by_email: dict[str, list[int]] = defaultdict(list)
+        for email, pk in active.filter(email__in=emails).values_list("email", "pk"):
+            self.by_email[email].append(pk)
+        phones = set()
+        for phone in values("phone"):
+            with contextlib.suppress(ValueError):
+                phones.add(normalise_phone(phone))
+        self.by_phone: dict[str, list[int]] = defaultdict(list)
+        for phone, pk in active.filter(phone__in=phones).values_list("phone", "pk"):
+            self.by_phone[phone].append(pk)
+
+    def match(self, values: dict[str, str], outcome: Outcome) -> int | None:
+        keys = [(c, values.get(c, "")) for c in ("member_number", "card_number", "email", "phone")]
+        if not any(v for _, v in keys):
+            outcome.fail("member_number", "", "is empty: give member_number, card_number, email or phone")
+            return None
+        for column, value in keys:
+            if not value:
+                continue
+            if column == "member_number":
+                found = [self.by_number[value]] if value in self.by_number else []
+            elif column == "card_number":
+                found = [self.by_card[value]] if value in self.by_card else []
+            elif column == "email":
+                found = self.by_email.get(value.lower(), [])
+            else:
+                try:
+                    found = self.by_phone.get(normalise_phone(value), [])
+                except ValueError as exc:
+                    outcome.fail(column, value, str(exc))
+                    return None
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                outcome.fail(column, value, f"{len(found)} members share '{value}'; use the member number")
+                return None
+        column, value = next((c, v) for c, v in keys if v)
+        outcome.fail(column, value, f"no active member with {column} '{value}'")
+        return None
+
+
+class PurchaseImport:
+    kind = "purchases"
+    label = "Purchases (points are posted)"
+    permission = "members.add_purchase"
+    columns = [
+        Column(
+            "purchase_id",
+            required=True,
+            help="The receipt or order number: the key rows are matched on.",
+            example="PAR-2026-000123",
+        ),
+        Column("source", help="The system it comes from; the upload form's value when empty.", example="pos"),
+        Column(
+            "member_number",
+            help="Who bought: member number, card, email or phone (one is enough).",
+            example="1000000001",
+        ),
+        Column("card_number", example=""),
+        Column("email", example=""),
+        Column("phone", example=""),
+        Column("purchased_at", required=True, help="2026-03-01 14:30 or 01.03.2026 14:30", example="01.03.2026 14:30"),
+        Column("amount", required=True, help="Total in PLN: 123.45 or 123,45", example="249,90"),
+        Column("store", help="'online' or a store code", example="store-01"),
+        Column("sku", help="Line item (optional): one row per line, purchase columns repeated.", example="K-100"),
+        Column("product_name", example="Krem nawilżający"),
+        Column("category", example="Kosmetyki"),
+        Column("quantity", example="1"),
+        Column("line_amount", help="The line's amount in PLN.", example="249,90"),
+    ]
+
+    @staticmethod
+    def group_key(row: Row) -> str:
+        return row.values.get("purchase_id", "")
+
+    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
+        default_source = job.options.get("source") or "import"
+        matcher = MemberMatcher(rows)
+        keys = {(row.values.get("source") or default_source, row.values.get("purchase_id", "")) for row in rows}
+        recorded = set()
+        by_source = defaultdict(set)
+        for source, external_id in keys:
+            by_source[source].add(external_id)
+        for source, ids in by_source.items():
+            recorded |= {
+                (source, e)
+                for e in Purchase.objects.filter(source=source, external_id__in=ids).values_list(
+                    "external_id", flat=True
+                )
+            }
+        outcomes: list[Outcome] = []
+        groups: list[list[Outcome]] = []
+        previous_key = None
+        for row in rows:
+            values = row.values
+            outcome = Outcome(line=row.line, action="new")
+            if extra := values.pop("__extra__", None):
+                outcome.fail("", "", f"the row has more cells than the header ({extra})")
+            external_id = values.get("purchase_id", "")
+            source = values.get("source") or default_source
+            key = (source, external_id)
+            if not external_id:
+                outcome.fail("purchase_id", "", "is empty")
+            elif not KEY.match(external_id):
+                outcome.fail("purchase_id", external_id, "may hold only letters, digits and - _ . / (at most 64)")
+            line = self._line(values, outcome)
+            if key == previous_key and groups and line is not None:
+                outcome.action = "line"
+                groups[-1].append(outcome)
+                outcome.data = {"line": line}
+                outcomes.append(outcome)
+                continue
+            previous_key = key
+            if external_id and key in seen:
+                outcome.fail("purchase_id", external_id, "appears again after other purchases: keep its rows together")
+            seen.add(key)
+            member_id = matcher.match(values, outcome)
+            purchased_at = _parse_when(outcome, "purchased_at", values.get("purchased_at", ""), required=True)
+            amount = _parse_amount(outcome, "amount", values.get("amount", ""))
+            store = values.get("store") or "online"
+            if len(store) > 30:
+                outcome.fail("store", store[:40], "is longer than 30 characters")
+            if key in recorded and outcome.action != "invalid":
+                outcome.action = "skip"
+            outcome.data = {
+                "row": None,
+                "member_id": member_id,
+                "source": source,
+                "external_id": external_id,
+                "amount": amount,
+                "purchased_at": purchased_at,
+                "store": store,
+                "lines": [line] if line else [],
+            }
+            groups.append([outcome])
+            outcomes.append(outcome)
+        for group in groups:
+            head = group[0]
+            lines = [o.data["line"] for o in group[1:] if o.data.get("line")]
+            head.data["lines"].extend(lines)
+            if head.action == "new" and head.data["amount"] is not None and head.data["lines"]:
+                total = sum((li.amount for li in head.data["lines"]), Decimal("0"))
+                if total > head.data["amount"]:
+                    head.fail(
+                        "line_amount",
+                        str(total),
+                        f"the lines add up to {total}, more than the amount {head.data['amount']}",
+                    )
+            bad = next((o for o in group if o.action == "invalid"), None)
+            if bad is not None:
+                for other in group:
+                    if other.action != "invalid":
+                        other.fail(
+                            "purchase_id",
+                            head.data.get("external_id", ""),
+                            f"not imported: line {bad.line} of this purchase has errors",
+                        )
+            elif head.action == "skip":
+                for other in group[1:]:
+                    other.action = "skip"
+        return outcomes
+
+    @staticmethod
+    def _line(values: dict[str, str], outcome: Outcome) -> LineData | None:
+        if not any(values.get(c) for c in ("sku", "product_name", "category", "line_amount")):
+            return None
+        sku = values.get("sku", "")
+        if not sku:
+            outcome.fail("sku", "", "is empty while other line columns are filled")
+        amount = _parse_amount(outcome, "line_amount", values.get("line_amount", ""))
+        quantity = Decimal("1")
+        if text := values.get("quantity"):
+            try:
+                quantity = parse_decimal(text, places=3)
+                if quantity <= 0:
+                    raise ValueError(f"'{text}' must be greater than zero")
+            except ValueError as exc:
+                outcome.fail("quantity", text, str(exc))
+        if amount is None or outcome.action == "invalid":
+            return None
+        return LineData(
+            sku=sku[:40],
+            product_name=values.get("product_name", "")[:200],
+            category=values.get("category", "")[:60],
+            quantity=quantity,
+            amount=amount,
+        )
+
+    def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
+        rows = [
+            PurchaseRow(
+                member_id=o.data["member_id"],
+                source=o.data["source"],
+                external_id=o.data["external_id"],
+                amount=o.data["amount"],
+                purchased_at=o.data["purchased_at"],
+                store=o.data["store"],
+                lines=tuple(o.data["lines"]),
+            )
+            for o in outcomes
+            if o.action == "new"
+        ]
+        if rows:
+            purchases_post_batch(rows, chunk_size=len(rows))
+
+
+class RefundImport:
+    kind = "refunds"
+    label = "Refunds (points are reversed)"
+    permission = "members.add_refund"
+    columns = [
+        Column(
+            "refund_id",
+            required=True,
+            help="The refund's own number: the key rows are matched on.",
+            example="ZWR-2026-0042",
+        ),
+        Column("purchase_id", required=True, help="The purchase being refunded.", example="PAR-2026-000123"),
+        Column("source", help="The purchase's source; the upload form's value when empty.", example="pos"),
+        Column("amount", required=True, help="Refunded amount in PLN.", example="49,90"),
+        Column("refunded_at", help="When; now if empty.", example="05.03.2026"),
+        Column("reason", example="Zwrot towaru"),
+    ]
+
+    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
+        default_source = job.options.get("source") or "import"
+        ids = {(r.values.get("source") or default_source, r.values.get("purchase_id", "")) for r in rows}
+        query = Q(pk__in=[])
+        for source, external_id in ids:
+            query |= Q(source=source, external_id=external_id)
+        purchases = {(p.source, p.external_id): p for p in Purchase.objects.filter(query).select_related("member")}
+        done = set(Refund.objects.filter(purchase__in=purchases.values()).values_list("purchase_id", "external_id"))
+        left = {key: p.amount - p.refunded_amount for key, p in purchases.items()}
+        outcomes = []
+        for row in rows:
+            values = row.values
+            outcome = Outcome(line=row.line, action="new")
+            values.pop("__extra__", None)
+            refund_id = values.get("refund_id", "")
+            key = (values.get("source") or default_source, values.get("purchase_id", ""))
+            if not refund_id:
+                outcome.fail("refund_id", "", "is empty")
+            elif not KEY.match(refund_id):
+                outcome.fail("refund_id", refund_id, "may hold only letters, digits and - _ . / (at most 64)")
+            elif (key, refund_id) in seen:
+                outcome.fail("refund_id", refund_id, "appears more than once in the file")
+            seen.add((key, refund_id))
+            purchase = purchases.get(key)
+            if purchase is None:
+                outcome.fail("purchase_id", key[1], f"no purchase '{key[1]}' from source '{key[0]}'")
+            amount = _parse_amount(outcome, "amount", values.get("amount", ""), positive=True)
+            when = _parse_when(outcome, "refunded_at", values.get("refunded_at", ""), required=False)
+            if outcome.action != "invalid":
+                if (purchase.pk, refund_id) in done:
+                    outcome.action = "skip"
+                elif amount > left[key]:
+                    outcome.fail("amount", values["amount"], f"only {left[key]} PLN of this purchase is left to refund")
+                else:
+                    left[key] -= amount
+            outcome.data = {
+                "purchase": purchase,
+                "refund_id": refund_id,
+                "amount": amount,
+                "at": when,
+                "reason": values.get("reason", "")[:200],
+            }
+            outcomes.append(outcome)
+        return outcomes
+
+    def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
+        for o in outcomes:
+            refund_post(
+                purchase=o.data["purchase"],
+                external_id=o.data["refund_id"],
+                amount=o.data["amount"],
+                reason=o.data["reason"],
+                actor=job.created_by,
+            )
+
+
+class AdjustmentImport:
+    kind = "adjustments"
+    label = "Points adjustments"
+    permission = "rewards.adjust_points"
+    columns = [
+        Column(
+            "adjustment_id",
+            required=True,
+            help="Your number for the adjustment: it is posted once.",
+            example="KOR-0001",
+        ),
+        Column("member_number", required=True, example="1000000001"),
+        Column("points", required=True, help="Whole points; negative takes points away.", example="-50"),
+        Column(
+            "reason",
+            required=True,
+            help="Why: shown in the member's history and the audit.",
+            example="Rekompensata za reklamację",
+        ),
+    ]
+
+    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
+        numbers = {r.values.get("member_number", "") for r in rows}
+        members = {m.member_number: m for m in Member.objects.filter(member_number__in=numbers)}
+        balances = dict(PointsAccount.objects.filter(member__in=members.values()).values_list("member_id", "balance"))
+        keys = {self.key(r.values.get("adjustment_id", "")) for r in rows}
+        posted = set(LedgerEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+        outcomes = []
+        for row in rows:
+            values = row.values
+            values.pop("__extra__", None)
+            outcome = Outcome(line=row.line, action="new")
+            adjustment_id = values.get("adjustment_id", "")
+            if not adjustment_id:
+                outcome.fail("adjustment_id", "", "is empty")
+            elif not KEY.match(adjustment_id):
+                outcome.fail("adjustment_id", adjustment_id, "may hold only letters, digits and - _ . / (at most 64)")
+            elif adjustment_id in seen:
+                outcome.fail("adjustment_id", adjustment_id, "appears more than once in the file")
+            seen.add(adjustment_id)
+            number = values.get("member_number", "")
+            member = members.get(number)
+            if member is None:
+                outcome.fail("member_number", number, f"no member with number '{number}'")
+            elif member.status != Member.Status.ACTIVE:
+                outcome.fail("member_number", number, f"member {number} is {member.get_status_display().lower()}")
+            text = values.get("points", "")
+            points = None
+            try:
+                points = int(text.replace(" ", "").replace("+", ""))
+                if points == 0:
+                    raise ValueError
+            except ValueError:
+                outcome.fail("points", text, f"'{text}' is not a whole number other than zero")
+            reason = values.get("reason", "")
+            if not reason:
+                outcome.fail("reason", "", "is empty: every adjustment needs a reason")
+            if outcome.action != "invalid":
+                if self.key(adjustment_id) in posted:
+                    outcome.action = "skip"
+                else:
+                    balance = balances.get(member.pk, 0)
+                    if balance + points < 0:
+                        outcome.fail("points", text, f"the member has {balance} points; cannot take away {-points}")
+                    else:
+                        balances[member.pk] = balance + points
+            outcome.data = {"member": member, "points": points, "reason": reason[:255], "key": self.key(adjustment_id)}
+            outcomes.append(outcome)
+        return outcomes
+
+    @staticmethod
+    def key(adjustment_id: str) -> str:
+        return f"import:adjust:{adjustment_id}"
+
+    def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
+        for o in outcomes:
+            points_adjust(
+                member=o.data["member"],
+                points=o.data["points"],
+                reason=o.data["reason"],
+                actor=job.created_by,
+                idempotency_key=o.data["key"],
+            )
+
+
+register(PurchaseImport())
+register(RefundImport())
+register(AdjustmentImport())
+
+__all__ = ["AdjustmentImport", "MemberError", "PointsError", "PurchaseImport", "RefundImport"]

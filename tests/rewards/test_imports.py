@@ -1,0 +1,147 @@
+"""Importing purchases, refunds and adjustments: points posted once, errors by line and column."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from members.importing import ImportRefused, import_apply, import_job_create, import_preview
+from members.models import ImportRowError, Purchase, PurchaseLine
+from rewards.models import EarningRule, LedgerEntry, PointsAccount
+from rewards.selectors import ledger_mismatches
+from rewards.services import purchase_post
+
+HEADER = "purchase_id;member_number;purchased_at;amount;store;sku;category;line_amount"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def members(make_member):
+    return [make_member(card_number=f"CARD-{i}") for i in range(5)]
+
+
+def job(kind, content: bytes, user, **kwargs):
+    name = f"{kind}.csv"
+    return import_job_create(
+        kind=kind, file=SimpleUploadedFile(name, content), name=name, user=user, options={"source": "pos"}, **kwargs
+    )
+
+
+def purchases_csv(members, n, bad: dict[int, tuple[str, str]] | None = None) -> bytes:
+    day = (timezone.localdate() - timedelta(days=60)).strftime("%d.%m.%Y")
+    lines = [HEADER]
+    columns = HEADER.split(";")
+    for i in range(n):
+        row = [
+            f"PAR-{i:06d}",
+            members[i % len(members)].member_number,
+            f"{day} 12:00",
+            f"{100 + i % 50},50",
+            "store-01",
+            "",
+            "",
+            "",
+        ]
+        if bad and (i + 2) in bad:
+            column, value = bad[i + 2]
+            row[columns.index(column)] = value
+        lines.append(";".join(row))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_purchases_file_with_bad_rows_reports_them_and_commits_nothing(members, program, staff_user):
+    content = purchases_csv(
+        members, 999, {17: ("amount", "12,3,4"), 512: ("member_number", "999"), 998: ("purchased_at", "32.01.2026")}
+    )
+    previewed = import_preview(job=job("purchases", content, staff_user))
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column"))
+    assert errors == [(17, "amount"), (512, "member_number"), (998, "purchased_at")]
+    assert previewed.counts == {"new": 996, "invalid": 3}
+    with pytest.raises(ImportRefused):
+        import_apply(job=previewed)
+    assert Purchase.objects.count() == 0 and LedgerEntry.objects.count() == 0
+
+
+def test_same_purchases_file_twice_posts_no_points_the_second_time(members, program, staff_user):
+    content = purchases_csv(members, 40)
+    first = import_apply(job=import_preview(job=job("purchases", content, staff_user)))
+    assert first.status == "done"
+    entries = LedgerEntry.objects.count()
+    assert entries == 40
+    second = import_preview(job=job("purchases", content, staff_user))
+    assert second.counts == {"skip": 40}
+    import_apply(job=second)
+    assert LedgerEntry.objects.count() == entries
+    assert ledger_mismatches() == []
+
+
+def test_a_purchase_posted_at_the_till_is_skipped_by_the_import(members, program, staff_user):
+    purchase_post(member=members[0], source="pos", external_id="PAR-000000", amount=Decimal("100.50"))
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
+    assert previewed.counts == {"skip": 1, "new": 2}
+
+
+def test_line_items_earn_by_category(members, program, staff_user):
+    EarningRule.objects.create(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
+    day = (timezone.localdate() - timedelta(days=60)).isoformat()
+    number = members[0].member_number
+    content = "\n".join(
+        [
+            HEADER,
+            f"L-1;{number};{day} 10:00;150,00;online;K1;Kosmetyki;100,00",
+            f"L-1;{number};{day} 10:00;150,00;online;D1;Dom;50,00",
+            f"L-2;{number};{day} 11:00;10,00;online;;;",
+        ]
+    ).encode()
+    imported = import_apply(job=import_preview(job=job("purchases", content, staff_user)))
+    assert imported.counts == {"new": 2, "line": 1}
+    assert PurchaseLine.objects.filter(purchase__external_id="L-1").count() == 2
+    assert LedgerEntry.objects.get(purchase__external_id="L-1").points == 250
+
+
+def test_interrupted_purchases_import_applies_every_row_once(members, program, staff_user, monkeypatch):
+    from rewards import resources
+
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user))
+    original = resources.PurchaseImport.apply
+    calls = {"n": 0}
+
+    def killed_on_third_chunk(self, outcomes, *, job):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")
+        return original(self, outcomes, job=job)
+
+    monkeypatch.setattr(resources.PurchaseImport, "apply", killed_on_third_chunk)
+    with pytest.raises(SystemExit):
+        import_apply(job=previewed, chunk_size=5)
+    assert Purchase.objects.count() == 10
+    monkeypatch.setattr(resources.PurchaseImport, "apply", original)
+    import_apply(job=previewed, chunk_size=5)
+    assert Purchase.objects.count() == 25
+    assert LedgerEntry.objects.filter(kind="earn").count() == 25
+    assert ledger_mismatches() == []
+
+
+def test_refunds_and_adjustments_import(members, program, staff_user):
+    import_apply(job=import_preview(job=job("purchases", purchases_csv(members, 2), staff_user)))
+    refunds = b"refund_id;purchase_id;amount\nZ-1;PAR-000000;50,00\nZ-2;PAR-000001;999\n"
+    previewed = import_preview(job=job("refunds", refunds, staff_user, only_valid_rows=True))
+    assert list(ImportRowError.objects.filter(job=previewed).values_list("line", "column")) == [(3, "amount")]
+    import_apply(job=previewed)
+    assert PointsAccount.objects.get(member=members[0]).balance == 50
+    number = members[0].member_number
+    adjustments = f"adjustment_id;member_number;points;reason\nA-1;{number};25;Reklamacja\nA-2;{number};-500;x\n"
+    previewed = import_preview(job=job("adjustments", adjustments.encode(), staff_user, only_valid_rows=True))
+    assert previewed.counts == {"new": 1, "invalid": 1}
+    import_apply(job=previewed)
+    import_apply(job=import_preview(job=job("adjustments", adjustments.encode(), staff_user, only_valid_rows=True)))
+    entry = LedgerEntry.objects.get(kind="adjust")
+    assert (entry.points, entry.actor) == (25, staff_user)
+    assert ledger_mismatches() == []
