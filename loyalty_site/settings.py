@@ -178,4 +178,5 @@ LOGGING = {
 # Import-export: the staff who may import or export are decided by model permissions.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Formula neutralisation is ours (members/exports.py): the library's setting only strips a leading "=".
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False

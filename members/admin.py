@@ -19,6 +19,15 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .exports import (
+    ConsentEventResource,
+    ConsentTextResource,
+    MemberChangeResource,
+    MemberResource,
+    PurchaseResource,
+    RefundResource,
+    SafeExportAdminMixin,
+)
 from .forms import (
     ConsentEventAdminForm,
     LoyaltyCardInlineForm,
@@ -224,10 +233,14 @@ class MarketingConsentListFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     """Members. Saving goes through `member_create` / `member_update`, so every staff edit is audited."""
 
     form = MemberAdminForm
+    # Named, so that the export mixin keeps it (with "Likely duplicates") under its Export link.
+    change_list_template = "admin/members/member/change_list.html"
+    resource_classes = [MemberResource]
+    export_personal_data = True
     list_display_links = ["member_number"]
     list_filter = [
         "status",
@@ -452,9 +465,10 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentText)
-class ConsentTextAdmin(admin.ModelAdmin):
+class ConsentTextAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     """Versioned consent wording. A version members have agreed to is frozen: add a new version instead."""
 
+    resource_classes = [ConsentTextResource]
     list_display = ["channel", "purpose", "version", "valid_from", "created_at"]
     list_filter = ["channel", "purpose"]
     search_fields = ["version", "text"]
@@ -466,9 +480,11 @@ class ConsentTextAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     """The consent history, append-only. Staff add an event (e.g. from a paper form); nobody edits one."""
 
+    resource_classes = [ConsentEventResource]
+    export_personal_data = True
     form = ConsentEventAdminForm
     list_display = ["created_at", "member", "channel", "purpose", "granted", "source", "text", "actor"]
     list_filter = ["channel", "purpose", "granted", "source", ("created_at", DateFieldListFilter)]
@@ -531,9 +547,10 @@ class RefundInline(ReadOnlyTabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class PurchaseAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     """Purchases arrive from tills and imports through the services; staff only look."""
 
+    resource_classes = [PurchaseResource]
     list_display = ["purchased_at", "external_id", "member", "source", "store", "amount", "refunded_amount"]
     list_filter = ["source", "store", ("purchased_at", DateFieldListFilter)]
     list_select_related = ["member"]
@@ -543,7 +560,8 @@ class PurchaseAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [RefundResource]
     list_display = ["refunded_at", "external_id", "purchase", "amount", "reason"]
     list_select_related = ["purchase"]
     list_filter = [("refunded_at", DateFieldListFilter)]
@@ -551,9 +569,11 @@ class RefundAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MemberChange)
-class MemberChangeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class MemberChangeAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     """Who changed which member field and when."""
 
+    resource_classes = [MemberChangeResource]
+    export_personal_data = True
     list_filter = ["field", ("changed_at", DateFieldListFilter)]
     list_select_related = ["member", "actor"]
     search_fields = ["=member__member_number", "actor__username"]
@@ -578,3 +598,4 @@ class MemberChangeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("new value"))
     def masked_new_value(self, change):
         return masked_change_value(change, change.new_value)
+

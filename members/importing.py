@@ -146,7 +146,14 @@ def _rows(table: Table) -> Iterator[Row]:
             values["__extra__"] = f"{len(raw)} cells, the header has {width}"
         else:
             values = dict(zip(table.headers, [*raw, *[""] * (width - len(raw))], strict=False))
-        yield Row(line=table.first_line + offset, values={k: (v or "").strip() for k, v in values.items()})
+        yield Row(line=table.first_line + offset, values={k: _unguard((v or "").strip()) for k, v in values.items()})
+
+
+def _unguard(value: str) -> str:
+    """Our exports prefix formula-like text with ' (see _neutralise); a re-imported export drops it."""
+    if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r":
+        return value[1:]
+    return value
 
 
 def _chunks(rows: Iterable[Row], size: int, group_key=None) -> Iterator[list[Row]]:

@@ -20,9 +20,19 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from members import admin as members_admin
+from members.exports import SafeExportAdminMixin
 from members.models import Member
 from members.services import MemberError
 
+from .exports import (
+    EarningRuleResource,
+    EventRuleResource,
+    LedgerEntryResource,
+    MemberPointsResource,
+    PointsAccountResource,
+    TierChangeResource,
+    TierResource,
+)
 from .forms import EarningRuleForm, PointsAdjustForm
 from .models import EarningRule, EventRule, LedgerEntry, PointsAccount, ProgramSettings, Tier, TierChange
 from .selectors import member_standing, points_expiring
@@ -66,6 +76,7 @@ admin.site.unregister(Member)
 @admin.register(Member)
 class MemberAdmin(members_admin.MemberAdmin):
     actions = ["adjust_points"]
+    resource_classes = [MemberPointsResource]
     list_select_related = ["points_account__tier"]
     merge_supported = True
     merge_errors = (PointsError, MemberError)
@@ -299,14 +310,16 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [TierResource]
     list_display = ["rank", "name", "code", "basis", "threshold", "earn_multiplier", "discount_percent"]
     list_display_links = ["name"]
     prepopulated_fields = {"code": ["name"]}
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin):
+class EarningRuleAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [EarningRuleResource]
     form = EarningRuleForm
     list_display = ["name", "kind", "is_active", "multiplier", "bonus_points", "tier", "store", "starts_at", "ends_at"]
     list_filter = ["kind", "is_active", "tier"]
@@ -327,7 +340,8 @@ class EarningRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(EventRule)
-class EventRuleAdmin(admin.ModelAdmin):
+class EventRuleAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [EventRuleResource]
     list_display = ["event", "points", "cap_count", "cap_period", "is_active"]
     list_filter = ["is_active"]
 
@@ -336,10 +350,11 @@ class EventRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     """The ledger is append-only (a database trigger refuses changes): nobody, superusers included, edits it
     here. Corrections are adjustments, made from the member admin."""
 
+    resource_classes = [LedgerEntryResource]
     list_display = ["created_at", "member", "kind", "bucket", "points", "reason", "actor"]
     list_filter = ["kind", "bucket", ("created_at", DateFieldListFilter)]
     list_select_related = ["member", "actor"]
@@ -395,7 +410,8 @@ def _rule_kind(rule) -> str:
 
 
 @admin.register(PointsAccount)
-class PointsAccountAdmin(members_admin.ViewOnlyAdminMixin, admin.ModelAdmin):
+class PointsAccountAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [PointsAccountResource]
     list_display = ["member", "balance", "pending", "tier", "tier_since", "tier_below_since", "updated_at"]
     list_filter = ["tier"]
     list_select_related = ["member", "tier"]
@@ -404,7 +420,8 @@ class PointsAccountAdmin(members_admin.ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(members_admin.ViewOnlyAdminMixin, admin.ModelAdmin):
+class TierChangeAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [TierChangeResource]
     list_display = ["changed_at", "member", "from_tier", "to_tier", "reason"]
     list_filter = ["to_tier", ("changed_at", DateFieldListFilter)]
     list_select_related = ["member", "from_tier", "to_tier"]
