@@ -599,3 +599,5 @@ class MemberChangeAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdm
     def masked_new_value(self, change):
         return masked_change_value(change, change.new_value)
 
+
+from . import admin_imports  # noqa: E402, F401  the import jobs pages
