@@ -97,7 +97,7 @@ def test_staff_upload_a_file_see_the_error_and_import_the_valid_rows(new_page, s
     assert count(page, "new") == "4"
     page.screenshot(path=screenshot_dir / "import-done-desktop.png", full_page=True)
 
-    page.get_by_role("link", name="All imports").click()
+    page.get_by_role("link", name="Wszystkie importy").click()
     assert page.locator("#result_list tbody tr").count() == 1
     assert "czlonkowie.csv" in page.locator("#result_list").inner_text()
     page.screenshot(path=screenshot_dir / "import-list-desktop.png", full_page=True)

@@ -330,7 +330,7 @@ def test_recording_the_consent_a_member_already_has_adds_nothing(admin_client_, 
 
     assert response.status_code == 302
     assert ConsentEvent.objects.filter(member=member).count() == 1
-    assert "already" in " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert "już w tym stanie" in " ".join(str(m) for m in get_messages(response.wsgi_request))
 
 
 def test_consent_events_cannot_be_changed_or_deleted_in_the_admin(admin_client_, member):

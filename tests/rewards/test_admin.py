@@ -84,7 +84,7 @@ def test_adjust_without_a_reason_is_refused_and_posts_nothing(admin_client_, mem
 
     assert response.status_code == 200
     assert "reason" in response.context["form"].errors
-    assert "No points were adjusted" in messages_of(response)
+    assert "Nie skorygowano punktów" in messages_of(response)
     assert not LedgerEntry.objects.exists()
 
 
@@ -178,7 +178,7 @@ def test_member_page_shows_balance_tier_and_the_ledger(admin_client_, member, pr
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Brązowy (880.00 PLN to Srebrny)" in html
+    assert "Brązowy (brakuje 880.00 PLN do poziomu Srebrny)" in html
     assert "Purchase P-1" in html and "pt/PLN: 120" in html
 
 
@@ -211,7 +211,7 @@ def test_merging_duplicates_moves_purchases_and_points(admin_client_, staff_user
 
     pair = {"survivor": survivor.pk, "duplicate": duplicate.pk}
     confirm = admin_client_.post(reverse("admin:members_member_merge"), pair)
-    assert confirm.status_code == 200 and "Yes, merge them" in confirm.content.decode()
+    assert confirm.status_code == 200 and "Tak, połącz" in confirm.content.decode()
     assert Member.objects.get(pk=duplicate.pk).status == Member.Status.ACTIVE
 
     response = admin_client_.post(reverse("admin:members_member_merge"), {**pair, "confirm": "1"})
@@ -232,7 +232,7 @@ def test_merging_a_member_into_themselves_is_refused_with_a_message(admin_client
     )
 
     assert response.status_code == 302
-    assert "not merged" in messages_of(response)
+    assert "Nie połączono członków" in messages_of(response)
     member.refresh_from_db()
     assert member.status == Member.Status.ACTIVE
 
@@ -284,7 +284,7 @@ def test_ledger_entry_page_shows_why_the_points_were_given(admin_client_, member
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "base rate" in html and "Weekend x2" in html
+    assert "stawka podstawowa" in html and "Weekend x2" in html
     assert 'name="points"' not in html  # read-only
 
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from members.models import Member
 from members.services import LineData
 from rewards.models import EarningRule, EventRule, LedgerEntry, PointsAccount
 from rewards.services import event_award, purchase_post
@@ -91,7 +92,8 @@ def test_suspended_member_cannot_post_purchases(member, program):
 
     member.status = "suspended"
     member.save()
-    with pytest.raises(PointsError, match="suspended"):
+    # The reason names the status, in the active language.
+    with pytest.raises(PointsError, match=str(Member.Status.SUSPENDED.label).lower()):
         post(member, "10")
 
 
