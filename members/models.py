@@ -65,9 +65,21 @@ class Member(models.Model):
     join_source = models.CharField(_("join source"), max_length=10, choices=JoinSource.choices, default="store")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     referral_code = models.CharField(_("referral code"), max_length=12, unique=True)
-    referred_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals")
+    referred_by = models.ForeignKey(
+        "self",
+        verbose_name=_("referred by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+    )
     merged_into = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_members"
+        "self",
+        verbose_name=_("merged into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_members",
     )
 
     class Meta:
@@ -99,8 +111,8 @@ class Member(models.Model):
 class LoyaltyCard(models.Model):
     number = models.CharField(_("card number"), max_length=32, unique=True)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="cards")
-    issued_at = models.DateTimeField(default=timezone.now)
-    is_active = models.BooleanField(default=True)
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         verbose_name = _("loyalty card")
@@ -114,12 +126,14 @@ class MemberChange(models.Model):
     """Who changed which field of a member and when: the audit trail staff edits leave."""
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="changes")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
-    field = models.CharField(max_length=50)
-    old_value = models.TextField(blank=True)
-    new_value = models.TextField(blank=True)
-    note = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now, db_index=True)
+    field = models.CharField(_("field"), max_length=50)
+    old_value = models.TextField(_("old value"), blank=True)
+    new_value = models.TextField(_("new value"), blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("member change")
@@ -139,11 +153,13 @@ class ConsentPurpose(models.TextChoices):
 class ConsentText(models.Model):
     """A version of the consent wording shown to members; events record which version they saw."""
 
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
-    version = models.CharField(max_length=20)
-    text = models.TextField()
-    valid_from = models.DateField(default=timezone.localdate)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=ConsentPurpose.choices)
+    version = models.CharField(_("version"), max_length=20)
+    text = models.TextField(
+        _("text"),
+    )
+    valid_from = models.DateField(_("valid from"), default=timezone.localdate)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -171,12 +187,16 @@ class ConsentEvent(models.Model):
         SIGNUP = "signup", _("Sign-up")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_events")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
-    granted = models.BooleanField()
-    text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, null=True, blank=True)
-    source = models.CharField(max_length=20, choices=Source.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=ConsentPurpose.choices)
+    granted = models.BooleanField(
+        _("granted"),
+    )
+    text = models.ForeignKey(ConsentText, verbose_name=_("text"), on_delete=models.PROTECT, null=True, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -203,7 +223,9 @@ class Purchase(models.Model):
     amount = models.DecimalField(
         _("amount (PLN)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
     )
-    refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    refunded_amount = models.DecimalField(
+        _("refunded amount (PLN)"), max_digits=12, decimal_places=2, default=Decimal("0")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -226,10 +248,10 @@ class Purchase(models.Model):
 
 class PurchaseLine(models.Model):
     purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
-    sku = models.CharField(max_length=40)
-    product_name = models.CharField(max_length=200, blank=True)
-    category = models.CharField(max_length=60, blank=True, db_index=True)
-    quantity = models.DecimalField(max_digits=10, decimal_places=3, default=Decimal("1"))
+    sku = models.CharField(_("SKU"), max_length=40)
+    product_name = models.CharField(_("product name"), max_length=200, blank=True)
+    category = models.CharField(_("category"), max_length=60, blank=True, db_index=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=10, decimal_places=3, default=Decimal("1"))
     amount = models.DecimalField(max_digits=12, decimal_places=2)
 
     class Meta:
@@ -245,8 +267,8 @@ class Refund(models.Model):
     purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
     external_id = models.CharField(max_length=64)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    refunded_at = models.DateTimeField(default=timezone.now)
-    reason = models.CharField(max_length=200, blank=True)
+    refunded_at = models.DateTimeField(_("refunded at"), default=timezone.now)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("refund")

@@ -45,14 +45,16 @@ class Tier(models.Model):
         SPEND = "spend", _("Spend in the window (PLN)")
         POINTS = "points", _("Points earned in the window")
 
-    code = models.SlugField(max_length=20, unique=True)
-    name = models.CharField(max_length=50)
-    rank = models.PositiveSmallIntegerField(unique=True, help_text=_("0 is the entry tier; higher is better."))
-    basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.SPEND)
-    threshold = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
-    earn_multiplier = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("1"))
-    discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
-    benefits = models.TextField(blank=True, help_text=_("Shown to members in the portal."))
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=50)
+    rank = models.PositiveSmallIntegerField(
+        _("rank"), unique=True, help_text=_("0 is the entry tier; higher is better.")
+    )
+    basis = models.CharField(_("basis"), max_length=10, choices=Basis.choices, default=Basis.SPEND)
+    threshold = models.DecimalField(_("threshold"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    earn_multiplier = models.DecimalField(_("earning multiplier"), max_digits=5, decimal_places=2, default=Decimal("1"))
+    discount_percent = models.DecimalField(_("discount (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
+    benefits = models.TextField(_("benefits"), blank=True, help_text=_("Shown to members in the portal."))
 
     class Meta:
         verbose_name = _("tier")
@@ -71,12 +73,15 @@ class PointsAccount(models.Model):
     """A member's stored balances, kept equal to the ledger's sums in the same transaction."""
 
     member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="points_account")
-    balance = models.IntegerField(default=0, help_text=_("Points the member can spend now."))
-    pending = models.IntegerField(default=0, help_text=_("Points waiting for the return window to pass."))
-    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True)
-    tier_since = models.DateTimeField(null=True, blank=True)
+    balance = models.IntegerField(_("balance"), default=0, help_text=_("Points the member can spend now."))
+    pending = models.IntegerField(_("pending"), default=0, help_text=_("Points waiting for the return window to pass."))
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True)
+    tier_since = models.DateTimeField(_("tier since"), null=True, blank=True)
     tier_below_since = models.DateTimeField(
-        null=True, blank=True, help_text=_("When the member first fell below their tier: the grace period start.")
+        _("below the tier since"),
+        null=True,
+        blank=True,
+        help_text=_("When the member first fell below their tier: the grace period start."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,17 +115,25 @@ class LedgerEntry(models.Model):
         PENDING = "pending", _("Pending")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    bucket = models.CharField(max_length=10, choices=Bucket.choices, default=Bucket.AVAILABLE)
-    points = models.IntegerField()
-    reason = models.CharField(max_length=255)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    bucket = models.CharField(_("bucket"), max_length=10, choices=Bucket.choices, default=Bucket.AVAILABLE)
+    points = models.IntegerField(
+        _("points"),
+    )
+    reason = models.CharField(_("reason"), max_length=255)
     purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    reference = models.CharField(max_length=100, blank=True, help_text=_("What caused it, e.g. refund:12."))
-    rules = models.JSONField(default=list, blank=True, help_text=_("The earning rules that applied."))
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
-    idempotency_key = models.CharField(max_length=120, unique=True)
-    available_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reference = models.CharField(
+        _("reference"), max_length=100, blank=True, help_text=_("What caused it, e.g. refund:12.")
+    )
+    rules = models.JSONField(
+        _("rules applied"), default=list, blank=True, help_text=_("The earning rules that applied.")
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.PROTECT, null=True, blank=True
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, unique=True)
+    available_at = models.DateTimeField(_("available at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("ledger entry")
@@ -148,10 +161,16 @@ class PointsLot(models.Model):
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
     entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="lot")
-    points = models.PositiveIntegerField()
-    remaining = models.PositiveIntegerField()
-    earned_at = models.DateTimeField()
-    expires_at = models.DateTimeField(null=True, blank=True)
+    points = models.PositiveIntegerField(
+        _("points"),
+    )
+    remaining = models.PositiveIntegerField(
+        _("remaining"),
+    )
+    earned_at = models.DateTimeField(
+        _("earned at"),
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -174,24 +193,24 @@ class EarningRule(models.Model):
         BONUS = "bonus", _("Fixed bonus points per purchase")
         EXCLUDE = "exclude", _("Exclude from earning")
 
-    name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    is_active = models.BooleanField(default=True)
-    multiplier = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("1"))
-    bonus_points = models.PositiveIntegerField(default=0)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    multiplier = models.DecimalField(_("multiplier"), max_digits=6, decimal_places=2, default=Decimal("1"))
+    bonus_points = models.PositiveIntegerField(_("bonus points"), default=0)
     # Conditions
-    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True)
-    category = models.CharField(max_length=60, blank=True)
-    sku = models.CharField(max_length=40, blank=True)
-    store = models.CharField(max_length=30, blank=True, help_text=_("'online' or a store code."))
-    min_basket = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    starts_at = models.DateTimeField(null=True, blank=True)
-    ends_at = models.DateTimeField(null=True, blank=True)
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True)
+    category = models.CharField(_("category"), max_length=60, blank=True)
+    sku = models.CharField(_("SKU"), max_length=40, blank=True)
+    store = models.CharField(_("store or channel"), max_length=30, blank=True, help_text=_("'online' or a store code."))
+    min_basket = models.DecimalField(_("minimum basket (PLN)"), max_digits=12, decimal_places=2, null=True, blank=True)
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
     weekdays = models.CharField(
-        max_length=13, blank=True, help_text=_("ISO weekdays the rule runs on, e.g. '6,7' for weekends.")
+        _("weekdays"), max_length=13, blank=True, help_text=_("ISO weekdays the rule runs on, e.g. '6,7' for weekends.")
     )
     max_points = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Cap on the extra points this rule adds to one purchase.")
+        _("cap (points)"), null=True, blank=True, help_text=_("Cap on the extra points this rule adds to one purchase.")
     )
 
     class Meta:
@@ -226,11 +245,15 @@ class EventRule(models.Model):
         MONTH = "month", _("Month")
         EVER = "ever", _("Ever")
 
-    event = models.CharField(max_length=30, choices=Event.choices, unique=True)
-    points = models.PositiveIntegerField()
-    cap_count = models.PositiveIntegerField(default=1, help_text=_("How many times per period it earns."))
-    cap_period = models.CharField(max_length=10, choices=Period.choices, default=Period.EVER)
-    is_active = models.BooleanField(default=True)
+    event = models.CharField(_("event"), max_length=30, choices=Event.choices, unique=True)
+    points = models.PositiveIntegerField(
+        _("points"),
+    )
+    cap_count = models.PositiveIntegerField(
+        _("times per period"), default=1, help_text=_("How many times per period it earns.")
+    )
+    cap_period = models.CharField(_("period"), max_length=10, choices=Period.choices, default=Period.EVER)
+    is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         verbose_name = _("event rule")
@@ -242,10 +265,14 @@ class EventRule(models.Model):
 
 class TierChange(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
-    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    reason = models.CharField(max_length=200)
-    changed_at = models.DateTimeField(default=timezone.now)
+    from_tier = models.ForeignKey(
+        Tier, verbose_name=_("from tier"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_tier = models.ForeignKey(
+        Tier, verbose_name=_("to tier"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=200)
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("tier change")
