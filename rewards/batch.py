@@ -1,0 +1,775 @@
+"""Posting points for many purchases in one job: the result of `purchase_post` row by row, written in bulk.
+
+A chunk of rows is one transaction. It finds the purchases already recorded, locks the accounts it will
+credit in member order (the lock every writer of points takes, so single posts from tills can run beside
+it), works out each row's points in memory with the rules loaded once, and writes purchases, lines, ledger
+entries and lots in bulk (COPY on PostgreSQL, multi-row INSERTs elsewhere) and the accounts with one UPDATE.
+
+Row by row means: a member's tier can rise during the batch (a purchase that crosses a threshold earns
+the next purchase the higher multiplier), as `purchase_post` recalculates the tier after each purchase.
+The batch follows the tier in memory, mirroring `tier_recalculate`, and writes the tiers and tier changes
+with the chunk. The tests compare the batch with `purchase_post` row by row, so the mirrors cannot drift
+unnoticed.
+"""
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
+from django.db.models import F, Lookup, OuterRef, QuerySet, Subquery, Sum
+from django.utils import timezone
+
+from members.models import Member, Purchase, PurchaseLine
+from members.services import LineData
+
+from .earning import RuleSet, calculate_points
+from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
+from .services import add_months, expiry_for, program_settings, purchase_earn_key, qualified_tier
+
+RETRIES = 3
+# SQLite refuses statements with more than 32,766 parameters (999 before 3.32): look rows up in slices.
+SQLITE_IN_SLICE = 900
+MAX_AMOUNT = Decimal("1e10")  # Purchase.amount has 12 digits, 2 after the point
+ZERO = Decimal("0")
+AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
+PENDING = LedgerEntry.Bucket.PENDING.value
+EARN = LedgerEntry.Kind.EARN.value
+ACCOUNT_FIELDS = ("id", "member_id", "balance", "pending", "tier_id", "tier_since", "tier_below_since")
+ENTRY_COLUMNS = (
+    "id",
+    "member_id",
+    "kind",
+    "bucket",
+    "points",
+    "reason",
+    "purchase_id",
+    "reference",
+    "rules",
+    "actor_id",
+    "idempotency_key",
+    "available_at",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    member_id: int
+    source: str
+    external_id: str
+    amount: Decimal
+    purchased_at: datetime
+    store: str = "online"
+    lines: tuple[LineData, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A row that was not posted, and why, in words for the staff member who sent the file."""
+
+    index: int  # position in the rows given, from 0
+    source: str
+    external_id: str
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    created: int = 0  # purchases recorded
+    skipped: int = 0  # recorded before (an earlier run, or earlier in this batch): nothing posted again
+    points: int = 0  # points credited, pending and available
+    entries: int = 0  # ledger entries written
+    refused: int = 0  # rows refused: unknown or inactive member, invalid amounts
+    tier_changes: int = 0  # TierChange rows written
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def add(self, other: "BatchResult") -> None:
+        self.created += other.created
+        self.skipped += other.skipped
+        self.points += other.points
+        self.entries += other.entries
+        self.refused += other.refused
+        self.tier_changes += other.tier_changes
+        self.refusals.extend(other.refusals)
+
+
+@dataclass
+class _Context:
+    """What every chunk needs and the batch loads once."""
+
+    now: datetime
+    settings: ProgramSettings
+    ruleset: RuleSet
+    tiers: list[Tier]  # empty: tiers are left as they are
+    tiers_by_id: dict[int, Tier]
+    window_start: datetime
+
+
+@dataclass(slots=True)
+class _Account:
+    """A locked PointsAccount row as plain values: thousands are read per chunk."""
+
+    id: int
+    member_id: int
+    balance: int
+    pending: int
+    tier_id: int | None
+    tier_since: datetime | None
+    tier_below_since: datetime | None
+    changed: bool = False
+
+
+@dataclass
+class _TierState:
+    """A member's tier as `tier_recalculate` leaves it after each purchase, and the figures behind it."""
+
+    tier: Tier | None
+    below_since: datetime | None
+    spend: Decimal
+    points: int
+    changed: bool = False
+    tier_changed: bool = False
+    settled: bool = False  # in the top tier and qualified for it: more purchases cannot move it
+    history: list[tuple[Tier | None, Tier, str]] = field(default_factory=list)
+
+
+class _Lot(NamedTuple):
+    entry: int  # index into the chunk's entries
+    member_id: int
+    points: int
+    earned_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass
+class _Writes:
+    """What a chunk writes. On PostgreSQL the ids are drawn beforehand and entries are streamed as made."""
+
+    purchase_ids: list[int] | None = None
+    entry_ids: list[int] | None = None
+    entries: list[tuple] = field(default_factory=list)  # rows in ENTRY_COLUMNS order, id filled in on write
+    entry_purchase: list[int] = field(default_factory=list)  # index into the chunk's rows to post, per entry
+    lots: list[_Lot] = field(default_factory=list)
+    points: dict[int, list[int]] = field(default_factory=dict)  # member_id -> [available, pending] credited
+
+
+def purchases_post_batch(
+    rows: Iterable[PurchaseRow],
+    *,
+    now: datetime | None = None,
+    chunk_size: int = 5000,
+    recalculate_tiers: bool = True,
+    workers: int = 1,
+) -> BatchResult:
+    """Record purchases and post their points, as `purchase_post` would for each row in order.
+
+    Posting the same rows again changes nothing: a purchase already recorded under its (source, external id)
+    is skipped, also when it is repeated within the batch. Rows for unknown or inactive members and rows
+    with invalid amounts are refused and listed in the result; the rest are posted. Chunks already posted
+    stay posted if a later chunk fails, and running the whole batch again completes it.
+
+    With `recalculate_tiers=False` every purchase earns at the member's tier as it stands and tiers are
+    left to the nightly recalculation. With `workers` above 1 (PostgreSQL, outside a transaction) each
+    chunk is split by member between that many threads with their own database connections: members'
+    purchases never cross threads, so each member's rows are still posted in order.
+    """
+    if chunk_size < 1 or workers < 1:
+        raise ValueError("chunk_size and workers must be at least 1.")
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        workers = 1  # threads would not see the caller's uncommitted rows, nor share its transaction
+    now = now or timezone.now()
+    settings = program_settings()
+    all_tiers = list(Tier.objects.order_by("rank"))
+    context = _Context(
+        now=now,
+        settings=settings,
+        ruleset=RuleSet.load(),
+        tiers=all_tiers if recalculate_tiers else [],
+        tiers_by_id={tier.pk: tier for tier in all_tiers},
+        window_start=add_months(now, -settings.tier_window_months),
+    )
+    result = BatchResult()
+    start = 0
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, chunk_size)):
+        result.add(_post_chunk(chunk, start=start, context=context, workers=workers))
+        start += len(chunk)
+    return result
+
+
+class _Candidate(NamedTuple):
+    index: int  # position in the rows given to the batch
+    row: PurchaseRow
+    problem: str | None  # why purchase_create would refuse it, unless it turns out recorded already
+
+
+def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context, workers: int) -> BatchResult:
+    """Sort out the rows of refused members and those repeated within the chunk, then post the rest in one
+    transaction per part, the members split between the parts."""
+    result = BatchResult()
+    members = {
+        pk: (status, number)
+        for queryset in _any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
+        for pk, status, number in queryset.values_list("pk", "status", "member_number")
+    }
+    parts: list[list[_Candidate]] = [[] for _ in range(workers)]
+    seen: set[tuple[str, str]] = set()
+    for offset, row in enumerate(chunk):
+        # purchase_post's checks in its order: the member, the purchase already recorded (an earlier row
+        # here, or in the database: looked up under the account locks), then the amounts.
+        status, number = members.get(row.member_id, (None, ""))
+        key = (row.source, row.external_id)
+        if status != Member.Status.ACTIVE:
+            reason = (
+                f"No member with id {row.member_id}."
+                if status is None
+                else f"Member {number} is {str(Member.Status(status).label).lower()}."
+            )
+            result.refusals.append(Refusal(start + offset, row.source, row.external_id, reason))
+        elif key in seen:
+            result.skipped += 1
+        else:
+            problem = _row_problem(row)
+            if problem is None:
+                seen.add(key)
+            parts[row.member_id % workers].append(_Candidate(start + offset, row, problem))
+    for part_result in _run_parts([part for part in parts if part], context):
+        result.add(part_result)
+    result.refusals.sort(key=lambda refusal: refusal.index)
+    result.refused = len(result.refusals)
+    return result
+
+
+def _run_parts(parts: list[list[_Candidate]], context: _Context) -> list[BatchResult]:
+    """Post the parts, the first in this thread and each other one in a thread of its own."""
+    if len(parts) <= 1:
+        return [_post_part_with_retry(part, context) for part in parts]
+    results: list[BatchResult | None] = [None] * len(parts)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            results[index] = _post_part_with_retry(parts[index], context)
+        except BaseException as exc:  # re-raised in the calling thread below
+            errors.append(exc)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(1, len(parts))]
+    for thread in threads:
+        thread.start()
+    try:
+        results[0] = _post_part_with_retry(parts[0], context)
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return [result for result in results if result is not None]
+
+
+def _post_part_with_retry(candidates: list[_Candidate], context: _Context) -> BatchResult:
+    for attempt in range(1, RETRIES + 1):
+        try:
+            with transaction.atomic():
+                return _post_part(candidates, context)
+        except IntegrityError:
+            # One of these purchases was recorded meanwhile for another member (whose account we do not
+            # lock): the retry finds it recorded and skips it, as purchase_post would.
+            if attempt == RETRIES:
+                raise
+        except OperationalError as exc:
+            if attempt == RETRIES or getattr(exc.__cause__, "sqlstate", None) not in {"40P01", "40001"}:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
+    """Lock the members' accounts, skip what is recorded already, work out the points, write everything.
+    Runs in one transaction."""
+    result = BatchResult()
+    accounts = _lock_accounts(sorted({c.row.member_id for c in candidates if c.problem is None}))
+    # Under the locks no till can record a purchase for these members until we commit.
+    recorded = _recorded_keys([c.row for c in candidates])
+    rows = []
+    for candidate in candidates:
+        row = candidate.row
+        if (row.source, row.external_id) in recorded:
+            result.skipped += 1
+        elif candidate.problem is not None:
+            result.refusals.append(Refusal(candidate.index, row.source, row.external_id, candidate.problem))
+        else:
+            rows.append(row)
+    if not rows:
+        return result
+    accounts = {member_id: accounts[member_id] for member_id in sorted({row.member_id for row in rows})}
+    tier_states = _tier_states(accounts, context) if context.tiers else {}
+    writes = _Writes()
+    if connection.vendor == "postgresql":
+        writes.purchase_ids = _allocate_ids(Purchase, len(rows))
+        writes.entry_ids = _allocate_ids(LedgerEntry, len(rows))
+        # The ledger is the widest table: COPY it while the points are worked out, so the database
+        # indexes entries while Python calculates. Foreign keys are checked at commit.
+        with _copy(LedgerEntry, ENTRY_COLUMNS) as copy:
+            _calculate(rows, accounts, tier_states, context, writes, emit=copy.write_row)
+    else:
+        _calculate(rows, accounts, tier_states, context, writes, emit=None)
+    _write(rows, writes)
+    result.tier_changes = _update_accounts(accounts, writes.points, tier_states, context)
+    result.created = len(rows)
+    result.entries = len(writes.entries)
+    result.points = sum(available + pending for available, pending in writes.points.values())
+    return result
+
+
+def _calculate(
+    rows: list[PurchaseRow],
+    accounts: dict[int, _Account],
+    tier_states: dict[int, _TierState],
+    context: _Context,
+    writes: _Writes,
+    emit,
+) -> None:
+    """Each row's points, entry and lot (mirroring rewards.services.purchase_post and _post_purchase_points),
+    with the tier moving as it would between purchases."""
+    settings, now = context.settings, context.now
+    ruleset = context.ruleset
+    for index, row in enumerate(rows):
+        state = tier_states.get(row.member_id)
+        tier = state.tier if state is not None else context.tiers_by_id.get(accounts[row.member_id].tier_id)
+        earning = calculate_points(
+            amount=row.amount,
+            store=row.store or "online",
+            purchased_at=row.purchased_at,
+            lines=row.lines,  # LineData has the amount, sku and category that earning.Line has
+            tier=tier,
+            ruleset=ruleset,
+        )
+        points = earning.points
+        if state is not None and not state.settled:
+            _tier_follow(state, row=row, points=points, context=context)
+        if points <= 0:
+            continue
+        available_at = row.purchased_at + timedelta(days=settings.pending_days)
+        pending = bool(settings.pending_days and available_at > now)
+        position = len(writes.entries)
+        entry = (
+            writes.entry_ids[position] if writes.entry_ids else None,
+            row.member_id,
+            EARN,
+            PENDING if pending else AVAILABLE,
+            points,
+            f"Purchase {row.external_id} ({row.amount} PLN)"[:255],
+            writes.purchase_ids[index] if writes.purchase_ids else None,
+            "",  # reference
+            earning.applied,
+            None,  # actor_id
+            purchase_earn_key(row),  # reads .source and .external_id, which the row has
+            available_at if pending else None,
+            row.purchased_at,
+        )
+        if emit is not None:
+            emit(entry)
+        writes.entries.append(entry)
+        writes.entry_purchase.append(index)
+        credited = writes.points.setdefault(row.member_id, [0, 0])
+        if pending:
+            credited[1] += points
+        else:
+            credited[0] += points
+            earned_at = max(row.purchased_at, available_at) if settings.pending_days else row.purchased_at
+            writes.lots.append(_Lot(position, row.member_id, points, row.purchased_at, expiry_for(earned_at, settings)))
+
+
+def _row_problem(row: PurchaseRow) -> str | None:
+    """Why purchase_create (or the database) would refuse the row, found before anything is written."""
+    if not row.source or not row.external_id:
+        return "A purchase needs a source and an external id."
+    for name, value in (("source", row.source), ("external_id", row.external_id), ("store", row.store)):
+        limit = Purchase._meta.get_field(name).max_length
+        if len(value or "") > limit:
+            return f"The {name.replace('_', ' ')} is longer than {limit} characters."
+    if row.amount < 0:
+        return "A purchase amount cannot be negative."
+    if row.amount >= MAX_AMOUNT:
+        return "The purchase amount is too large."
+    if row.lines:
+        if any(line.amount < 0 for line in row.lines):
+            return "A line amount cannot be negative."
+        if sum((line.amount for line in row.lines), ZERO) > row.amount:
+            return "The line amounts add up to more than the purchase amount."
+        for line in row.lines:
+            for name in ("sku", "category", "product_name"):
+                limit = PurchaseLine._meta.get_field(name).max_length
+                if len(getattr(line, name) or "") > limit:
+                    return f"A line's {name.replace('_', ' ')} is longer than {limit} characters."
+    return None
+
+
+# --- Reading and locking -------------------------------------------------------------------------
+
+
+class _AnyOf(Lookup):
+    """`column = ANY(%s)` with the values as one array parameter, instead of an IN list of thousands."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+def _any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QuerySet]:
+    """The queryset filtered to `field_name` in `values`: one query on PostgreSQL, slices elsewhere."""
+    if connection.vendor == "postgresql":
+        yield queryset.filter(_AnyOf(F(field_name), list(values)))
+        return
+    for i in range(0, len(values), SQLITE_IN_SLICE):
+        yield queryset.filter(**{f"{field_name}__in": values[i : i + SQLITE_IN_SLICE]})
+
+
+def _recorded_keys(chunk: list[PurchaseRow]) -> set[tuple[str, str]]:
+    wanted = {(row.source, row.external_id) for row in chunk}
+    sources = sorted({source for source, _ in wanted})
+    recorded = set()
+    for queryset in _any_of(Purchase.objects.all(), "external_id", sorted({ext for _, ext in wanted})):
+        for key in queryset.filter(source__in=sources).values_list("source", "external_id"):
+            if key in wanted:
+                recorded.add(key)
+    return recorded
+
+
+def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:
+    """Lock the members' accounts in member order, as account_lock does one at a time, creating those missing."""
+
+    def lock(ids: list[int]) -> dict[int, _Account]:
+        locked = PointsAccount.objects.select_for_update().order_by("member_id")
+        return {
+            values[1]: _Account(*values)
+            for queryset in _any_of(locked, "member_id", ids)
+            for values in queryset.values_list(*ACCOUNT_FIELDS)
+        }
+
+    accounts = lock(member_ids)
+    missing = [member_id for member_id in member_ids if member_id not in accounts]
+    if missing:
+        _create_accounts(missing)
+        accounts.update(lock(missing))
+    return accounts
+
+
+def _create_accounts(member_ids: list[int]) -> None:
+    """Empty accounts for members who have none; one created meanwhile by someone else is left alone."""
+    if connection.vendor != "postgresql":
+        PointsAccount.objects.bulk_create([PointsAccount(member_id=m) for m in member_ids], ignore_conflicts=True)
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(PointsAccount._meta.db_table)} (member_id, balance, pending, updated_at) "
+            "SELECT unnest(%s::bigint[]), 0, 0, %s ON CONFLICT (member_id) DO NOTHING",
+            [member_ids, timezone.now()],
+        )
+
+
+# --- Tiers ---------------------------------------------------------------------------------------
+
+
+def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, _TierState]:
+    """Each member's tier and what tier_recalculate counts towards it, before this chunk."""
+    bases = {tier.basis for tier in context.tiers}
+    sums = {}
+    # One subquery per member, on the (member, purchased_at) and (member, created_at) indexes: the plan stays
+    # right however stale the table statistics are (a first import starts from empty tables).
+    if Tier.Basis.SPEND in bases:
+        sums["spend"] = Subquery(
+            Purchase.objects.filter(
+                member_id=OuterRef("pk"), purchased_at__gte=context.window_start, purchased_at__lte=context.now
+            )
+            .values("member_id")
+            .annotate(s=Sum(F("amount") - F("refunded_amount")))
+            .values("s")
+        )
+    if Tier.Basis.POINTS in bases:
+        sums["points"] = Subquery(
+            LedgerEntry.objects.filter(
+                member_id=OuterRef("pk"),
+                kind__in=[LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS],
+                created_at__gte=context.window_start,
+            )
+            .values("member_id")
+            .annotate(s=Sum("points"))
+            .values("s")
+        )
+    figures = {}
+    for queryset in _any_of(Member.objects.order_by(), "pk", sorted(accounts)):
+        for pk, *values in queryset.annotate(**sums).values_list("pk", *sums):
+            figures[pk] = dict(zip(sums, values, strict=True))
+    return {
+        member_id: _TierState(
+            tier=context.tiers_by_id.get(account.tier_id),
+            below_since=account.tier_below_since,
+            spend=figures[member_id].get("spend") or ZERO,
+            points=figures[member_id].get("points") or 0,
+        )
+        for member_id, account in accounts.items()
+    }
+
+
+def _tier_follow(state: _TierState, *, row: PurchaseRow, points: int, context: _Context) -> None:
+    """Move the tier as tier_recalculate does after each purchase (mirrors rewards.services._apply_tier)."""
+    if context.window_start <= row.purchased_at <= context.now:
+        state.spend += row.amount
+    if points > 0 and row.purchased_at >= context.window_start:
+        state.points += points
+    target = qualified_tier(
+        tiers=context.tiers, values={Tier.Basis.SPEND: state.spend, Tier.Basis.POINTS: Decimal(state.points)}
+    )
+    current = state.tier
+    current_rank = current.rank if current else -1
+    target_rank = target.rank if target else -1
+    grace_days = context.settings.tier_grace_days
+    if target_rank > current_rank or current is None:
+        if target is not None and target != current:
+            state.history.append((current, target, "qualified" if current is None else "upgrade"))
+            state.tier, state.below_since = target, None
+            state.changed = state.tier_changed = True
+    elif target_rank < current_rank:
+        if state.below_since is None:
+            state.below_since, state.changed = context.now, True
+        elif context.now - state.below_since >= timedelta(days=grace_days):
+            state.history.append((current, target, f"downgrade after {grace_days} days' grace"))
+            state.tier, state.below_since = target, None
+            state.changed = state.tier_changed = True
+    elif state.below_since is not None:
+        state.below_since, state.changed = None, True
+    # The figures only grow within a batch, so a member qualified for the top tier stays there.
+    state.settled = target is not None and target == state.tier and target.rank == context.tiers[-1].rank
+
+
+# --- Writing -------------------------------------------------------------------------------------
+
+
+def _write(rows: list[PurchaseRow], writes: _Writes) -> None:
+    if writes.purchase_ids is not None:
+        _write_copy(rows, writes)
+    else:
+        _write_insert(rows, writes)
+
+
+def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
+    """COPY purchases, lines and lots (the entries went while they were calculated)."""
+    created_at = timezone.now()
+    purchase_ids, entry_ids = writes.purchase_ids, writes.entry_ids
+    with _copy(
+        Purchase,
+        (
+            "id",
+            "member_id",
+            "source",
+            "external_id",
+            "store",
+            "purchased_at",
+            "amount",
+            "refunded_amount",
+            "created_at",
+        ),
+    ) as copy:
+        for pk, row in zip(purchase_ids, rows, strict=True):
+            copy.write_row(
+                (
+                    pk,
+                    row.member_id,
+                    row.source,
+                    row.external_id,
+                    row.store or "online",
+                    row.purchased_at,
+                    row.amount,
+                    ZERO,
+                    created_at,
+                )
+            )
+    if any(row.lines for row in rows):
+        with _copy(PurchaseLine, ("purchase_id", "sku", "product_name", "category", "quantity", "amount")) as copy:
+            for pk, row in zip(purchase_ids, rows, strict=True):
+                for line in row.lines:
+                    copy.write_row(
+                        (
+                            pk,
+                            line.sku,
+                            line.product_name,
+                            line.category,
+                            line.quantity,
+                            line.amount,
+                        )
+                    )
+    if writes.lots:
+        with _copy(PointsLot, ("entry_id", "member_id", "points", "remaining", "earned_at", "expires_at")) as copy:
+            for lot in writes.lots:
+                copy.write_row(
+                    (entry_ids[lot.entry], lot.member_id, lot.points, lot.points, lot.earned_at, lot.expires_at)
+                )
+
+
+def _write_insert(rows: list[PurchaseRow], writes: _Writes) -> None:
+    """Multi-row INSERTs that return the new ids (SQLite since 3.35, and PostgreSQL)."""
+    created_at = timezone.now()
+    purchases = [
+        Purchase(
+            member_id=row.member_id,
+            source=row.source,
+            external_id=row.external_id,
+            store=row.store or "online",
+            purchased_at=row.purchased_at,
+            amount=row.amount,
+            created_at=created_at,
+        )
+        for row in rows
+    ]
+    _insert(purchases)
+    PurchaseLine.objects.bulk_create(
+        PurchaseLine(
+            purchase_id=purchase.pk,
+            sku=line.sku,
+            product_name=line.product_name,
+            category=line.category,
+            quantity=line.quantity,
+            amount=line.amount,
+        )
+        for purchase, row in zip(purchases, rows, strict=True)
+        for line in row.lines
+    )
+    columns = ENTRY_COLUMNS[1:]
+    entries = [LedgerEntry(**dict(zip(columns, values[1:], strict=True))) for values in writes.entries]
+    for entry, index in zip(entries, writes.entry_purchase, strict=True):
+        entry.purchase_id = purchases[index].pk
+    _insert(entries)
+    PointsLot.objects.bulk_create(
+        PointsLot(
+            member_id=lot.member_id,
+            entry_id=entries[lot.entry].pk,
+            points=lot.points,
+            remaining=lot.points,
+            earned_at=lot.earned_at,
+            expires_at=lot.expires_at,
+        )
+        for lot in writes.lots
+    )
+
+
+def _insert(objects: list[models.Model]) -> None:
+    if not objects:
+        return
+    if connection.features.can_return_rows_from_bulk_insert:
+        type(objects[0]).objects.bulk_create(objects)
+    else:  # a database that cannot return the ids of a multi-row INSERT
+        for obj in objects:
+            obj.save(force_insert=True)
+
+
+def _allocate_ids(model: type[models.Model], count: int) -> list[int]:
+    """Draw `count` ids from the table's sequence, as INSERT would, so rows can point to each other."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The sequence is looked up once (MATERIALIZED), not once per id.
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) "
+            "SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, %s)",
+            [model._meta.db_table, model._meta.pk.column, count],
+        )
+        return sorted(cursor.fetchone()[0])
+
+
+@contextmanager
+def _copy(model: type[models.Model], columns: tuple[str, ...]):
+    """COPY rows into the model's table in the binary format (cheapest to encode and to parse)."""
+    quote = connection.ops.quote_name
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    statement = (
+        f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT BINARY)"
+    )
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        copy.set_types([_copy_type(fields[column]) for column in columns])
+        yield copy
+
+
+def _copy_type(field: models.Field) -> str:
+    """The PostgreSQL type name psycopg encodes a column's values as: 'varchar(30)' is sent as text."""
+    base = field.db_type(connection).split("(")[0].strip()
+    return {"varchar": "text", "timestamp with time zone": "timestamptz"}.get(base, base)
+
+
+def _update_accounts(
+    accounts: dict[int, _Account], points: dict[int, list[int]], states: dict[int, _TierState], context: _Context
+) -> int:
+    """Credit the points and store the tiers of the locked accounts in one statement; record tier changes.
+    Returns the number of tier changes."""
+    for member_id, (available, pending) in points.items():
+        account = accounts[member_id]
+        account.balance += available
+        account.pending += pending
+        account.changed = True
+    history = []
+    for member_id, state in states.items():
+        if not state.changed:
+            continue
+        account = accounts[member_id]
+        account.tier_id = state.tier.pk if state.tier else None
+        account.tier_below_since = state.below_since
+        if state.tier_changed:
+            account.tier_since = context.now
+        account.changed = True
+        history.extend((member_id, old.pk if old else None, new.pk, reason) for old, new, reason in state.history)
+    _save_accounts([account for _, account in sorted(accounts.items()) if account.changed])
+    if not history:
+        return 0
+    if connection.vendor == "postgresql":
+        with _copy(TierChange, ("member_id", "from_tier_id", "to_tier_id", "reason", "changed_at")) as copy:
+            for change in history:
+                copy.write_row((*change, context.now))
+    else:
+        TierChange.objects.bulk_create(
+            TierChange(member_id=member_id, from_tier_id=old, to_tier_id=new, reason=reason, changed_at=context.now)
+            for member_id, old, new, reason in history
+        )
+    return len(history)
+
+
+def _save_accounts(accounts: list[_Account]) -> None:
+    """Write balances and tiers of the locked accounts."""
+    if not accounts:
+        return
+    if connection.vendor != "postgresql":
+        objects = [PointsAccount(**{name: getattr(account, name) for name in ACCOUNT_FIELDS}) for account in accounts]
+        PointsAccount.objects.bulk_update(objects, list(ACCOUNT_FIELDS[2:]), batch_size=100)
+        return
+    # COPY the new values into a session-local table, then one UPDATE joins it: far cheaper to send than
+    # thousands of parameters.
+    quote = connection.ops.quote_name
+    fields = [PointsAccount._meta.get_field(name.removesuffix("_id")) for name in ACCOUNT_FIELDS if name != "member_id"]
+    columns = [field.column for field in fields]
+    staging = quote("batch_points_accounts")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+            f"({', '.join(f'{quote(c)} {_copy_type(f)}' for c, f in zip(columns, fields, strict=True))}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(f"TRUNCATE {staging}")  # an earlier chunk of the same transaction may have left rows
+        statement = f"COPY {staging} FROM STDIN (FORMAT BINARY)"
+        with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+            copy.set_types([_copy_type(field) for field in fields])
+            for account in accounts:
+                copy.write_row(tuple(getattr(account, field.attname) for field in fields))
+        assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns[1:])
+        cursor.execute(
+            f"UPDATE {quote(PointsAccount._meta.db_table)} AS a SET {assignments} "  # noqa: S608 - names from the model
+            f"FROM {staging} AS v WHERE a.id = v.id"
+        )
