@@ -6,6 +6,7 @@ entries and `pending` the sum of the pending ones, and neither is ever negative 
 """
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,14 +66,15 @@ def expiry_for(earned_at: datetime, settings: ProgramSettings) -> datetime | Non
 
 def account_lock(*, member: Member) -> PointsAccount:
     """The member's account, locked for this transaction. Every writer of points takes this lock first."""
-    account = PointsAccount.objects.select_for_update().filter(member=member).first()
+    locked = PointsAccount.objects.select_for_update(of=("self",)).select_related("tier")
+    account = locked.filter(member=member).first()
     if account is None:
         try:
             with transaction.atomic():
                 PointsAccount.objects.create(member=member)
         except IntegrityError:
             pass  # created concurrently; lock it below
-        account = PointsAccount.objects.select_for_update().get(member=member)
+        account = locked.get(member=member)
     return account
 
 
@@ -487,19 +489,30 @@ def purchase_post(
         tier=account.tier,
         ruleset=ruleset,
     )
+    settings = program_settings()
     entry = None
     if earning.points > 0:
         entry = _post_purchase_points(
-            account=account, purchase=purchase, earning_points=earning.points, rules=earning.applied, now=now
+            account=account,
+            purchase=purchase,
+            earning_points=earning.points,
+            rules=earning.applied,
+            now=now,
+            settings=settings,
         )
-    tier_recalculate(member=member, account=account, now=now)
+    tier_recalculate(member=member, account=account, now=now, settings=settings)
     return PostedPurchase(purchase, entry, created=True)
 
 
 def _post_purchase_points(
-    *, account: PointsAccount, purchase: Purchase, earning_points: int, rules: list, now: datetime
+    *,
+    account: PointsAccount,
+    purchase: Purchase,
+    earning_points: int,
+    rules: list,
+    now: datetime,
+    settings: ProgramSettings,
 ) -> LedgerEntry:
-    settings = program_settings()
     available_at = purchase.purchased_at + timedelta(days=settings.pending_days)
     reason = f"Purchase {purchase.external_id} ({purchase.amount} PLN)"
     if settings.pending_days and available_at > now:
@@ -666,15 +679,17 @@ def tier_recalculate(
     account: PointsAccount | None = None,
     now: datetime | None = None,
     tiers: Sequence[Tier] | None = None,
+    settings: ProgramSettings | None = None,
 ) -> PointsAccount:
     """Upgrade at once; downgrade only after the grace period has passed below the threshold."""
     now = now or timezone.now()
-    with transaction.atomic():
+    # A caller passing the account holds its lock inside its own transaction: no savepoint needed.
+    with transaction.atomic() if account is None else nullcontext():
         account = account or account_lock(member=member)
         tiers = list(tiers if tiers is not None else Tier.objects.order_by("rank"))
         if not tiers:
             return account
-        settings = program_settings()
+        settings = settings or program_settings()
         bases = {tier.basis for tier in tiers}
         values = {
             basis: tier_progress_value(
