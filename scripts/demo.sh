@@ -151,6 +151,9 @@ PY
 
 ensure_venv
 mkdir -p "$LOG_DIR"
+if port_busy; then
+    die "port $PORT is in use; stop what uses it or run with PORT=<another port>"
+fi
 
 log "migrating the database"
 manage migrate --noinput -v 0
@@ -160,10 +163,6 @@ if manage shell -v 0 -c 'import sys; from members.models import Member; sys.exit
     manage demo_seed --members "${DEMO_MEMBERS:-3000}" --purchases "${DEMO_PURCHASES:-30000}"
 else
     log "the database already has members: demo data not loaded again (delete db.sqlite3 to start over)"
-fi
-
-if port_busy; then
-    die "port $PORT is in use; stop what uses it or run with PORT=<another port>"
 fi
 
 log "starting the Celery worker with beat (log: var/log/worker.log)"
