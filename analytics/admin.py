@@ -1,3 +1,1 @@
-from django.contrib import admin
-
-# Register your models here.
+"""Analytics admin: dashboards are registered with the analytics views."""

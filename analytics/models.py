@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""Analytics: KPIs, RFM, cohorts, CLV and uplift as DataFrames (no models yet; see the analytics issue)."""

@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""Campaigns: segments, templates, deliveries and journeys (no models yet; see the campaigns issue)."""

@@ -147,7 +147,7 @@ def test_interrupted_import_continues_from_its_checkpoint(staff_user, consent_te
 
 
 def test_a_reimported_export_loses_the_formula_guard(staff_user):
-    content = "member_number;first_name;last_name;phone\n3000000009;'=Jan;Nowak;'+48601000999\n".encode()
+    content = b"member_number;first_name;last_name;phone\n3000000009;'=Jan;Nowak;'+48601000999\n"
     import_apply(job=import_preview(job=job_for(content, staff_user)))
     member = Member.objects.get(member_number="3000000009")
     assert (member.first_name, member.phone) == ("=Jan", "+48601000999")
