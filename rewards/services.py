@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, Exists, F, OuterRef, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from members.models import Member, Purchase, Refund
@@ -344,9 +344,9 @@ def _pending_released(entry: LedgerEntry) -> bool:
 
 
 def _pending_left(entry: LedgerEntry) -> int:
-    moved = LedgerEntry.objects.filter(bucket=PENDING, reference=f"pending:{entry.pk}").aggregate(
-        s=Coalesce(Sum("points"), 0)
-    )["s"]
+    moved = LedgerEntry.objects.filter(
+        member_id=entry.member_id, bucket=PENDING, reference=f"pending:{entry.pk}"
+    ).aggregate(s=Coalesce(Sum("points"), 0))["s"]
     return entry.points + moved
 
 
@@ -354,8 +354,16 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
     """Move pending points whose return window has passed into the spendable balance. Safe to rerun."""
     now = now or timezone.now()
     settings = program_settings()
+    # The ledger is append-only, so a released credit stays a pending credit: exclude it by its release.
+    released_already = LedgerEntry.objects.filter(
+        member_id=OuterRef("member_id"),
+        bucket=PENDING,
+        kind=LedgerEntry.Kind.RELEASE,
+        reference=Concat(Value("pending:"), Cast(OuterRef("pk"), CharField())),
+    )
     due = list(
         LedgerEntry.objects.filter(bucket=PENDING, points__gt=0, available_at__lte=now)
+        .exclude(Exists(released_already))
         .order_by("available_at", "id")
         .values_list("id", "member_id")[: batch_size * 20]
     )

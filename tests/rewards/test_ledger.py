@@ -193,3 +193,20 @@ def test_balance_always_equals_the_sum_of_the_ledger(make_member, program, staff
         account = PointsAccount.objects.filter(member=member).first()
         assert account is None or account.balance >= 0
         assert ledger_mismatches(member_ids=[member.pk]) == []
+
+
+def test_release_keeps_going_after_many_released_credits(make_member, program):
+    from rewards.services import points_release_pending
+
+    program.pending_days = 14
+    program.save()
+    now = timezone.now()
+    member = make_member()
+    for i in range(21):
+        purchase_post(member=member, source="pos", external_id=f"REL-{i}", amount=Decimal("10"), purchased_at=now)
+    later = now + timedelta(days=15)
+    # batch_size=1 looks at 20 due credits per run: the 20 released ones must not crowd out the 21st.
+    assert points_release_pending(now=later, batch_size=1) == 20
+    assert points_release_pending(now=later, batch_size=1) == 1
+    assert PointsAccount.objects.get(member=member).pending == 0
+    assert ledger_mismatches() == []
