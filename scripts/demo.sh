@@ -159,7 +159,7 @@ log "migrating the database"
 manage migrate --noinput -v 0
 
 if manage shell -v 0 -c 'import sys; from members.models import Member; sys.exit(1 if Member.objects.exists() else 0)'; then
-    log "loading demo data (${DEMO_MEMBERS:-3000} members, ${DEMO_PURCHASES:-30000} purchases; about a minute)"
+    log "loading demo data (${DEMO_MEMBERS:-3000} members, ${DEMO_PURCHASES:-30000} purchases; under a minute)"
     manage demo_seed --members "${DEMO_MEMBERS:-3000}" --purchases "${DEMO_PURCHASES:-30000}"
 else
     log "the database already has members: demo data not loaded again (delete db.sqlite3 to start over)"
