@@ -1,4 +1,5 @@
-"""Staff admin for the points economy, and the points side of the member admin: ledger, balance, adjust, merge.
+"""Staff admin for the points economy, and the points side of the member admin: ledger, balance, adjust, merge;
+and the reward catalog with its partners.
 
 `members` may not import `rewards`, so the member admin registered by `members.admin` is replaced here by a
 subclass that adds what needs the points: the ledger inline, the points account, the "Adjust points" action
@@ -7,14 +8,18 @@ and the merge of duplicates (which moves points as well as history).
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import DateFieldListFilter
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -22,19 +27,34 @@ from django.utils.translation import gettext_lazy as _
 from members import admin as members_admin
 from members.exports import SafeExportAdminMixin
 from members.models import Member
+from members.resources import normalise_phone
 from members.services import MemberError
 
+from .catalog import available_q, ended_q, not_yet_available_q, out_of_stock_q
 from .exports import (
     EarningRuleResource,
     EventRuleResource,
     LedgerEntryResource,
     MemberPointsResource,
+    PartnerResource,
     PointsAccountResource,
+    RewardResource,
     TierChangeResource,
     TierResource,
 )
 from .forms import EarningRuleForm, PointsAdjustForm
-from .models import EarningRule, EventRule, LedgerEntry, PointsAccount, ProgramSettings, Tier, TierChange
+from .models import (
+    EarningRule,
+    EventRule,
+    LedgerEntry,
+    Partner,
+    PointsAccount,
+    ProgramSettings,
+    Reward,
+    Tier,
+    TierChange,
+    nip_normalise,
+)
 from .selectors import member_standing, points_expiring
 from .services import PointsError, members_merge, points_adjust
 
@@ -427,3 +447,143 @@ class TierChangeAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, ad
     list_select_related = ["member", "from_tier", "to_tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
+
+
+# --- The reward catalog ----------------------------------------------------------------------------
+
+
+class PartnerAdminForm(forms.ModelForm):
+    """Staff type a NIP and a phone as they have them ('PL 123-456-32-18', '22 123 45 67'); they are stored
+    in one form, which the NIP checksum and the imports' matching rely on."""
+
+    nip = forms.CharField(label=_("NIP"), max_length=20, required=False, help_text=_("Polish tax id, 10 digits."))
+    # As the import does: "www.helios.pl" is https://www.helios.pl.
+    website = forms.URLField(label=_("website"), max_length=200, required=False, assume_scheme="https")
+
+    class Meta:
+        model = Partner
+        fields = ["name", "code", "legal_name", "nip", "is_active", "email", "phone", "website", "description"]
+
+    def clean_nip(self):
+        return nip_normalise(self.cleaned_data["nip"])
+
+    def clean_phone(self):
+        phone = self.cleaned_data["phone"]
+        if not phone:
+            return phone
+        try:
+            return normalise_phone(phone)
+        except ValueError:
+            raise forms.ValidationError(
+                _("Enter a phone number, e.g. +48221234567 or 22 123 45 67."), code="invalid_phone"
+            ) from None
+
+
+@admin.register(Partner)
+class PartnerAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    form = PartnerAdminForm
+    resource_classes = [PartnerResource]
+    list_display = ["name", "code", "nip", "email", "phone", "rewards_count", "is_active"]
+    list_display_links = ["name"]
+    list_filter = ["is_active"]
+    search_fields = ["code", "name", "legal_name", "nip", "email"]
+    prepopulated_fields = {"code": ["name"]}
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "code", "legal_name", "nip", "is_active"]}),
+        (_("Contact"), {"fields": ["email", "phone", "website"]}),
+        (_("About"), {"fields": ["description"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(rewards_count=Count("rewards"))
+
+    @admin.display(description=_("rewards"), ordering="rewards_count")
+    def rewards_count(self, partner):
+        return partner.rewards_count
+
+
+class RewardAvailabilityListFilter(admin.SimpleListFilter):
+    """Whether members are offered the reward now, and if not, why (the same rules as the catalog's)."""
+
+    title = _("availability")
+    parameter_name = "availability"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("now", _("Available now")),
+            ("scheduled", _("Not available yet")),
+            ("ended", _("Ended")),
+            ("out_of_stock", _("Out of stock")),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        conditions = {
+            "now": available_q(now),
+            "scheduled": not_yet_available_q(now),
+            "ended": ended_q(now),
+            "out_of_stock": out_of_stock_q(),
+        }
+        condition = conditions.get(self.value())
+        return queryset.filter(condition) if condition is not None else queryset
+
+
+@admin.register(Reward)
+class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    resource_classes = [RewardResource]
+    list_display = [
+        "name",
+        "code",
+        "kind",
+        "category",
+        "points_cost",
+        "partner",
+        "stock_column",
+        "min_tier",
+        "period",
+        "is_active",
+    ]
+    list_display_links = ["name"]
+    list_filter = [
+        "kind",
+        RewardAvailabilityListFilter,
+        "is_active",
+        "category",
+        ("partner", admin.RelatedOnlyFieldListFilter),
+        "min_tier",
+    ]
+    list_select_related = ["partner", "min_tier"]
+    search_fields = ["code", "name", "partner__code", "partner__name"]
+    autocomplete_fields = ["partner"]
+    prepopulated_fields = {"code": ["name"]}
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "code", "kind", "category", "is_active"]}),
+        (_("Cost and value"), {"fields": ["points_cost", "cash_value"]}),
+        (_("Supplied by"), {"fields": ["partner"]}),
+        (
+            _("Who and when"),
+            {
+                "fields": ["min_tier", "available_from", "available_until", "stock", "per_member_limit"],
+                "description": _("Empty fields do not limit the reward."),
+            },
+        ),
+        (_("For members"), {"fields": ["description", "terms"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    @admin.display(description=_("stock"), ordering="stock")
+    def stock_column(self, reward):
+        return gettext("unlimited") if reward.stock is None else reward.stock
+
+    @admin.display(description=_("available"), ordering="available_from")
+    def period(self, reward):
+        if reward.available_from is None and reward.available_until is None:
+            return "—"
+
+        def shown(moment):
+            return date_format(timezone.localtime(moment), "SHORT_DATE_FORMAT") if moment else "…"
+
+        return f"{shown(reward.available_from)} \N{EN DASH} {shown(reward.available_until)}"

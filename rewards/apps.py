@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -8,3 +10,7 @@ class RewardsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import resources  # noqa: F401  registers the purchases, refunds and adjustments imports
+
+        # Registers the partners and rewards imports; after the ones above, so the upload form keeps listing
+        # the files staff import every day first.
+        import_module(f"{self.name}.catalog_resources")

@@ -4,7 +4,7 @@ from import_export import widgets
 
 from members.exports import MemberResource, SafeExportResource, related
 
-from .models import EarningRule, EventRule, LedgerEntry, PointsAccount, Tier, TierChange
+from .models import EarningRule, EventRule, LedgerEntry, Partner, PointsAccount, Reward, Tier, TierChange
 
 
 class MemberPointsResource(MemberResource):
@@ -113,4 +113,42 @@ class TierChangeResource(SafeExportResource):
     class Meta:
         model = TierChange
         fields = ("changed_at", "member_number", "from_tier", "to_tier", "reason")
+        export_order = fields
+
+
+# The catalog's columns are the import's (rewards.catalog_resources), so an export can be edited and imported
+# back: partner and tier by code, kinds by code, yes/no as 1/0.
+
+
+class PartnerResource(SafeExportResource):
+    class Meta:
+        model = Partner
+        fields = ("code", "name", "legal_name", "nip", "email", "phone", "website", "description", "is_active")
+        export_order = fields
+
+
+class RewardResource(SafeExportResource):
+    partner = related("partner__code", "partner")
+    min_tier = related("min_tier__code", "min_tier")
+    select_related = ("partner", "min_tier")
+
+    class Meta:
+        model = Reward
+        fields = (
+            "code",
+            "name",
+            "kind",
+            "category",
+            "points_cost",
+            "cash_value",
+            "partner",
+            "min_tier",
+            "stock",
+            "per_member_limit",
+            "available_from",
+            "available_until",
+            "is_active",
+            "description",
+            "terms",
+        )
         export_order = fields

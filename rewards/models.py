@@ -1,14 +1,22 @@
-"""The points economy: programme settings, the ledger, point lots for expiry, earning rules and tiers."""
+"""The points economy: programme settings, the ledger, point lots for expiry, earning rules, tiers, and the
+reward catalog with its partners."""
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.models import Member, Purchase
+
+
+def new_config_version() -> int:
+    return secrets.randbits(62)
 
 
 class ProgramSettings(models.Model):
@@ -30,6 +38,8 @@ class ProgramSettings(models.Model):
     max_points_per_purchase = models.PositiveIntegerField(
         _("cap per purchase"), null=True, blank=True, help_text=_("Empty means no cap.")
     )
+    # Replaced by database triggers whenever the settings, an earning rule or a tier changes: see rewards.config.
+    config_version = models.BigIntegerField(default=new_config_version, editable=False)
 
     class Meta:
         verbose_name = _("programme settings")
@@ -281,3 +291,168 @@ class TierChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.from_tier} -> {self.to_tier}"
+
+
+# --- The reward catalog ----------------------------------------------------------------------------
+
+NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
+
+
+def nip_normalise(text: str) -> str:
+    """'PL 123-456-32-18' and '1234563218' are the same NIP: the digits only, as stored."""
+    cleaned = text.strip().upper().replace(" ", "").replace("-", "")
+    return cleaned[2:] if cleaned.startswith("PL") else cleaned
+
+
+def nip_is_valid(nip: str) -> bool:
+    """Ten digits whose weighted sum modulo 11 is the last digit (a remainder of 10 is never issued)."""
+    if len(nip) != 10 or not nip.isascii() or not nip.isdigit():
+        return False
+    checksum = sum(int(digit) * weight for digit, weight in zip(nip, NIP_WEIGHTS, strict=False)) % 11
+    return checksum == int(nip[9])
+
+
+def validate_nip(value: str) -> None:
+    if value and not nip_is_valid(value):
+        raise ValidationError(
+            _("%(value)s is not a valid NIP: 10 digits with a correct check digit."),
+            code="invalid_nip",
+            params={"value": value},
+        )
+
+
+class Partner(models.Model):
+    """A company that supplies rewards (a cinema giving ticket vouchers) and may be a place members earn."""
+
+    code = models.SlugField(
+        _("code"), max_length=30, unique=True, help_text=_("A short key, e.g. 'kino-helios': imports match on it.")
+    )
+    name = models.CharField(pgettext_lazy("catalog", "name"), max_length=120)
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    nip = models.CharField(
+        _("NIP"), max_length=10, blank=True, validators=[validate_nip], help_text=_("Polish tax id, 10 digits.")
+    )
+    email = models.EmailField(_("contact email"))
+    phone = models.CharField(_("phone"), max_length=16, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(
+        pgettext_lazy("partner", "active"),
+        default=True,
+        help_text=_("The rewards of an inactive partner are not offered to members."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+        ordering = ["name"]
+        constraints = [
+            # The checksum is Python's (validate_nip); the database keeps at least the shape.
+            models.CheckConstraint(
+                condition=Q(nip="") | Q(nip__regex=r"^[0-9]{10}$"),
+                name="partner_nip_ten_digits",
+                violation_error_message=_("The NIP must be 10 digits."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Reward(models.Model):
+    """Something members can get for points, from the programme itself or from a partner."""
+
+    class Kind(models.TextChoices):
+        PRODUCT = "product", _("Product (gift)")
+        VOUCHER = "voucher", _("Voucher or discount code")
+        DISCOUNT = "discount", _("Discount on the next purchase")
+        FREE_DELIVERY = "free_delivery", _("Free delivery")
+        EXPERIENCE = "experience", _("Experience (event, ticket)")
+        DONATION = "donation", _("Charity donation")
+
+    code = models.SlugField(
+        _("code"), max_length=40, unique=True, help_text=_("A short key, e.g. 'kino-2-bilety': imports match on it.")
+    )
+    name = models.CharField(pgettext_lazy("catalog", "name"), max_length=200)
+    description = models.TextField(_("description"), blank=True, help_text=_("Shown to members in the catalog."))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    category = models.CharField(_("category"), max_length=60, blank=True)
+    points_cost = models.PositiveIntegerField(_("cost in points"))
+    cash_value = models.DecimalField(
+        _("value (PLN)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("What the reward is worth to a member, for reports."),
+    )
+    partner = models.ForeignKey(
+        Partner,
+        verbose_name=_("partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        help_text=_("Empty: the programme supplies it itself."),
+    )
+    stock = models.PositiveIntegerField(_("stock"), null=True, blank=True, help_text=_("Empty means unlimited."))
+    per_member_limit = models.PositiveIntegerField(
+        _("limit per member"),
+        null=True,
+        blank=True,
+        help_text=_("How many times one member may get it; empty: no limit."),
+    )
+    min_tier = models.ForeignKey(
+        Tier,
+        verbose_name=_("lowest tier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Only members in this tier or a higher one may get it; empty: everyone."),
+    )
+    available_from = models.DateTimeField(_("available from"), null=True, blank=True)
+    available_until = models.DateTimeField(_("available until"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    terms = models.TextField(_("terms"), blank=True, help_text=_("The conditions of use members agree to."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_cost__gt=0),
+                name="reward_points_cost_positive",
+                violation_error_message=_("The cost in points must be greater than zero."),
+            ),
+            models.CheckConstraint(
+                condition=Q(stock__isnull=True) | Q(stock__gte=0),
+                name="reward_stock_not_negative",
+                violation_error_message=_("The stock cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(per_member_limit__isnull=True) | Q(per_member_limit__gt=0),
+                name="reward_per_member_limit_positive",
+                violation_error_message=_("The limit per member must be at least 1; leave it empty for no limit."),
+            ),
+            models.CheckConstraint(
+                condition=Q(cash_value__isnull=True) | Q(cash_value__gte=0),
+                name="reward_cash_value_not_negative",
+                violation_error_message=_("The value cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(available_from__isnull=True)
+                | Q(available_until__isnull=True)
+                | Q(available_until__gt=models.F("available_from")),
+                name="reward_availability_ordered",
+                violation_error_message=_("'Available until' must be later than 'available from'."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
