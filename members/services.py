@@ -11,6 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty_site.db import insert_unless_exists
+
 from .models import (
     Channel,
     ConsentEvent,
@@ -187,14 +189,15 @@ def purchase_create(
     purchased_at: datetime,
     store: str = "online",
     lines: Iterable[LineData] = (),
-) -> Purchase:
-    """Create a purchase with its lines. Callers that post points use rewards.services.purchase_post."""
+) -> Purchase | None:
+    """Create a purchase with its lines, or return None when (source, external_id) is recorded already, also
+    by a concurrent transaction. Callers that post points use rewards.services.purchase_post."""
     lines = list(lines)
     if amount < 0:
         raise MemberError("A purchase amount cannot be negative.")
     if lines and sum((line.amount for line in lines), Decimal("0")) > amount:
         raise MemberError("The line amounts add up to more than the purchase amount.")
-    purchase = Purchase.objects.create(
+    purchase = Purchase(
         member=member,
         source=source,
         external_id=external_id,
@@ -202,6 +205,8 @@ def purchase_create(
         purchased_at=purchased_at,
         store=store or "online",
     )
+    if not insert_unless_exists(purchase, conflict_fields=("source", "external_id")):
+        return None
     if lines:
         PurchaseLine.objects.bulk_create(
             PurchaseLine(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 from django.utils import timezone
 
@@ -40,7 +41,10 @@ class RuleSet:
 
     @classmethod
     def load(cls) -> "RuleSet":
-        settings = ProgramSettings.objects.get_or_create(pk=1)[0]
+        return cls.from_settings(ProgramSettings.objects.get_or_create(pk=1)[0])
+
+    @classmethod
+    def from_settings(cls, settings: ProgramSettings) -> "RuleSet":
         return cls(
             base_rate=settings.base_points_per_pln,
             cap=settings.max_points_per_purchase,
@@ -48,7 +52,9 @@ class RuleSet:
         )
 
 
-def _purchase_matches(rule: EarningRule, *, amount: Decimal, store: str, at: datetime, tier: Tier | None) -> bool:
+def _purchase_matches(
+    rule: EarningRule, *, amount: Decimal, store: str, at: datetime, tier: Tier | None, weekday: int
+) -> bool:
     if rule.tier_id is not None and (tier is None or tier.pk != rule.tier_id):
         return False
     if rule.store and rule.store != store:
@@ -59,11 +65,12 @@ def _purchase_matches(rule: EarningRule, *, amount: Decimal, store: str, at: dat
         return False
     if rule.ends_at is not None and at >= rule.ends_at:
         return False
-    if rule.weekdays:
-        local = timezone.localtime(at) if timezone.is_aware(at) else at
-        if str(local.isoweekday()) not in {d.strip() for d in rule.weekdays.split(",")}:
-            return False
-    return True
+    return not (rule.weekdays and weekday not in _weekdays(rule.weekdays))
+
+
+@lru_cache(maxsize=64)
+def _weekdays(text: str) -> frozenset[int]:
+    return frozenset(int(day) for day in text.split(",") if day.strip().isdigit())
 
 
 def _line_matches(rule: EarningRule, line: Line) -> bool:
@@ -83,10 +90,14 @@ def calculate_points(
 ) -> Earning:
     """Points for a purchase and the list of what applied, for the member and staff to see."""
     lines = list(lines) or [Line(amount=amount)]
+    weekday = 0
+    if any(rule.weekdays for rule in ruleset.rules):
+        local = timezone.localtime(purchased_at) if timezone.is_aware(purchased_at) else purchased_at
+        weekday = local.isoweekday()
     purchase_rules = [
         rule
         for rule in ruleset.rules
-        if _purchase_matches(rule, amount=amount, store=store, at=purchased_at, tier=tier)
+        if _purchase_matches(rule, amount=amount, store=store, at=purchased_at, tier=tier, weekday=weekday)
     ]
     excludes = [rule for rule in purchase_rules if rule.kind == EarningRule.Kind.EXCLUDE]
     multipliers = [rule for rule in purchase_rules if rule.kind == EarningRule.Kind.MULTIPLIER]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from members.models import Member, Purchase, Refund
 from members.services import LineData, MemberError, member_merge_profile, purchase_create, refund_create
 
+from .config import programme_config
 from .earning import Line, RuleSet, calculate_points
 from .models import (
     EventRule,
@@ -64,9 +65,14 @@ def expiry_for(earned_at: datetime, settings: ProgramSettings) -> datetime | Non
     return add_months(earned_at, settings.points_lifetime_months)
 
 
-def account_lock(*, member: Member) -> PointsAccount:
-    """The member's account, locked for this transaction. Every writer of points takes this lock first."""
-    locked = PointsAccount.objects.select_for_update(of=("self",)).select_related("tier")
+def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> PointsAccount:
+    """The member's account, locked for this transaction. Every writer of points takes this lock first.
+
+    A caller holding the programme's tiers (`programme_config()`) passes them, and the account's tier is
+    taken from them instead of joined in."""
+    locked = PointsAccount.objects.select_for_update(of=("self",))
+    if tiers is None:
+        locked = locked.select_related("tier")
     account = locked.filter(member=member).first()
     if account is None:
         try:
@@ -75,6 +81,8 @@ def account_lock(*, member: Member) -> PointsAccount:
         except IntegrityError:
             pass  # created concurrently; lock it below
         account = locked.get(member=member)
+    if tiers is not None and account.tier_id is not None:
+        account.tier = next((tier for tier in tiers if tier.pk == account.tier_id), None) or account.tier
     return account
 
 
@@ -467,37 +475,32 @@ def purchase_post(
     """Record a purchase and post its points with the rules applied. Posting it again changes nothing."""
     if member.status != Member.Status.ACTIVE:
         raise PointsError(f"Member {member.member_number} is {member.get_status_display().lower()}.")
-    account = account_lock(member=member)
-    existing = Purchase.objects.filter(source=source, external_id=external_id).first()
-    if existing is not None:
-        return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
+    config = programme_config()
+    account = account_lock(member=member, tiers=config.tiers)
     now = now or timezone.now()
     purchased_at = purchased_at or now
-    try:
-        with transaction.atomic():
-            purchase = purchase_create(
-                member=member,
-                source=source,
-                external_id=external_id,
-                amount=amount,
-                purchased_at=purchased_at,
-                store=store,
-                lines=lines,
-            )
-    except IntegrityError:
-        # Same purchase posted concurrently for another member account: the first one wins.
+    purchase = purchase_create(
+        member=member,
+        source=source,
+        external_id=external_id,
+        amount=amount,
+        purchased_at=purchased_at,
+        store=store,
+        lines=lines,
+    )
+    if purchase is None:
+        # Recorded before, or by a concurrent post that got there first: posting it again changes nothing.
         existing = Purchase.objects.get(source=source, external_id=external_id)
         return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
-    ruleset = ruleset or RuleSet.load()
     earning = calculate_points(
         amount=amount,
         store=purchase.store,
         purchased_at=purchased_at,
         lines=[Line(amount=line.amount, sku=line.sku, category=line.category) for line in lines],
         tier=account.tier,
-        ruleset=ruleset,
+        ruleset=ruleset or config.ruleset,
     )
-    settings = program_settings()
+    settings = config.settings
     entry = None
     if earning.points > 0:
         entry = _post_purchase_points(
@@ -508,7 +511,7 @@ def purchase_post(
             now=now,
             settings=settings,
         )
-    tier_recalculate(member=member, account=account, now=now, settings=settings)
+    tier_recalculate(member=member, account=account, now=now, tiers=config.tiers, settings=settings)
     return PostedPurchase(purchase, entry, created=True)
 
 

@@ -1,0 +1,35 @@
+"""Small database helpers the ORM does not offer."""
+
+from django.db import connections, router
+from django.db.models import Model
+
+
+def insert_unless_exists(instance: Model, *, conflict_fields: tuple[str, ...]) -> bool:
+    """INSERT the new instance unless a row with the same `conflict_fields` exists (they must be covered by a
+    unique constraint). Returns True and sets the primary key when it inserted, False when the row existed.
+
+    One statement (`INSERT … ON CONFLICT DO NOTHING RETURNING pk`, PostgreSQL and SQLite 3.35+) instead of a
+    lookup, a savepoint, the insert and the savepoint's release: the hot path of a till posting purchases.
+    `bulk_create(ignore_conflicts=True)` cannot be used: it does not say which rows it inserted.
+    """
+    meta = instance._meta
+    alias = router.db_for_write(type(instance), instance=instance)
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = [field for field in meta.local_concrete_fields if not (field.primary_key and field.db_returning)]
+    values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({conflict}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = alias
+    return True

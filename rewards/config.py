@@ -1,0 +1,60 @@
+"""The programme's configuration (settings, active earning rules, tiers), cached per process.
+
+A till posts one purchase at a time and every post needs the whole configuration. Loading it from the
+database each time cost three queries and about a third of the post's time, so each process keeps one copy
+and checks it with one tiny query: the settings row's `config_version`.
+
+Database triggers (migration `rewards.0007`) give `config_version` a new random value whenever the settings
+row, an earning rule or a tier changes, in the same transaction as the change and however it was made
+(admin, import, bulk update, raw SQL). A random value, not a counter: a counter goes back when a transaction
+rolls back, and the next change would reuse a number some process may have cached with other data; a random
+value is never reused, so a process can only hold a copy it must reload, never a stale one it trusts.
+
+The cached model instances are shared by every caller in the process: treat them as read-only.
+"""
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+from .earning import RuleSet
+from .models import ProgramSettings, Tier
+
+
+@dataclass(frozen=True)
+class Config:
+    version: int | None
+    settings: ProgramSettings
+    ruleset: RuleSet
+    tiers: tuple[Tier, ...]
+
+
+_cached: dict[str, Config] = {}  # by database alias: tests and tools may use more than one
+
+
+def _current_version() -> int | None:
+    table = connection.ops.quote_name(ProgramSettings._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT config_version FROM {table} WHERE id = 1")  # noqa: S608 (a table name)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def programme_config() -> Config:
+    """Settings, active earning rules and tiers as of now: one query when nothing changed since last time."""
+    version = _current_version()
+    cached = _cached.get(connection.alias)
+    if cached is not None and version is not None and cached.version == version:
+        return cached
+    # The version is read before the data: a change landing in between makes the copy look older than it
+    # is, so it is loaded again next time, never trusted while stale.
+    settings = ProgramSettings.objects.get_or_create(pk=1)[0]
+    config = Config(
+        version=version,
+        settings=settings,
+        ruleset=RuleSet.from_settings(settings),
+        tiers=tuple(Tier.objects.order_by("rank")),
+    )
+    if version is not None:
+        _cached[connection.alias] = config
+    return config

@@ -1,0 +1,84 @@
+"""`ProgramSettings.config_version` and the triggers that replace it on every change of the programme's
+configuration (settings, earning rules, tiers), so processes know when their cached copy is stale
+(rewards.config). Triggers, not signals: bulk updates, imports and raw SQL send no signals."""
+
+from django.db import migrations, models
+
+import rewards.models
+
+WATCHED = ("rewards_earningrule", "rewards_tier")
+
+
+def create_triggers(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(
+            """
+            CREATE OR REPLACE FUNCTION rewards_config_changed() RETURNS trigger AS $$
+            BEGIN
+                UPDATE rewards_programsettings SET config_version = floor(random() * 4611686018427387903)::bigint
+                 WHERE id = 1;
+                RETURN NULL;
+            END;
+            $$ LANGUAGE plpgsql;
+
+            CREATE OR REPLACE FUNCTION rewards_settings_changed() RETURNS trigger AS $$
+            BEGIN
+                IF NEW.config_version = OLD.config_version THEN
+                    NEW.config_version := floor(random() * 4611686018427387903)::bigint;
+                END IF;
+                RETURN NEW;
+            END;
+            $$ LANGUAGE plpgsql;
+
+            CREATE TRIGGER rewards_programsettings_version BEFORE UPDATE ON rewards_programsettings
+                FOR EACH ROW EXECUTE FUNCTION rewards_settings_changed();
+            """,
+            params=(),
+        )
+        for table in WATCHED:
+            schema_editor.execute(
+                f"CREATE TRIGGER {table}_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION rewards_config_changed();",
+                params=(),
+            )
+    elif vendor == "sqlite":
+        bump = "UPDATE rewards_programsettings SET config_version = random() WHERE id = 1;"
+        schema_editor.execute(
+            "CREATE TRIGGER rewards_programsettings_version AFTER UPDATE ON rewards_programsettings "
+            f"WHEN NEW.config_version = OLD.config_version BEGIN {bump} END;"
+        )
+        for table in WATCHED:
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                schema_editor.execute(
+                    f"CREATE TRIGGER {table}_config_{op.lower()} AFTER {op} ON {table} BEGIN {bump} END;"
+                )
+
+
+def drop_triggers(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        for table in WATCHED:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_config_changed ON {table};")
+        schema_editor.execute(
+            "DROP TRIGGER IF EXISTS rewards_programsettings_version ON rewards_programsettings;"
+            "DROP FUNCTION IF EXISTS rewards_settings_changed(); DROP FUNCTION IF EXISTS rewards_config_changed();"
+        )
+    elif vendor == "sqlite":
+        schema_editor.execute("DROP TRIGGER IF EXISTS rewards_programsettings_version;")
+        for table in WATCHED:
+            for op in ("insert", "update", "delete"):
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_config_{op};")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("rewards", "0007_catalog_roles")]
+
+    operations = [
+        migrations.AddField(
+            model_name="programsettings",
+            name="config_version",
+            field=models.BigIntegerField(default=rewards.models.new_config_version, editable=False),
+        ),
+        migrations.RunPython(create_triggers, drop_triggers),
+    ]
