@@ -601,3 +601,4 @@ class MemberChangeAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdm
 
 
 from . import admin_imports  # noqa: E402, F401  the import jobs pages
+from .admin_exports import ExportJobAdmin  # noqa: E402, F401  the background export pages

@@ -359,3 +359,61 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line}, {self.column}: {self.message}"
+
+
+class ExportJob(models.Model):
+    """A spreadsheet export too big for one web request, written by a Celery task and downloaded when ready.
+
+    It keeps what is needed to build the same file the changelist would have given: the model, the
+    changelist's query string (filters, search, ordering), the resource and columns chosen on the export
+    form, and the format. The file is deleted after a few days (`export_files_cleanup`); the row stays as the
+    record of the export.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Being prepared")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.CASCADE, related_name="+"
+    )
+    model_label = models.CharField(_("list"), max_length=100, help_text=_("app_label.model_name"))
+    filters = models.TextField(_("filters"), blank=True, help_text=_("The changelist's query string."))
+    file_format = models.CharField(_("format"), max_length=4, choices=Format.choices)
+    resource_index = models.PositiveSmallIntegerField(default=0)
+    columns = models.JSONField(default=list, blank=True, help_text=_("The columns chosen; empty: all of them."))
+    personal_data = models.BooleanField(_("personal data"), default=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    written_rows = models.PositiveIntegerField(_("rows written"), default=0)
+    file = models.FileField(_("file"), upload_to="exports/%Y/%m/", blank=True, max_length=255)
+    error_message = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_by", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(file_format__in=["csv", "xlsx"]), name="export_job_known_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_label} ({self.get_file_format_display()}, {self.get_status_display()})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, self.written_rows * 100 // self.total_rows)

@@ -11,8 +11,9 @@ from celery import shared_task
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from .exports import ExportRefused, export_files_cleanup, export_job_fail, export_job_write
 from .importing import ImportRefused, import_apply, import_preview
-from .models import ImportJob
+from .models import ExportJob, ImportJob
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +95,44 @@ def import_apply_task(job_id: int) -> None:
         ImportJob.objects.filter(pk=job_id, status=Status.IMPORTING, processed_rows=0).update(
             status=Status.PREVIEWED, error_message=str(exc)
         )
+
+
+# --- Background exports ----------------------------------------------------------------------------
+# The admin queues `export_job_task` for a list too long to export in a request (members.exports).
+
+EXPORT_RUN_STATUSES = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)  # RUNNING: the worker died; start over
+
+
+def export_job_run(job_id: int) -> ExportJob | None:
+    """Make a queued export's file. A job that is done or failed is left alone (a redelivered task is harmless);
+    a refusal (permissions gone, filters no longer valid) or an unexpected error fails it with a message."""
+    claimed = ExportJob.objects.filter(pk=job_id, status__in=EXPORT_RUN_STATUSES).update(
+        status=ExportJob.Status.RUNNING, started_at=timezone.now(), written_rows=0, error_message=""
+    )
+    if not claimed:
+        return ExportJob.objects.filter(pk=job_id).first()
+    job = ExportJob.objects.select_related("created_by").get(pk=job_id)
+    try:
+        return export_job_write(job=job)
+    except ExportRefused as exc:
+        logger.warning("Export job %s was refused: %s", job_id, exc)
+        return export_job_fail(job_id, message=str(exc))
+    except Exception:
+        logger.exception("Export job %s stopped unexpectedly", job_id)
+        return export_job_fail(
+            job_id,
+            message=gettext(
+                "The export stopped unexpectedly, so the file was not made. Export the list again; if it stops "
+                "again, tell the administrator."
+            ),
+        )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def export_job_task(job_id: int) -> None:
+    export_job_run(job_id)
+
+
+@shared_task
+def export_files_cleanup_task() -> int:
+    return export_files_cleanup()

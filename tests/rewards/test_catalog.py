@@ -74,7 +74,7 @@ def test_a_form_reports_a_reversed_period_in_words(db):
     )
     with pytest.raises(ValidationError) as error:
         reward.full_clean()
-    assert "'Available until' must be later than 'available from'." in str(error.value)
+    assert "„Dostępna do” musi być późniejsza niż „dostępna od”." in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_nip_checksum(nip, valid):
 
 def test_the_nip_validator_explains_a_wrong_check_digit():
     validate_nip("")  # optional
-    with pytest.raises(ValidationError, match="not a valid NIP"):
+    with pytest.raises(ValidationError, match="nie jest poprawnym numerem NIP"):
         validate_nip("1234563219")
 
 
@@ -464,7 +464,7 @@ def test_staff_add_a_reward_and_a_reversed_period_is_refused(admin_client_, part
     refused = admin_client_.post(reverse("admin:rewards_reward_add"), data)
     assert refused.status_code == 200 and not Reward.objects.exists()
     assert (
-        "'Available until' must be later than 'available from'." in refused.context["adminform"].form.non_field_errors()
+        "„Dostępna do” musi być późniejsza niż „dostępna od”." in refused.context["adminform"].form.non_field_errors()
     )
 
     data["available_until_0"] = "2026-06-01"
