@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from django.utils import timezone
 
@@ -38,6 +38,14 @@ class RuleSet:
     base_rate: Decimal
     cap: int | None
     rules: Sequence[EarningRule]
+
+    @cached_property
+    def has_weekday_rules(self) -> bool:
+        return any(rule.weekdays for rule in self.rules)
+
+    @cached_property
+    def base_label(self) -> str:
+        return f"{self.base_rate.normalize():f} pt/PLN"
 
     @classmethod
     def load(cls) -> "RuleSet":
@@ -91,8 +99,10 @@ def calculate_points(
     """Points for a purchase and the list of what applied, for the member and staff to see."""
     lines = list(lines) or [Line(amount=amount)]
     weekday = 0
-    if any(rule.weekdays for rule in ruleset.rules):
-        local = timezone.localtime(purchased_at) if timezone.is_aware(purchased_at) else purchased_at
+    if ruleset.has_weekday_rules:
+        # The programme's own time zone (settings.TIME_ZONE), not the viewer's: a Saturday promotion follows
+        # the shops' calendar whoever posts the purchase.
+        local = purchased_at.astimezone(timezone.get_default_timezone()) if purchased_at.tzinfo else purchased_at
         weekday = local.isoweekday()
     purchase_rules = [
         rule
@@ -121,7 +131,7 @@ def calculate_points(
                 extra_by_rule[rule.pk] = extra_by_rule.get(rule.pk, Decimal("0")) + line_base * (rule.multiplier - ONE)
 
     total = base
-    applied.append({"rule": "base", "name": f"{ruleset.base_rate.normalize():f} pt/PLN", "points": _floor(base)})
+    applied.append({"rule": "base", "name": ruleset.base_label, "points": _floor(base)})
     if excluded_amount:
         applied.append({"rule": "excluded", "name": f"excluded {excluded_amount} PLN", "points": 0})
     if tier_extra:

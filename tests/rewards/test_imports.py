@@ -145,3 +145,85 @@ def test_refunds_and_adjustments_import(members, program, staff_user):
     entry = LedgerEntry.objects.get(kind="adjust")
     assert (entry.points, entry.actor) == (25, staff_user)
     assert ledger_mismatches() == []
+
+
+# --- The import applies the preview's outcomes (PurchaseImport.reuses_preview) ----------------------
+
+
+def test_import_applies_the_previews_outcomes_without_validating_the_file_again(
+    members, program, staff_user, monkeypatch
+):
+    from rewards import resources
+
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 12), staff_user), chunk_size=5)
+    kept = previewed.file.storage
+    assert kept.exists(f"{previewed.file.name}.prepared")
+
+    def no_second_validation(self, rows, *, job, seen):
+        raise AssertionError("the file was validated again")
+
+    monkeypatch.setattr(resources.PurchaseImport, "prepare", no_second_validation)
+    imported = import_apply(job=previewed, chunk_size=5)
+    assert imported.status == "done" and imported.options["applied"] == {"new": 12}
+    assert LedgerEntry.objects.filter(kind="earn").count() == 12
+    assert not kept.exists(f"{previewed.file.name}.prepared")  # removed once the import is done
+
+
+def test_interrupted_import_from_kept_outcomes_applies_every_row_once(members, program, staff_user, monkeypatch):
+    from rewards import resources
+
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user), chunk_size=5)
+    original = resources.PurchaseImport.apply
+    calls = {"n": 0}
+
+    def killed_on_third_chunk(self, outcomes, *, job):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")
+        return original(self, outcomes, job=job)
+
+    monkeypatch.setattr(resources.PurchaseImport, "apply", killed_on_third_chunk)
+    with pytest.raises(SystemExit):
+        import_apply(job=previewed, chunk_size=5)
+    assert Purchase.objects.count() == 10
+    monkeypatch.setattr(resources.PurchaseImport, "apply", original)
+    import_apply(job=previewed, chunk_size=5)
+    assert Purchase.objects.count() == 25
+    assert LedgerEntry.objects.filter(kind="earn").count() == 25
+    assert ledger_mismatches() == []
+
+
+def test_member_suspended_after_the_preview_stops_the_import_at_that_chunk(members, program, staff_user):
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
+    members[1].status = "suspended"  # rows 2 and 7 (lines 3 and 8) are theirs
+    members[1].save()
+    failed = import_apply(job=previewed, chunk_size=5)
+    assert failed.status == "failed"
+    assert failed.error_message.startswith("Line 3, column member_number: Member ")
+    assert "changed since the preview" in failed.error_message
+    assert Purchase.objects.count() == 0  # the chunk rolled back whole
+    assert ledger_mismatches() == []
+
+
+def test_member_suspended_after_the_preview_with_only_valid_rows_skips_their_rows(members, program, staff_user):
+    upload = job("purchases", purchases_csv(members, 10), staff_user, only_valid_rows=True)
+    previewed = import_preview(job=upload, chunk_size=5)
+    members[1].status = "suspended"
+    members[1].save()
+    imported = import_apply(job=previewed, chunk_size=5)
+    assert imported.status == "done"
+    assert imported.options["applied"] == {"new": 8, "invalid": 2}
+    assert Purchase.objects.count() == 8 and not Purchase.objects.filter(member=members[1]).exists()
+
+
+def test_altered_kept_outcomes_are_never_loaded(members, program, staff_user):
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
+    storage, name = previewed.file.storage, f"{previewed.file.name}.prepared"
+    with storage.open(name, "rb") as handle:
+        data = bytearray(handle.read())
+    data[-1] ^= 0xFF  # one bit of the pickled outcomes
+    with open(storage.path(name), "wb") as handle:
+        handle.write(data)
+    failed = import_apply(job=previewed)
+    assert failed.status == "failed" and "damaged" in failed.error_message
+    assert Purchase.objects.count() == 0
