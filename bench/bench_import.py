@@ -6,10 +6,13 @@ Each path runs in its own process on a freshly reset database with the same memb
 its peak RSS is its own:
   ours     the engine the admin runs (members/importing.py): preview, then confirm, points posted
            through the earning rules;
-  default  django-import-export's Resource.import_data, row by row, on an untuned ModelResource
-           (dry run as its preview, then the import; it posts no points at all);
+  default  django-import-export's Resource.import_data, row by row, on an untuned ModelResource whose
+           save_instance posts each purchase through rewards.services.purchase_post (dry run as its
+           preview, then the import);
   copy     PostgreSQL COPY of the same file into a plain table: the floor.
-`--rows 1000000 --only ours --preview-only` reports the memory of previewing a million-row file;
+  web      the admin as staff click through it (upload, job page, confirm, job page) in one process,
+           with the preview and the import in worker processes of their own: each one's peak RSS.
+`--rows 1000000 --only web` reports the memory of web and worker processes for a million-row file;
 `--default-rows N` runs the default path on the first N rows only (it runs at about 100 rows/s).
 """
 
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _setup
 
+WORKER: dict = {}  # the stage and job a worker child runs
 HEADER = ["purchase_id", "member_number", "purchased_at", "amount", "store", "sku", "category", "line_amount"]
 MEMBERS = 10_000
 
@@ -75,6 +79,11 @@ def prepare_database() -> None:
 
 
 def peak_rss_mb() -> float:
+    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a worker started by
+    # a bigger process would report that process's peak as its own.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -125,6 +134,8 @@ def run_default(path: Path, rows: int, limit: int | None = None) -> dict:
     from import_export import fields, resources, widgets
 
     from members.models import Member, Purchase
+    from rewards.models import LedgerEntry
+    from rewards.services import purchase_post
 
     class PurchaseResource(resources.ModelResource):
         member = fields.Field(
@@ -138,6 +149,19 @@ def run_default(path: Path, rows: int, limit: int | None = None) -> dict:
             model = Purchase
             fields = ("external_id", "member", "purchased_at", "amount", "store")
             import_id_fields = ("external_id",)
+
+        def save_instance(self, instance, is_create, row, **kwargs):
+            # The one change an untuned resource needs to post points: save through the ledger service.
+            # A repeated purchase id (a further line row) finds the purchase and changes nothing.
+            if is_create:
+                purchase_post(
+                    member=instance.member,
+                    source="pos",
+                    external_id=instance.external_id,
+                    amount=instance.amount,
+                    purchased_at=instance.purchased_at,
+                    store=instance.store,
+                )
 
     with path.open(encoding="utf-8") as handle:
         reader = csv.reader(handle, delimiter=";")
@@ -165,6 +189,7 @@ def run_default(path: Path, rows: int, limit: int | None = None) -> dict:
         "rows": rows,
         "errors": dry.has_errors() or real.has_errors(),
         "purchases": Purchase.objects.count(),
+        "earn_entries": LedgerEntry.objects.filter(kind="earn").count(),
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -186,14 +211,96 @@ def run_copy(path: Path, rows: int) -> dict:
     return {"rows_per_s": rows / elapsed, "seconds": elapsed, "peak_rss_mb": peak_rss_mb()}
 
 
+def run_web(path: Path, rows: int) -> dict:
+    """The web process's side of a big import, as staff click through it in the admin: upload the file, open
+    the job page, confirm, open it again. The preview and the import run in worker processes of their own
+    (as Celery runs them), and each reports its own peak RSS."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import reverse
+
+    from members import admin_imports
+    from members.models import ImportJob
+
+    queued: list[tuple[str, int]] = []
+
+    class Queue:
+        """Stands in for the broker: the admin queues the task; the bench runs it in a worker process."""
+
+        def __init__(self, stage):
+            self.stage = stage
+
+        def delay_on_commit(self, job_id):
+            queued.append((self.stage, job_id))
+
+    admin_imports.import_preview_task = Queue("preview")
+    admin_imports.import_apply_task = Queue("apply")
+    user = get_user_model().objects.create_superuser("bench", "bench@example.pl", "x")
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = ["localhost"]  # production settings (DEBUG off): a host, and HTTPS
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    result: dict = {}
+    start = time.perf_counter()
+    with path.open("rb") as handle:
+        response = client.post(
+            reverse("admin:members_importjob_upload"),
+            {"kind": "purchases", "file": handle, "source": "pos"},
+            secure=True,
+        )
+    result["upload_s"] = time.perf_counter() - start
+    assert response.status_code == 302, response.status_code
+    job = ImportJob.objects.get()
+    page = reverse("admin:members_importjob_change", args=[job.pk])
+    workers = {}
+    for stage in ("preview", "apply"):
+        assert queued and queued[-1] == (stage, job.pk), queued
+        started = time.perf_counter()
+        workers[stage] = _worker(stage, job.pk)
+        workers[stage]["seconds"] = time.perf_counter() - started
+        start = time.perf_counter()
+        response = client.get(page, secure=True)
+        result[f"page_after_{stage}_s"] = time.perf_counter() - start
+        result[f"page_after_{stage}_kb"] = len(response.content) / 1024
+        assert response.status_code == 200
+        if stage == "preview":
+            confirm = reverse("admin:members_importjob_confirm", args=[job.pk])
+            response = client.post(confirm, {"action": "import", "source": "pos"}, secure=True)
+            assert response.status_code == 302
+    job.refresh_from_db()
+    result.update(status=job.status, counts=job.counts, workers=workers, web_peak_rss_mb=peak_rss_mb())
+    return result
+
+
+def _worker(stage: str, job_id: int) -> dict:
+    command = [sys.executable, __file__, "--child", "worker", "--stage", stage, "--job", str(job_id)]
+    output = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
+    line = next((li for li in output.stdout.splitlines() if li.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"worker {stage} failed:\n{output.stdout[-2000:]}\n{output.stderr[-4000:]}")
+    return json.loads(line[len("RESULT ") :])
+
+
+def run_worker(stage: str, job_id: int) -> dict:
+    from members.tasks import import_apply_run, import_preview_run
+
+    job = (import_preview_run if stage == "preview" else import_apply_run)(job_id)
+    return {"status": job.status, "peak_rss_mb": peak_rss_mb()}
+
+
 def child(mode: str, path: Path, rows: int, preview_only: bool, default_rows: int | None = None) -> None:
     _setup.bootstrap()
     os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="bench-media-"))
     from django.conf import settings
 
     settings.MEDIA_ROOT = os.environ["MEDIA_ROOT"]
+    if mode == "worker":
+        print("RESULT " + json.dumps(run_worker(WORKER["stage"], WORKER["job"]), default=str))
+        return
     prepare_database()
     runner = {
+        "web": lambda: run_web(path, rows),
         "ours": lambda: run_ours(path, rows, preview_only),
         "default": lambda: run_default(path, rows, default_rows),
         "copy": lambda: run_copy(path, rows),
@@ -204,16 +311,20 @@ def child(mode: str, path: Path, rows: int, preview_only: bool, default_rows: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--only", choices=["ours", "default", "copy"], action="append")
+    parser.add_argument("--only", choices=["ours", "default", "copy", "web"], action="append")
     parser.add_argument("--preview-only", action="store_true")
     parser.add_argument(
         "--default-rows",
         type=int,
         help="run the default path on the first N rows of the file only (at ~100 rows/s the whole file takes long)",
     )
-    parser.add_argument("--child", choices=["ours", "default", "copy"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["ours", "default", "copy", "web", "worker"], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--job", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "worker":
+        WORKER.update(stage=args.stage, job=args.job)
     if args.child:
         child(args.child, args.file, args.rows, args.preview_only, args.default_rows)
         return

@@ -387,14 +387,21 @@ def _calculate(
             writes.lots.append(_Lot(position, row.member_id, points, row.purchased_at, expiry_for(earned_at, settings)))
 
 
+def _max_lengths(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[str, str, int], ...]:
+    return tuple((name, name.replace("_", " "), model._meta.get_field(name).max_length) for name in names)
+
+
+_PURCHASE_LIMITS = _max_lengths(Purchase, ("source", "external_id", "store"))
+_LINE_LIMITS = _max_lengths(PurchaseLine, ("sku", "category", "product_name"))
+
+
 def _row_problem(row: PurchaseRow) -> str | None:
     """Why purchase_create (or the database) would refuse the row, found before anything is written."""
     if not row.source or not row.external_id:
         return "A purchase needs a source and an external id."
-    for name, value in (("source", row.source), ("external_id", row.external_id), ("store", row.store)):
-        limit = Purchase._meta.get_field(name).max_length
-        if len(value or "") > limit:
-            return f"The {name.replace('_', ' ')} is longer than {limit} characters."
+    for name, words, limit in _PURCHASE_LIMITS:
+        if len(getattr(row, name) or "") > limit:
+            return f"The {words} is longer than {limit} characters."
     if row.amount < 0:
         return "A purchase amount cannot be negative."
     if row.amount >= MAX_AMOUNT:
@@ -405,10 +412,9 @@ def _row_problem(row: PurchaseRow) -> str | None:
         if sum((line.amount for line in row.lines), ZERO) > row.amount:
             return "The line amounts add up to more than the purchase amount."
         for line in row.lines:
-            for name in ("sku", "category", "product_name"):
-                limit = PurchaseLine._meta.get_field(name).max_length
+            for name, words, limit in _LINE_LIMITS:
                 if len(getattr(line, name) or "") > limit:
-                    return f"A line's {name.replace('_', ' ')} is longer than {limit} characters."
+                    return f"A line's {words} is longer than {limit} characters."
     return None
 
 
