@@ -10,6 +10,7 @@ from datetime import datetime, time
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .importing import Column, Outcome, Row, register
 from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, ImportJob, LoyaltyCard, Member, MemberChange
@@ -54,7 +55,7 @@ def normalise_phone(text: str) -> str:
 
 class MemberImport:
     kind = "members"
-    label = "Members (with consent)"
+    label = _("Members (with consent)")
     permission = "members.add_member"
     columns = [
         Column(

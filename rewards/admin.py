@@ -21,7 +21,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, ngettext
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from members import admin as members_admin
@@ -456,9 +457,22 @@ class PartnerAdminForm(forms.ModelForm):
     """Staff type a NIP and a phone as they have them ('PL 123-456-32-18', '22 123 45 67'); they are stored
     in one form, which the NIP checksum and the imports' matching rely on."""
 
-    nip = forms.CharField(label=_("NIP"), max_length=20, required=False, help_text=_("Polish tax id, 10 digits."))
+    # Declared fields get neither the model's capitalised label nor the admin's widths: give them both.
+    nip = forms.CharField(
+        label=_("NIP"),
+        max_length=20,
+        required=False,
+        help_text=_("Polish tax id, 10 digits."),
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )
     # As the import does: "www.helios.pl" is https://www.helios.pl.
-    website = forms.URLField(label=_("website"), max_length=200, required=False, assume_scheme="https")
+    website = forms.URLField(
+        label=capfirst(_("website")),
+        max_length=200,
+        required=False,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
+    )
 
     class Meta:
         model = Partner
@@ -482,6 +496,9 @@ class PartnerAdminForm(forms.ModelForm):
 @admin.register(Partner)
 class PartnerAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     form = PartnerAdminForm
+    # Explicit: the rewards count's GROUP BY drops Meta.ordering, which left the reward form's partner
+    # autocomplete in no order (and Django warning about unordered pagination).
+    ordering = ["name"]
     resource_classes = [PartnerResource]
     list_display = ["name", "code", "nip", "email", "phone", "rewards_count", "is_active"]
     list_display_links = ["name"]
@@ -533,19 +550,10 @@ class RewardAvailabilityListFilter(admin.SimpleListFilter):
 @admin.register(Reward)
 class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [RewardResource]
-    list_display = [
-        "name",
-        "code",
-        "kind",
-        "category",
-        "points_cost",
-        "partner",
-        "stock_column",
-        "min_tier",
-        "period",
-        "is_active",
-    ]
-    list_display_links = ["name"]
+    # Beside the menu and six filters a list has about 600 px at 1280: ten columns pushed stock, dates and
+    # "active" out of sight. The code goes under the name; category and lowest tier are filters.
+    list_display = ["name_and_code", "kind", "cost", "partner", "stock_column", "period", "is_active"]
+    list_display_links = ["name_and_code"]
     list_filter = [
         "kind",
         RewardAvailabilityListFilter,
@@ -554,7 +562,7 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
         ("partner", admin.RelatedOnlyFieldListFilter),
         "min_tier",
     ]
-    list_select_related = ["partner", "min_tier"]
+    list_select_related = ["partner"]
     search_fields = ["code", "name", "partner__code", "partner__name"]
     autocomplete_fields = ["partner"]
     prepopulated_fields = {"code": ["name"]}
@@ -574,6 +582,17 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
         (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
+    class Media:
+        css = {"all": ["css/admin_catalog.css"]}
+
+    @admin.display(description=pgettext_lazy("catalog", "name"), ordering="name")
+    def name_and_code(self, reward):
+        return format_html('{}<span class="catalog-code">{}</span>', reward.name, reward.code)
+
+    @admin.display(description=_("points"), ordering="points_cost")
+    def cost(self, reward):
+        return reward.points_cost
+
     @admin.display(description=_("stock"), ordering="stock")
     def stock_column(self, reward):
         return gettext("unlimited") if reward.stock is None else reward.stock
@@ -581,9 +600,14 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("available"), ordering="available_from")
     def period(self, reward):
         if reward.available_from is None and reward.available_until is None:
-            return "—"
+            return None  # the admin's empty value, as for an empty partner
 
         def shown(moment):
             return date_format(timezone.localtime(moment), "SHORT_DATE_FORMAT") if moment else "…"
 
-        return f"{shown(reward.available_from)} \N{EN DASH} {shown(reward.available_until)}"
+        # A date never breaks at its hyphens ("24-09-" / "2026"); the range may break after the dash.
+        return format_html(
+            '<span class="nowrap">{} \N{EN DASH}</span> <span class="nowrap">{}</span>',
+            shown(reward.available_from),
+            shown(reward.available_until),
+        )

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from members.importing import Column, Outcome, Row, register
 from members.models import ImportJob
@@ -165,23 +166,23 @@ def _classify(outcome: Outcome, code: str, instance, data: dict) -> None:
 
 class PartnerImport:
     kind = "partners"
-    label = "Partners"
+    label = _("Partners")
     permission = "rewards.add_partner"
     columns = [
         Column(
             "code",
             required=True,
-            help="The partner's key: letters, digits, '-' and '_' (at most 30). Rows are matched on it.",
+            help=_("The partner's key: letters, digits, '-' and '_' (at most 30). Rows are matched on it."),
             example="kino-helios",
         ),
-        Column("name", help="Required for a new partner.", example="Kino Helios"),
-        Column("legal_name", help="The company's registered name.", example="Helios S.A."),
-        Column("nip", help="Polish tax id: 10 digits, dashes and a PL prefix allowed.", example="123-456-32-18"),
-        Column("email", help="Contact email; required for a new partner.", example="partnerzy@helios.pl"),
-        Column("phone", help="+48221234567 or 22 123 45 67", example="+48221234567"),
-        Column("website", help="https:// is added when missing.", example="https://www.helios.pl"),
+        Column("name", help=_("Required for a new partner."), example="Kino Helios"),
+        Column("legal_name", help=_("The company's registered name."), example="Helios S.A."),
+        Column("nip", help=_("Polish tax id: 10 digits, dashes and a PL prefix allowed."), example="123-456-32-18"),
+        Column("email", help=_("Contact email; required for a new partner."), example="partnerzy@helios.pl"),
+        Column("phone", help=_("+48221234567 or 22 123 45 67"), example="+48221234567"),
+        Column("website", help=_("https:// is added when missing."), example="https://www.helios.pl"),
         Column("description", example="Sieć kin w całej Polsce"),
-        Column("is_active", help="tak/nie; a new partner is active when empty.", example="tak"),
+        Column("is_active", help=_("tak/nie; a new partner is active when empty."), example="tak"),
     ]
 
     def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
@@ -248,42 +249,44 @@ class PartnerImport:
 
 class RewardImport:
     kind = "rewards"
-    label = "Rewards (catalog)"
+    label = _("Rewards (catalog)")
     permission = "rewards.add_reward"
     columns = [
         Column(
             "code",
             required=True,
-            help="The reward's key: letters, digits, '-' and '_' (at most 40). Rows are matched on it.",
+            help=_("The reward's key: letters, digits, '-' and '_' (at most 40). Rows are matched on it."),
             example="kino-2-bilety",
         ),
-        Column("name", help="Required for a new reward.", example="Dwa bilety do kina"),
+        Column("name", help=_("Required for a new reward."), example="Dwa bilety do kina"),
         Column(
             "kind",
-            help="product, voucher, discount, free_delivery, experience or donation, or the Polish name "
-            "(e.g. 'Bon lub kod rabatowy'). Required for a new reward.",
+            help=_(
+                "product, voucher, discount, free_delivery, experience or donation, or the Polish name "
+                "(e.g. 'Bon lub kod rabatowy'). Required for a new reward."
+            ),
             example="voucher",
         ),
-        Column("category", help="Free text, for grouping in the catalog.", example="Kino i teatr"),
-        Column("points_cost", help="Whole points, more than zero. Required for a new reward.", example="1500"),
-        Column("cash_value", help="What it is worth in PLN: 35,00 or 35.00.", example="58,00"),
-        Column("partner", help="The partner's code; the partner must be imported first.", example="kino-helios"),
+        Column("category", help=_("Free text, for grouping in the catalog."), example="Kino i teatr"),
+        Column("points_cost", help=_("Whole points, more than zero. Required for a new reward."), example="1500"),
+        Column("cash_value", help=_("What it is worth in PLN: 35,00 or 35.00."), example="58,00"),
+        Column("partner", help=_("The partner's code; the partner must be imported first."), example="kino-helios"),
         Column(
             "min_tier",
-            help="The code of the lowest tier that may get it; a new reward without it is open to all.",
+            help=_("The code of the lowest tier that may get it; a new reward without it is open to all."),
             example="silver",
         ),
-        Column("stock", help="How many are left, 0 or more; a new reward without it is unlimited.", example="200"),
-        Column("per_member_limit", help="How many times one member may get it.", example="2"),
-        Column("available_from", help="2026-03-01 or 01.03.2026, optionally with a time.", example="01.03.2026"),
+        Column("stock", help=_("How many are left, 0 or more; a new reward without it is unlimited."), example="200"),
+        Column("per_member_limit", help=_("How many times one member may get it."), example="2"),
+        Column("available_from", help=_("2026-03-01 or 01.03.2026, optionally with a time."), example="01.03.2026"),
         Column(
             "available_until",
-            help="Like available_from; a date alone means the end of that day.",
+            help=_("Like available_from; a date alone means the end of that day."),
             example="31.12.2026",
         ),
-        Column("is_active", help="tak/nie; a new reward is active when empty.", example="tak"),
-        Column("description", help="Shown to members.", example="Dwa bilety 2D na dowolny seans."),
-        Column("terms", help="The conditions of use.", example="Ważne 3 miesiące od odbioru."),
+        Column("is_active", help=_("tak/nie; a new reward is active when empty."), example="tak"),
+        Column("description", help=_("Shown to members."), example="Dwa bilety 2D na dowolny seans."),
+        Column("terms", help=_("The conditions of use."), example="Ważne 3 miesiące od odbioru."),
     ]
 
     def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:

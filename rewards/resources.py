@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from members.importing import Column, Outcome, Row, register
 from members.models import ImportJob, LoyaltyCard, Member, Purchase, Refund
@@ -101,7 +102,7 @@ class MemberMatcher:
 
     def match(self, values: dict[str, str], outcome: Outcome) -> int | None:
         keys = [(c, values.get(c, "")) for c in ("member_number", "card_number", "email", "phone")]
-        if not any(v for _, v in keys):
+        if not any(v for _column, v in keys):
             outcome.fail("member_number", "", "is empty: give member_number, card_number, email or phone")
             return None
         for column, value in keys:
@@ -131,7 +132,7 @@ class MemberMatcher:
 
 class PurchaseImport:
     kind = "purchases"
-    label = "Purchases (points are posted)"
+    label = _("Purchases (points are posted)")
     permission = "members.add_purchase"
     columns = [
         Column(
@@ -306,7 +307,7 @@ class PurchaseImport:
 
 class RefundImport:
     kind = "refunds"
-    label = "Refunds (points are reversed)"
+    label = _("Refunds (points are reversed)")
     permission = "members.add_refund"
     columns = [
         Column(
@@ -380,7 +381,7 @@ class RefundImport:
 
 class AdjustmentImport:
     kind = "adjustments"
-    label = "Points adjustments"
+    label = _("Points adjustments")
     permission = "rewards.adjust_points"
     columns = [
         Column(
