@@ -38,16 +38,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldError, PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, FieldError, PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect, QueryDict
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from import_export import fields, resources, widgets
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
+from import_export.forms import SelectableFieldsExportForm
 
 from .models import ConsentEvent, ConsentText, ExportJob, Member, MemberChange, Purchase, Refund
 
@@ -226,6 +228,21 @@ def export_record(*, user, model, rows: int, file_format: str, filters: str, col
         )
 
 
+class ExportColumnsForm(SelectableFieldsExportForm):
+    """The export form, with each column shown as staff know it and as the file will name it:
+    "Numer członkowski (member_number)" rather than django-import-export's "Member Number"."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        column = field.column_name if field is not None else field_name
+        attribute = (field.attribute if field is not None else None) or field_name
+        try:
+            model_field = resource._meta.model._meta.get_field(attribute)
+        except FieldDoesNotExist:
+            return column  # a column read through a relation, e.g. member_number of a purchase
+        return f"{capfirst(model_field.verbose_name)} ({column})"
+
+
 class SafeExportAdminMixin(ExportMixin):
     """Export (CSV, XLSX) of what the changelist shows, for staff allowed to, recorded every time.
 
@@ -241,6 +258,7 @@ class SafeExportAdminMixin(ExportMixin):
     import_export_change_list_template = "admin/exports/change_list.html"
     # import-export's form, saying that a long list is exported in the background.
     export_template_name = "admin/exports/export.html"
+    export_form_class = ExportColumnsForm
     # A byte-order mark, so Excel opens Polish letters in a CSV correctly.
     to_encoding = "utf-8-sig"
     export_personal_data = False

@@ -347,3 +347,10 @@ def test_exports_without_personal_data_are_only_logged(admin_client_, member, pr
 
     assert [r.export_rows for r in caplog.records if r.name == "loyalty.exports"] == [1]
     assert not LogEntry.objects.filter(action_flag=EXPORT_FLAG).exists()
+
+
+def test_the_export_form_names_each_column_as_staff_know_it_and_as_the_file_will(admin_client_):
+    form = admin_client_.get(reverse("admin:members_member_export")).content.decode()
+    assert "Numer członkowski (member_number)" in form
+    assert "Kod pocztowy (postal_code)" in form
+    assert "Member Number" not in form
