@@ -24,6 +24,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext, ngettext, pgettext
 
 from .models import ImportJob, ImportRowError
 from .tabular import FileFormatError, Table, read_table
@@ -97,7 +98,7 @@ def handler_for(kind: str) -> Handler:
     try:
         return HANDLERS[kind]
     except KeyError:
-        raise FileFormatError(f"Unknown import kind '{kind}'.") from None
+        raise FileFormatError(gettext("Unknown import kind '%(kind)s'.") % {"kind": kind}) from None
 
 
 def import_job_create(
@@ -141,13 +142,25 @@ def _open_table(job: ImportJob) -> Table:
     missing = [c.name for c in handler.columns if c.required and c.name not in headers]
     if missing:
         raise FileFormatError(
-            f"Line 1: the required column(s) {', '.join(missing)} are missing. "
-            f"The file has: {', '.join(h for h in headers if h) or 'no columns'}."
+            ngettext(
+                "Line 1: the required column %(columns)s is missing. The file has: %(found)s.",
+                "Line 1: the required columns %(columns)s are missing. The file has: %(found)s.",
+                len(missing),
+            )
+            % {
+                "columns": ", ".join(missing),
+                "found": ", ".join(h for h in headers if h) or pgettext("columns in the file", "none"),
+            }
         )
     unknown = [h for h in headers if h and h not in expected]
     if unknown:
         raise FileFormatError(
-            f"Line 1: unknown column(s) {', '.join(unknown)}. Allowed: {', '.join(sorted(expected))}."
+            ngettext(
+                "Line 1: unknown column %(columns)s. Allowed: %(allowed)s.",
+                "Line 1: unknown columns %(columns)s. Allowed: %(allowed)s.",
+                len(unknown),
+            )
+            % {"columns": ", ".join(unknown), "allowed": ", ".join(sorted(expected))}
         )
     table.headers = headers
     return table
@@ -160,7 +173,10 @@ def _rows(table: Table) -> Iterator[Row]:
             continue  # blank lines are not rows
         if len(raw) > width and any(cell.strip() for cell in raw[width:]):
             values = dict(zip(table.headers, raw, strict=False))
-            values["__extra__"] = f"{len(raw)} cells, the header has {width}"
+            values["__extra__"] = gettext("%(cells)d cells, the header has %(width)d") % {
+                "cells": len(raw),
+                "width": width,
+            }
         else:
             values = dict(zip(table.headers, [*raw, *[""] * (width - len(raw))], strict=False))
         yield Row(line=table.first_line + offset, values={k: _unguard((v or "").strip()) for k, v in values.items()})
@@ -276,11 +292,20 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
     handler = handler_for(job.kind)
     job.refresh_from_db()
     if job.status not in (ImportJob.Status.PREVIEWED, ImportJob.Status.IMPORTING):
-        raise ImportRefused(f"This import is '{job.get_status_display()}': only a previewed file can be imported.")
+        raise ImportRefused(
+            gettext("This import is '%(status)s': only a previewed file can be imported.")
+            % {"status": job.get_status_display()}
+        )
     if job.invalid_rows and not job.only_valid_rows:
         raise ImportRefused(
-            f"The file has {job.invalid_rows} invalid row(s). Correct them and upload again, "
-            "or choose to import only the valid rows."
+            ngettext(
+                "The file has %(count)d invalid row. Correct it and upload again, "
+                "or choose to import only the valid rows.",
+                "The file has %(count)d invalid rows. Correct them and upload again, "
+                "or choose to import only the valid rows.",
+                job.invalid_rows,
+            )
+            % {"count": job.invalid_rows}
         )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING)
     applied_counts: dict[str, int] = dict(job.options.get("applied", {}))
@@ -321,8 +346,11 @@ def _refuse_changed(job: ImportJob, outcomes: list[Outcome], first_line: int) ->
     if bad is not None:
         column, _value, message = bad.errors[0]
         raise FileFormatError(
-            f"Line {bad.line}, column {column}: {message} (changed since the preview). "
-            f"Rows before line {first_line} were imported; upload the rest again."
+            gettext(
+                "Line %(line)d, column %(column)s: %(message)s (changed since the preview). "
+                "Rows before line %(first_line)d were imported; upload the rest again."
+            )
+            % {"line": bad.line, "column": column, "message": message.rstrip("."), "first_line": first_line}
         )
 
 
@@ -409,7 +437,9 @@ def _prepared_read(job: ImportJob, chunk_size: int) -> Iterator[tuple[int, list[
                 if len(payload) != length or not hmac.compare_digest(signature, _signature(position, payload)):
                     # Cannot happen unless the file was damaged or altered: stop rather than guess.
                     logger.error("Import %s: the kept preview is damaged at row %s", job.pk, position)
-                    raise FileFormatError("The checked file kept for this import is damaged. Upload the file again.")
+                    raise FileFormatError(
+                        gettext("The checked file kept for this import is damaged. Upload the file again.")
+                    )
                 if position <= job.processed_rows:
                     yield position, []  # applied before an interruption: skipped without unpickling
                     continue

@@ -10,6 +10,7 @@ from datetime import datetime, time
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .importing import Column, Outcome, Row, register
@@ -49,7 +50,9 @@ def normalise_phone(text: str) -> str:
     if re.fullmatch(r"\d{9}", digits):
         digits = "+48" + digits
     if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
-        raise ValueError(f"'{text}' is not a phone number (e.g. +48601234567 or 601 234 567)")
+        raise ValueError(
+            gettext("'%(value)s' is not a phone number (e.g. +48601234567 or 601 234 567)") % {"value": text}
+        )
     return digits
 
 
@@ -94,24 +97,35 @@ class MemberImport:
             outcome = Outcome(line=row.line, action="new")
             values = row.values
             if extra := values.pop("__extra__", None):
-                outcome.fail("", "", f"the row has more cells than the header ({extra})")
+                outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
             number = values.get("member_number", "")
             if not number:
-                outcome.fail("member_number", "", "is empty")
+                outcome.fail("member_number", "", gettext("is empty"))
             elif not re.fullmatch(r"[0-9A-Za-z\-]{1,20}", number):
-                outcome.fail("member_number", number, "may hold only letters, digits and '-' (at most 20)")
+                outcome.fail(
+                    "member_number",
+                    number,
+                    ngettext(
+                        "may hold only letters, digits and '-' (at most %(limit)d character)",
+                        "may hold only letters, digits and '-' (at most %(limit)d characters)",
+                        20,
+                    )
+                    % {"limit": 20},
+                )
             elif number in seen:
-                outcome.fail("member_number", number, "appears more than once in the file")
+                outcome.fail("member_number", number, gettext("appears more than once in the file"))
             seen.add(number)
             data = self._parse(values, outcome)
             member = existing.get(number)
             if member is None:
                 for name in ("first_name", "last_name"):
                     if not data.get(name):
-                        outcome.fail(name, "", "is required for a new member")
+                        outcome.fail(name, "", gettext("is required for a new member"))
             card = data.pop("card_number", "")
             if card and card_owner.get(card) not in (None, number):
-                outcome.fail("card_number", card, f"already belongs to member {card_owner[card]}")
+                outcome.fail(
+                    "card_number", card, gettext("already belongs to member %(number)s") % {"number": card_owner[card]}
+                )
             consent_changes = {}
             for column, (channel, purpose) in CONSENT_COLUMNS.items():
                 if column in data:
@@ -120,7 +134,12 @@ class MemberImport:
                     if current is None or current != granted:
                         if granted and (channel, purpose) not in texts:
                             version = job.options.get("consent_version") or "?"
-                            outcome.fail(column, "tak", f"no consent text version '{version}' for {channel}/{purpose}")
+                            outcome.fail(
+                                column,
+                                "tak",
+                                gettext("no consent text version '%(version)s' for %(channel)s/%(purpose)s")
+                                % {"version": version, "channel": channel, "purpose": purpose},
+                            )
                         consent_changes[(channel, purpose)] = granted
             if outcome.action == "invalid":
                 outcomes.append(outcome)
@@ -149,14 +168,19 @@ class MemberImport:
         for name in ("first_name", "last_name", "city"):
             if values.get(name):
                 if len(values[name]) > 100:
-                    outcome.fail(name, values[name][:40], "is longer than 100 characters")
+                    outcome.fail(
+                        name,
+                        values[name][:40],
+                        ngettext("is longer than %(limit)d character", "is longer than %(limit)d characters", 100)
+                        % {"limit": 100},
+                    )
                 data[name] = values[name]
         if email := values.get("email"):
             try:
                 validate_email(email)
                 data["email"] = email.lower()
             except ValidationError:
-                outcome.fail("email", email, f"'{email}' is not an email address")
+                outcome.fail("email", email, gettext("'%(value)s' is not an email address") % {"value": email})
         if phone := values.get("phone"):
             try:
                 data["phone"] = normalise_phone(phone)
@@ -165,20 +189,29 @@ class MemberImport:
         if text := values.get("birth_date"):
             try:
                 born = parse_date(text)
-                if born > timezone.localdate() or born.year < 1900:
-                    raise ValueError(f"'{text}' is not a plausible birth date")
+                if born > timezone.localdate():
+                    raise ValueError(gettext("'%(value)s' is in the future") % {"value": text})
+                if born.year < 1900:
+                    raise ValueError(gettext("'%(value)s' is not a plausible birth date") % {"value": text})
                 data["birth_date"] = born
             except ValueError as exc:
                 outcome.fail("birth_date", text, str(exc))
         for name, mapping in (("gender", GENDERS), ("preferred_language", LANGUAGES), ("preferred_channel", CHANNELS)):
             if text := values.get(name):
                 if text.lower() not in mapping:
-                    outcome.fail(name, text, f"'{text}' is not one of: {', '.join(sorted(set(mapping)))}")
+                    outcome.fail(
+                        name,
+                        text,
+                        gettext("'%(value)s' is not one of: %(choices)s")
+                        % {"value": text, "choices": ", ".join(sorted(set(mapping)))},
+                    )
                 else:
                     data[name] = mapping[text.lower()]
         if text := values.get("postal_code"):
             if not POSTAL_CODE.match(text):
-                outcome.fail("postal_code", text, f"'{text}' is not a postal code like 00-950")
+                outcome.fail(
+                    "postal_code", text, gettext("'%(value)s' is not a postal code like 00-950") % {"value": text}
+                )
             data["postal_code"] = text
         if text := values.get("joined_at"):
             try:
@@ -190,7 +223,7 @@ class MemberImport:
                 outcome.fail("joined_at", text, str(exc))
         if text := values.get("card_number"):
             if not re.fullmatch(r"[0-9A-Za-z\-]{4,32}", text):
-                outcome.fail("card_number", text, "must be 4 to 32 letters or digits")
+                outcome.fail("card_number", text, gettext("must be 4 to 32 letters or digits"))
             data["card_number"] = text
         for column in CONSENT_COLUMNS:
             if text := values.get(column):

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 from loyalty_site.db import insert_unless_exists
 
@@ -94,7 +95,7 @@ def member_create(
         except IntegrityError:
             if member_number:
                 raise
-    raise MemberError("Could not allocate a unique member number; try again.")
+    raise MemberError(gettext("Could not allocate a unique member number; try again."))
 
 
 @transaction.atomic
@@ -106,7 +107,7 @@ def member_update(
     recorded = []
     for field, new_value in changes.items():
         if field not in AUDITED_FIELDS:
-            raise MemberError(f"The field '{field}' cannot be changed here.")
+            raise MemberError(gettext("The field '%(field)s' cannot be changed here.") % {"field": field})
         if field == "email":
             new_value = (new_value or "").strip().lower()
         old_value = getattr(member, field)
@@ -143,7 +144,9 @@ def consent_record(
 ) -> ConsentEvent | None:
     """Append a consent event. Returns None when it would change nothing (same state, same text)."""
     if channel not in Channel.values or purpose not in ConsentPurpose.values:
-        raise MemberError(f"Unknown consent {channel}/{purpose}.")
+        raise MemberError(
+            gettext("Unknown consent %(channel)s/%(purpose)s.") % {"channel": channel, "purpose": purpose}
+        )
     if granted and text is None:
         text = ConsentText.objects.filter(channel=channel, purpose=purpose).order_by("-valid_from", "-id").first()
     current = consent_state(member=member).get((channel, purpose))
@@ -194,9 +197,9 @@ def purchase_create(
     by a concurrent transaction. Callers that post points use rewards.services.purchase_post."""
     lines = list(lines)
     if amount < 0:
-        raise MemberError("A purchase amount cannot be negative.")
+        raise MemberError(gettext("A purchase amount cannot be negative."))
     if lines and sum((line.amount for line in lines), Decimal("0")) > amount:
-        raise MemberError("The line amounts add up to more than the purchase amount.")
+        raise MemberError(gettext("The line amounts add up to more than the purchase amount."))
     purchase = Purchase(
         member=member,
         source=source,
@@ -231,10 +234,13 @@ def refund_create(
     if existing:
         return existing, False
     if amount <= 0:
-        raise MemberError("A refund amount must be greater than zero.")
+        raise MemberError(gettext("A refund amount must be greater than zero."))
     if purchase.refunded_amount + amount > purchase.amount:
         left = purchase.amount - purchase.refunded_amount
-        raise MemberError(f"Only {left} PLN of this purchase is left to refund; {amount} PLN was asked.")
+        raise MemberError(
+            gettext("Only %(left)s PLN of this purchase is left to refund; %(amount)s PLN was asked.")
+            % {"left": formats.number_format(left, 2), "amount": formats.number_format(amount, 2)}
+        )
     refund = Refund.objects.create(
         purchase=purchase, external_id=external_id, amount=amount, reason=reason, refunded_at=at or timezone.now()
     )
@@ -249,9 +255,9 @@ def member_merge_profile(*, survivor: Member, duplicate: Member, actor: Abstract
     Runs inside the caller's transaction (rewards.services.members_merge moves the points too).
     """
     if survivor.pk == duplicate.pk:
-        raise MemberError("A member cannot be merged into themselves.")
+        raise MemberError(gettext("A member cannot be merged into themselves."))
     if duplicate.status == Member.Status.MERGED or survivor.status == Member.Status.MERGED:
-        raise MemberError("One of these members has already been merged.")
+        raise MemberError(gettext("One of these members has already been merged."))
     LoyaltyCard.objects.filter(member=duplicate).update(member=survivor)
     Purchase.objects.filter(member=duplicate).update(member=survivor)
     Member.objects.filter(referred_by=duplicate).exclude(pk=survivor.pk).update(referred_by=survivor)

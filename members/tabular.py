@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.utils.translation import gettext, ngettext
+
 POLISH_LETTERS = set("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
 SNIFF_BYTES = 64 * 1024
 
@@ -37,8 +39,10 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8-sig"
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in sample:
         raise FileFormatError(
-            "The file is not a text CSV in a supported encoding (UTF-8, Windows-1250 or ISO-8859-2). "
-            "Save it from the spreadsheet as 'CSV UTF-8' and upload again."
+            gettext(
+                "The file is not a text CSV in a supported encoding (UTF-8, Windows-1250 or ISO-8859-2). "
+                "Save it from the spreadsheet as 'CSV UTF-8' and upload again."
+            )
         )
     try:
         sample.decode("utf-8")
@@ -56,8 +60,10 @@ def detect_encoding(sample: bytes) -> str:
     best = max(scores, key=scores.get)
     if scores[best] < 0:
         raise FileFormatError(
-            "The file's characters could not be read as UTF-8, Windows-1250 or ISO-8859-2. "
-            "Save it from the spreadsheet as 'CSV UTF-8' and upload again."
+            gettext(
+                "The file's characters could not be read as UTF-8, Windows-1250 or ISO-8859-2. "
+                "Save it from the spreadsheet as 'CSV UTF-8' and upload again."
+            )
         )
     return best
 
@@ -73,7 +79,7 @@ def read_csv(stream: io.BufferedIOBase) -> Table:
     sample = stream.read(SNIFF_BYTES)
     stream.seek(0)
     if not sample.strip():
-        raise FileFormatError("The file is empty.")
+        raise FileFormatError(gettext("The file is empty."))
     encoding = detect_encoding(sample)
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
     first = sample.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[0]
@@ -82,18 +88,24 @@ def read_csv(stream: io.BufferedIOBase) -> Table:
     try:
         headers = [h.strip().lstrip("\ufeff") for h in next(reader)]
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise FileFormatError(f"The file's first line could not be read: {exc}") from exc
+        raise FileFormatError(gettext("The file's first line could not be read: %(error)s") % {"error": exc}) from exc
 
     def rows() -> Iterator[list[str]]:
         try:
             yield from reader
         except UnicodeDecodeError as exc:
             raise FileFormatError(
-                f"Line {reader.line_num + 1}: the characters cannot be read as {encoding} — the file mixes "
-                "encodings. Save it from the spreadsheet as 'CSV UTF-8' and upload again."
+                gettext(
+                    "Line %(line)d: the characters cannot be read as %(encoding)s — the file mixes encodings. "
+                    "Save it from the spreadsheet as 'CSV UTF-8' and upload again."
+                )
+                % {"line": reader.line_num + 1, "encoding": encoding}
             ) from exc
         except csv.Error as exc:
-            raise FileFormatError(f"Line {reader.line_num}: {exc}") from exc
+            # The csv module's own words (in English) stay in brackets: they say what it stumbled on.
+            raise FileFormatError(
+                gettext("Line %(line)d: the CSV cannot be read (%(error)s).") % {"line": reader.line_num, "error": exc}
+            ) from exc
 
     return Table(headers=headers, rows=rows(), encoding=encoding, delimiter=delimiter)
 
@@ -108,13 +120,13 @@ def read_xlsx(stream: io.BufferedIOBase) -> Table:
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except (InvalidFileException, BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise FileFormatError("The file is not a valid XLSX workbook.") from exc
+        raise FileFormatError(gettext("The file is not a valid XLSX workbook.")) from exc
     sheet = workbook.worksheets[0]
     values = sheet.iter_rows(values_only=True)
     try:
         headers = [_cell_text(v).strip() for v in next(values)]
     except StopIteration as exc:
-        raise FileFormatError("The workbook's first sheet is empty.") from exc
+        raise FileFormatError(gettext("The workbook's first sheet is empty.")) from exc
 
     def rows() -> Iterator[list[str]]:
         try:
@@ -132,7 +144,7 @@ def read_table(stream: io.BufferedIOBase, filename: str) -> Table:
         return read_xlsx(stream)
     if name.endswith((".csv", ".txt")):
         return read_csv(stream)
-    raise FileFormatError(f"'{filename}' is neither a .csv nor an .xlsx file.")
+    raise FileFormatError(gettext("'%(name)s' is neither a .csv nor an .xlsx file.") % {"name": filename})
 
 
 def _cell_text(value) -> str:
@@ -167,8 +179,8 @@ def parse_date(text: str) -> date:
             try:
                 return date(parts["y"], parts["m"], parts["d"])
             except ValueError as exc:
-                raise ValueError(f"'{text}' is not a real date") from exc
-    raise ValueError(f"'{text}' is not a date (use 2026-03-01 or 01.03.2026)")
+                raise ValueError(gettext("'%(value)s' is not a real date") % {"value": text}) from exc
+    raise ValueError(gettext("'%(value)s' is not a date (use 2026-03-01 or 01.03.2026)") % {"value": text})
 
 
 _FAST_DATETIME = re.compile(r"^(?:(\d{4})-(\d\d)-(\d\d)|(\d\d)\.(\d\d)\.(\d{4}))(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?$")
@@ -190,10 +202,10 @@ def parse_datetime(text: str) -> datetime:
     if clock:
         match = _TIME.match(clock.strip()[:8])
         if not match:
-            raise ValueError(f"'{text}' has a time that is not HH:MM or HH:MM:SS")
+            raise ValueError(gettext("'%(value)s' has a time that is not HH:MM or HH:MM:SS") % {"value": text})
         hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
         if hour > 23 or minute > 59 or second > 59:
-            raise ValueError(f"'{text}' has a time that does not exist")
+            raise ValueError(gettext("'%(value)s' has a time that does not exist") % {"value": text})
     return datetime(parsed.year, parsed.month, parsed.day, hour, minute, second)
 
 
@@ -211,11 +223,18 @@ def parse_decimal(text: str, *, places: int = 2) -> Decimal:
     try:
         value = Decimal(cleaned)
     except InvalidOperation as exc:
-        raise ValueError(f"'{text}' is not a number") from exc
+        raise ValueError(gettext("'%(value)s' is not a number") % {"value": text}) from exc
     if not value.is_finite():
-        raise ValueError(f"'{text}' is not a number")
+        raise ValueError(gettext("'%(value)s' is not a number") % {"value": text})
     if value != value.quantize(Decimal(1).scaleb(-places)):
-        raise ValueError(f"'{text}' has more than {places} decimal places")
+        raise ValueError(
+            ngettext(
+                "'%(value)s' has more than %(places)d decimal place",
+                "'%(value)s' has more than %(places)d decimal places",
+                places,
+            )
+            % {"value": text, "places": places}
+        )
     return value.quantize(Decimal(1).scaleb(-places))
 
 
@@ -229,4 +248,4 @@ def parse_bool(text: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"'{text}' is not yes/no (use tak/nie, 1/0)")
+    raise ValueError(gettext("'%(value)s' is not yes/no (use tak/nie, 1/0)") % {"value": text})

@@ -24,6 +24,8 @@ from typing import NamedTuple
 from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
 from django.db.models import F, Lookup, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
 
 from members.models import Member, Purchase, PurchaseLine
 from members.services import LineData
@@ -227,9 +229,10 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context, work
         key = (row.source, row.external_id)
         if status != Member.Status.ACTIVE:
             reason = (
-                f"No member with id {row.member_id}."
+                gettext("No member with id %(id)s.") % {"id": row.member_id}
                 if status is None
-                else f"Member {number} is {str(Member.Status(status).label).lower()}."
+                else gettext("Member %(number)s is %(status)s.")
+                % {"number": number, "status": str(Member.Status(status).label).lower()}
             )
             result.refusals.append(Refusal(start + offset, row.source, row.external_id, reason))
         elif key in seen:
@@ -387,8 +390,10 @@ def _calculate(
             writes.lots.append(_Lot(position, row.member_id, points, row.purchased_at, expiry_for(earned_at, settings)))
 
 
-def _max_lengths(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[str, str, int], ...]:
-    return tuple((name, name.replace("_", " "), model._meta.get_field(name).max_length) for name in names)
+def _max_lengths(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[str, Promise | str, int], ...]:
+    # The verbose name is lazy, so a refusal names the field in the language it is written in.
+    fields = [model._meta.get_field(name) for name in names]
+    return tuple((f.name, f.verbose_name, f.max_length) for f in fields)
 
 
 _PURCHASE_LIMITS = _max_lengths(Purchase, ("source", "external_id", "store"))
@@ -398,23 +403,31 @@ _LINE_LIMITS = _max_lengths(PurchaseLine, ("sku", "category", "product_name"))
 def _row_problem(row: PurchaseRow) -> str | None:
     """Why purchase_create (or the database) would refuse the row, found before anything is written."""
     if not row.source or not row.external_id:
-        return "A purchase needs a source and an external id."
+        return gettext("A purchase needs a source and an external id.")
     for name, words, limit in _PURCHASE_LIMITS:
         if len(getattr(row, name) or "") > limit:
-            return f"The {words} is longer than {limit} characters."
+            return ngettext(
+                "The %(field)s is longer than %(limit)d character.",
+                "The %(field)s is longer than %(limit)d characters.",
+                limit,
+            ) % {"field": words, "limit": limit}
     if row.amount < 0:
-        return "A purchase amount cannot be negative."
+        return gettext("A purchase amount cannot be negative.")
     if row.amount >= MAX_AMOUNT:
-        return "The purchase amount is too large."
+        return gettext("The purchase amount is too large.")
     if row.lines:
         if any(line.amount < 0 for line in row.lines):
-            return "A line amount cannot be negative."
+            return gettext("A line amount cannot be negative.")
         if sum((line.amount for line in row.lines), ZERO) > row.amount:
-            return "The line amounts add up to more than the purchase amount."
+            return gettext("The line amounts add up to more than the purchase amount.")
         for line in row.lines:
             for name, words, limit in _LINE_LIMITS:
                 if len(getattr(line, name) or "") > limit:
-                    return f"A line's {words} is longer than {limit} characters."
+                    return ngettext(
+                        "A line's %(field)s is longer than %(limit)d character.",
+                        "A line's %(field)s is longer than %(limit)d characters.",
+                        limit,
+                    ) % {"field": words, "limit": limit}
     return None
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from members.importing import Column, Outcome, Row, register
@@ -68,11 +69,20 @@ def kind_lookup() -> dict[str, str]:
 def _code(outcome: Outcome, values: dict[str, str], seen: set, *, max_length: int, kind: str) -> str:
     code = values.get("code", "")
     if not code:
-        outcome.fail("code", "", "is empty")
+        outcome.fail("code", "", gettext("is empty"))
     elif len(code) > max_length or not CODE.match(code):
-        outcome.fail("code", code, f"may hold only letters, digits, '-' and '_' (at most {max_length})")
+        outcome.fail(
+            "code",
+            code,
+            ngettext(
+                "may hold only letters, digits, '-' and '_' (at most %(limit)d character)",
+                "may hold only letters, digits, '-' and '_' (at most %(limit)d characters)",
+                max_length,
+            )
+            % {"limit": max_length},
+        )
     elif (kind, code) in seen:
-        outcome.fail("code", code, "appears more than once in the file")
+        outcome.fail("code", code, gettext("appears more than once in the file"))
     seen.add((kind, code))
     return code
 
@@ -82,7 +92,12 @@ def _text(outcome: Outcome, values: dict[str, str], data: dict, column: str, max
     if not text:
         return
     if max_length is not None and len(text) > max_length:
-        outcome.fail(column, text[:40], f"is longer than {max_length} characters")
+        outcome.fail(
+            column,
+            text[:40],
+            ngettext("is longer than %(limit)d character", "is longer than %(limit)d characters", max_length)
+            % {"limit": max_length},
+        )
         return
     data[column] = text
 
@@ -92,15 +107,22 @@ def _whole_number(outcome: Outcome, values: dict[str, str], data: dict, column: 
     if not text:
         return
     cleaned = text.replace("\xa0", "").replace(" ", "")
-    words = "greater than zero" if minimum == 1 else "zero or more"
     if not cleaned.isascii() or not cleaned.isdigit():
-        outcome.fail(column, text, f"'{text}' is not a whole number {words}")
+        if minimum == 1:
+            message = gettext("'%(value)s' is not a whole number greater than zero")
+        else:
+            message = gettext("'%(value)s' is not a whole number zero or more")
+        outcome.fail(column, text, message % {"value": text})
         return
     number = int(cleaned)
     if number < minimum:
-        outcome.fail(column, text, f"'{text}' must be {words}")
+        if minimum == 1:
+            message = gettext("'%(value)s' must be greater than zero")
+        else:
+            message = gettext("'%(value)s' must be zero or more")
+        outcome.fail(column, text, message % {"value": text})
     elif number > MAX_INTEGER:
-        outcome.fail(column, text, f"'{text}' is too large")
+        outcome.fail(column, text, gettext("'%(value)s' is too large") % {"value": text})
     else:
         data[column] = number
 
@@ -193,14 +215,14 @@ class PartnerImport:
             values = row.values
             outcome = Outcome(line=row.line, action="new")
             if extra := values.pop("__extra__", None):
-                outcome.fail("", "", f"the row has more cells than the header ({extra})")
+                outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
             code = _code(outcome, values, seen, max_length=30, kind=self.kind)
             data = self._parse(values, outcome)
             partner = existing.get(code)
             if partner is None:
                 for name in ("name", "email"):
                     if name not in data and not any(column == name for column, _v, _m in outcome.errors):
-                        outcome.fail(name, "", "is required for a new partner")
+                        outcome.fail(name, "", gettext("is required for a new partner"))
             _classify(outcome, code, partner, data)
             outcomes.append(outcome)
         return outcomes
@@ -216,13 +238,17 @@ class PartnerImport:
             if nip_is_valid(nip):
                 data["nip"] = nip
             else:
-                outcome.fail("nip", text, f"'{text}' is not a valid NIP: 10 digits with a correct check digit")
+                outcome.fail(
+                    "nip",
+                    text,
+                    gettext("'%(value)s' is not a valid NIP: 10 digits with a correct check digit") % {"value": text},
+                )
         if text := values.get("email"):
             try:
                 validate_email(text)
                 data["email"] = text.lower()
             except ValidationError:
-                outcome.fail("email", text, f"'{text}' is not an email address")
+                outcome.fail("email", text, gettext("'%(value)s' is not an email address") % {"value": text})
         if text := values.get("phone"):
             try:
                 data["phone"] = normalise_phone(text)
@@ -236,7 +262,11 @@ class PartnerImport:
                 URLValidator(schemes=["http", "https"])(url)
                 data["website"] = url
             except ValidationError:
-                outcome.fail("website", text[:40], f"'{text[:40]}' is not a web address (e.g. https://www.helios.pl)")
+                outcome.fail(
+                    "website",
+                    text[:40],
+                    gettext("'%(value)s' is not a web address (e.g. https://www.helios.pl)") % {"value": text[:40]},
+                )
         _bool(outcome, values, data, "is_active")
         return data
 
@@ -303,14 +333,14 @@ class RewardImport:
             values = row.values
             outcome = Outcome(line=row.line, action="new")
             if extra := values.pop("__extra__", None):
-                outcome.fail("", "", f"the row has more cells than the header ({extra})")
+                outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
             code = _code(outcome, values, seen, max_length=40, kind=self.kind)
             reward = existing.get(code)
             data = self._parse(values, outcome, kinds=kinds, partners=partners, tiers=tiers)
             if reward is None:
                 for name in ("name", "kind", "points_cost"):
                     if name not in data and not any(c == name for c, _v, _m in outcome.errors):
-                        outcome.fail(name, "", "is required for a new reward")
+                        outcome.fail(name, "", gettext("is required for a new reward"))
             self._check_period(values, data, reward, outcome)
             _classify(outcome, code, reward, data)
             outcomes.append(outcome)
@@ -329,7 +359,8 @@ class RewardImport:
                 outcome.fail(
                     "kind",
                     text,
-                    f"'{text}' is not a kind of reward: use {', '.join(Reward.Kind.values)} (or the Polish name)",
+                    gettext("'%(value)s' is not a kind of reward: use %(kinds)s (or the Polish name)")
+                    % {"value": text, "kinds": ", ".join(Reward.Kind.values)},
                 )
             else:
                 data["kind"] = kind
@@ -338,9 +369,9 @@ class RewardImport:
             try:
                 amount = parse_decimal(text)
                 if amount < 0:
-                    outcome.fail("cash_value", text, f"'{text}' must be zero or more")
+                    outcome.fail("cash_value", text, gettext("'%(value)s' must be zero or more") % {"value": text})
                 elif amount > MAX_CASH_VALUE:
-                    outcome.fail("cash_value", text, f"'{text}' is too large")
+                    outcome.fail("cash_value", text, gettext("'%(value)s' is too large") % {"value": text})
                 else:
                     data["cash_value"] = amount
             except ValueError as exc:
@@ -349,13 +380,21 @@ class RewardImport:
             if text in partners:
                 data["partner_id"] = partners[text]
             else:
-                outcome.fail("partner", text, f"no partner with code '{text}' (import the partners first)")
+                outcome.fail(
+                    "partner",
+                    text,
+                    gettext("no partner with code '%(code)s' (import the partners first)") % {"code": text},
+                )
         if text := values.get("min_tier"):
             if text in tiers:
                 data["min_tier_id"] = tiers[text]
             else:
-                known = ", ".join(tiers) or "none yet"
-                outcome.fail("min_tier", text, f"no tier with code '{text}' (the tiers are: {known})")
+                known = ", ".join(tiers) or pgettext("tiers", "none yet")
+                outcome.fail(
+                    "min_tier",
+                    text,
+                    gettext("no tier with code '%(code)s' (the tiers are: %(known)s)") % {"code": text, "known": known},
+                )
         _whole_number(outcome, values, data, "stock", minimum=0)
         _whole_number(outcome, values, data, "per_member_limit", minimum=1)
         _moment(outcome, values, data, "available_from")
@@ -373,11 +412,17 @@ class RewardImport:
         if "available_until" in data:
             shown = timezone.localtime(start).strftime("%d.%m.%Y %H:%M")
             text = values.get("available_until", "")
-            outcome.fail("available_until", text, f"must be later than available_from ({shown})")
+            outcome.fail(
+                "available_until", text, gettext("must be later than available_from (%(start)s)") % {"start": shown}
+            )
         else:
             shown = timezone.localtime(end).strftime("%d.%m.%Y %H:%M")
             text = values.get("available_from", "")
-            outcome.fail("available_from", text, f"must be earlier than the reward's available_until ({shown})")
+            outcome.fail(
+                "available_from",
+                text,
+                gettext("must be earlier than the reward's available_until (%(end)s)") % {"end": shown},
+            )
 
     def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
         _apply(Reward, outcomes)

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from members.importing import Column, Outcome, Row, register
@@ -26,6 +27,15 @@ from .models import LedgerEntry, PointsAccount
 from .services import PointsError, points_adjust, refund_post
 
 KEY = re.compile(r"^[0-9A-Za-z_\-./]{1,64}$")
+
+
+def _key_problem() -> str:
+    """What is wrong with an id that KEY refuses."""
+    return ngettext(
+        "may hold only letters, digits and - _ . / (at most %(limit)d character)",
+        "may hold only letters, digits and - _ . / (at most %(limit)d characters)",
+        64,
+    ) % {"limit": 64}
 
 
 class _Clock:
@@ -45,7 +55,7 @@ def _parse_when(
 ) -> datetime | None:
     if not text:
         if required:
-            outcome.fail(column, "", "is empty")
+            outcome.fail(column, "", gettext("is empty"))
         return None
     clock = clock or _Clock()
     try:
@@ -54,21 +64,23 @@ def _parse_when(
         outcome.fail(column, text, str(exc))
         return None
     if when > clock.latest:
-        outcome.fail(column, text, f"'{text}' is in the future")
+        outcome.fail(column, text, gettext("'%(value)s' is in the future") % {"value": text})
     return when
 
 
 def _parse_amount(outcome: Outcome, column: str, text: str, *, positive: bool = False) -> Decimal | None:
     if not text:
-        outcome.fail(column, "", "is empty")
+        outcome.fail(column, "", gettext("is empty"))
         return None
     try:
         amount = parse_decimal(text)
     except ValueError as exc:
         outcome.fail(column, text, str(exc))
         return None
-    if amount < 0 or (positive and amount == 0):
-        outcome.fail(column, text, f"'{text}' must be {'greater than zero' if positive else 'zero or more'}")
+    if positive and amount <= 0:
+        outcome.fail(column, text, gettext("'%(value)s' must be greater than zero") % {"value": text})
+    elif amount < 0:
+        outcome.fail(column, text, gettext("'%(value)s' must be zero or more") % {"value": text})
     return amount
 
 
@@ -103,7 +115,7 @@ class MemberMatcher:
     def match(self, values: dict[str, str], outcome: Outcome) -> int | None:
         keys = [(c, values.get(c, "")) for c in ("member_number", "card_number", "email", "phone")]
         if not any(v for _column, v in keys):
-            outcome.fail("member_number", "", "is empty: give member_number, card_number, email or phone")
+            outcome.fail("member_number", "", gettext("is empty: give member_number, card_number, email or phone"))
             return None
         for column, value in keys:
             if not value:
@@ -123,10 +135,21 @@ class MemberMatcher:
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
-                outcome.fail(column, value, f"{len(found)} members share '{value}'; use the member number")
+                outcome.fail(
+                    column,
+                    value,
+                    ngettext(
+                        "%(count)d member shares '%(value)s'; use the member number",
+                        "%(count)d members share '%(value)s'; use the member number",
+                        len(found),
+                    )
+                    % {"count": len(found), "value": value},
+                )
                 return None
         column, value = next((c, v) for c, v in keys if v)
-        outcome.fail(column, value, f"no active member with {column} '{value}'")
+        outcome.fail(
+            column, value, gettext("no active member with %(column)s '%(value)s'") % {"column": column, "value": value}
+        )
         return None
 
 
@@ -187,14 +210,14 @@ class PurchaseImport:
             values = row.values
             outcome = Outcome(line=row.line, action="new")
             if extra := values.pop("__extra__", None):
-                outcome.fail("", "", f"the row has more cells than the header ({extra})")
+                outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
             external_id = values.get("purchase_id", "")
             source = values.get("source") or default_source
             key = (source, external_id)
             if not external_id:
-                outcome.fail("purchase_id", "", "is empty")
+                outcome.fail("purchase_id", "", gettext("is empty"))
             elif not KEY.match(external_id):
-                outcome.fail("purchase_id", external_id, "may hold only letters, digits and - _ . / (at most 64)")
+                outcome.fail("purchase_id", external_id, _key_problem())
             line = self._line(values, outcome)
             if key == previous_key and groups and line is not None:
                 outcome.action = "line"
@@ -204,7 +227,9 @@ class PurchaseImport:
                 continue
             previous_key = key
             if external_id and key in seen:
-                outcome.fail("purchase_id", external_id, "appears again after other purchases: keep its rows together")
+                outcome.fail(
+                    "purchase_id", external_id, gettext("appears again after other purchases: keep its rows together")
+                )
             seen.add(key)
             member_id = matcher.match(values, outcome)
             purchased_at = _parse_when(
@@ -213,7 +238,12 @@ class PurchaseImport:
             amount = _parse_amount(outcome, "amount", values.get("amount", ""))
             store = values.get("store") or "online"
             if len(store) > 30:
-                outcome.fail("store", store[:40], "is longer than 30 characters")
+                outcome.fail(
+                    "store",
+                    store[:40],
+                    ngettext("is longer than %(limit)d character", "is longer than %(limit)d characters", 30)
+                    % {"limit": 30},
+                )
             if key in recorded and outcome.action != "invalid":
                 outcome.action = "skip"
             outcome.data = {
@@ -238,7 +268,11 @@ class PurchaseImport:
                     head.fail(
                         "line_amount",
                         str(total),
-                        f"the lines add up to {total}, more than the amount {head.data['amount']}",
+                        gettext("the lines add up to %(total)s, more than the amount %(amount)s")
+                        % {
+                            "total": formats.number_format(total, 2),
+                            "amount": formats.number_format(head.data["amount"], 2),
+                        },
                     )
             bad = next((o for o in group if o.action == "invalid"), None)
             if bad is not None:
@@ -247,7 +281,7 @@ class PurchaseImport:
                         other.fail(
                             "purchase_id",
                             head.data.get("external_id", ""),
-                            f"not imported: line {bad.line} of this purchase has errors",
+                            gettext("not imported: line %(line)d of this purchase has errors") % {"line": bad.line},
                         )
             elif head.action == "skip":
                 for other in group[1:]:
@@ -260,14 +294,14 @@ class PurchaseImport:
             return None
         sku = values.get("sku", "")
         if not sku:
-            outcome.fail("sku", "", "is empty while other line columns are filled")
+            outcome.fail("sku", "", gettext("is empty while other line columns are filled"))
         amount = _parse_amount(outcome, "line_amount", values.get("line_amount", ""))
         quantity = Decimal("1")
         if text := values.get("quantity"):
             try:
                 quantity = parse_decimal(text, places=3)
                 if quantity <= 0:
-                    raise ValueError(f"'{text}' must be greater than zero")
+                    raise ValueError(gettext("'%(value)s' must be greater than zero") % {"value": text})
             except ValueError as exc:
                 outcome.fail("quantity", text, str(exc))
         if amount is None or outcome.action == "invalid":
@@ -340,22 +374,32 @@ class RefundImport:
             refund_id = values.get("refund_id", "")
             key = (values.get("source") or default_source, values.get("purchase_id", ""))
             if not refund_id:
-                outcome.fail("refund_id", "", "is empty")
+                outcome.fail("refund_id", "", gettext("is empty"))
             elif not KEY.match(refund_id):
-                outcome.fail("refund_id", refund_id, "may hold only letters, digits and - _ . / (at most 64)")
+                outcome.fail("refund_id", refund_id, _key_problem())
             elif (key, refund_id) in seen:
-                outcome.fail("refund_id", refund_id, "appears more than once in the file")
+                outcome.fail("refund_id", refund_id, gettext("appears more than once in the file"))
             seen.add((key, refund_id))
             purchase = purchases.get(key)
             if purchase is None:
-                outcome.fail("purchase_id", key[1], f"no purchase '{key[1]}' from source '{key[0]}'")
+                outcome.fail(
+                    "purchase_id",
+                    key[1],
+                    gettext("no purchase '%(purchase)s' from source '%(source)s'")
+                    % {"purchase": key[1], "source": key[0]},
+                )
             amount = _parse_amount(outcome, "amount", values.get("amount", ""), positive=True)
             when = _parse_when(outcome, "refunded_at", values.get("refunded_at", ""), required=False)
             if outcome.action != "invalid":
                 if (purchase.pk, refund_id) in done:
                     outcome.action = "skip"
                 elif amount > left[key]:
-                    outcome.fail("amount", values["amount"], f"only {left[key]} PLN of this purchase is left to refund")
+                    outcome.fail(
+                        "amount",
+                        values["amount"],
+                        gettext("only %(left)s PLN of this purchase is left to refund")
+                        % {"left": formats.number_format(left[key], 2)},
+                    )
                 else:
                     left[key] -= amount
             outcome.data = {
@@ -413,18 +457,25 @@ class AdjustmentImport:
             outcome = Outcome(line=row.line, action="new")
             adjustment_id = values.get("adjustment_id", "")
             if not adjustment_id:
-                outcome.fail("adjustment_id", "", "is empty")
+                outcome.fail("adjustment_id", "", gettext("is empty"))
             elif not KEY.match(adjustment_id):
-                outcome.fail("adjustment_id", adjustment_id, "may hold only letters, digits and - _ . / (at most 64)")
+                outcome.fail("adjustment_id", adjustment_id, _key_problem())
             elif adjustment_id in seen:
-                outcome.fail("adjustment_id", adjustment_id, "appears more than once in the file")
+                outcome.fail("adjustment_id", adjustment_id, gettext("appears more than once in the file"))
             seen.add(adjustment_id)
             number = values.get("member_number", "")
             member = members.get(number)
             if member is None:
-                outcome.fail("member_number", number, f"no member with number '{number}'")
+                outcome.fail(
+                    "member_number", number, gettext("no member with number '%(number)s'") % {"number": number}
+                )
             elif member.status != Member.Status.ACTIVE:
-                outcome.fail("member_number", number, f"member {number} is {member.get_status_display().lower()}")
+                outcome.fail(
+                    "member_number",
+                    number,
+                    gettext("member %(number)s is %(status)s")
+                    % {"number": number, "status": member.get_status_display().lower()},
+                )
             text = values.get("points", "")
             points = None
             try:
@@ -432,17 +483,28 @@ class AdjustmentImport:
                 if points == 0:
                     raise ValueError
             except ValueError:
-                outcome.fail("points", text, f"'{text}' is not a whole number other than zero")
+                outcome.fail(
+                    "points", text, gettext("'%(value)s' is not a whole number other than zero") % {"value": text}
+                )
             reason = values.get("reason", "")
             if not reason:
-                outcome.fail("reason", "", "is empty: every adjustment needs a reason")
+                outcome.fail("reason", "", gettext("is empty: every adjustment needs a reason"))
             if outcome.action != "invalid":
                 if self.key(adjustment_id) in posted:
                     outcome.action = "skip"
                 else:
                     balance = balances.get(member.pk, 0)
                     if balance + points < 0:
-                        outcome.fail("points", text, f"the member has {balance} points; cannot take away {-points}")
+                        outcome.fail(
+                            "points",
+                            text,
+                            ngettext(
+                                "the member has %(balance)d point; cannot take away %(points)d",
+                                "the member has %(balance)d points; cannot take away %(points)d",
+                                balance,
+                            )
+                            % {"balance": balance, "points": -points},
+                        )
                     else:
                         balances[member.pk] = balance + points
             outcome.data = {"member": member, "points": points, "reason": reason[:255], "key": self.key(adjustment_id)}

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import CharField, Exists, F, OuterRef, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from members.models import Member, Purchase, Refund
 from members.services import LineData, MemberError, member_merge_profile, purchase_create, refund_create
@@ -109,7 +110,7 @@ def _post(
 ) -> LedgerEntry:
     """Append one entry and move the account and lots with it. The caller holds the account lock."""
     if not isinstance(points, int) or points == 0:
-        raise PointsError("Points must be a whole number other than zero.")
+        raise PointsError(gettext("Points must be a whole number other than zero."))
     at = at or timezone.now()
     entry = LedgerEntry.objects.create(
         member_id=account.member_id,
@@ -127,12 +128,19 @@ def _post(
     )
     if bucket == PENDING:
         if account.pending + points < 0:
-            raise InsufficientPoints("Not enough pending points.")
+            raise InsufficientPoints(gettext("Not enough pending points."))
         account.pending += points
         PointsAccount.objects.filter(pk=account.pk).update(pending=F("pending") + points)
         return entry
     if account.balance + points < 0:
-        raise InsufficientPoints(f"The balance is {account.balance} points; {-points} were asked for.")
+        raise InsufficientPoints(
+            ngettext(
+                "The balance is %(balance)d point; %(points)d were asked for.",
+                "The balance is %(balance)d points; %(points)d were asked for.",
+                account.balance,
+            )
+            % {"balance": account.balance, "points": -points}
+        )
     account.balance += points
     PointsAccount.objects.filter(pk=account.pk).update(balance=F("balance") + points)
     if points > 0:
@@ -168,7 +176,7 @@ def _consume_lots(*, member_id: int, points: int, first_lot: PointsLot | None = 
         left -= take
         changed.append(lot)
     if left:
-        raise InsufficientPoints("The points lots do not cover this spend.")
+        raise InsufficientPoints(gettext("The points lots do not cover this spend."))
     PointsLot.objects.bulk_update(changed, ["remaining"])
 
 
@@ -187,7 +195,7 @@ def points_earn(
 ) -> LedgerEntry:
     """Credit points. With hold_days they wait in the pending bucket before they can be spent."""
     if points <= 0:
-        raise PointsError("Earned points must be greater than zero.")
+        raise PointsError(gettext("Earned points must be greater than zero."))
     account = account_lock(member=member)
     if existing := _existing(idempotency_key):
         return existing
@@ -231,12 +239,19 @@ def points_redeem(
 ) -> LedgerEntry:
     """Spend points, oldest-expiring first. Refuses (InsufficientPoints) rather than go below zero."""
     if points <= 0:
-        raise PointsError("Redeemed points must be greater than zero.")
+        raise PointsError(gettext("Redeemed points must be greater than zero."))
     account = account_lock(member=member)
     if existing := _existing(idempotency_key):
         return existing
     if account.balance < points:
-        raise InsufficientPoints(f"The balance is {account.balance} points; {points} are needed.")
+        raise InsufficientPoints(
+            ngettext(
+                "The balance is %(balance)d point; %(points)d are needed.",
+                "The balance is %(balance)d points; %(points)d are needed.",
+                account.balance,
+            )
+            % {"balance": account.balance, "points": points}
+        )
     return _post(
         account=account,
         kind=LedgerEntry.Kind.REDEEM,
@@ -260,17 +275,27 @@ def points_adjust(
     """A staff correction, up or down, with a mandatory reason and the staff member recorded."""
     reason = (reason or "").strip()
     if not reason:
-        raise PointsError("An adjustment needs a reason.")
+        raise PointsError(gettext("An adjustment needs a reason."))
     if points == 0:
-        raise PointsError("An adjustment of zero points changes nothing.")
+        raise PointsError(gettext("An adjustment of zero points changes nothing."))
     if member.status in (Member.Status.MERGED, Member.Status.ERASED):
-        raise PointsError(f"Member {member.member_number} is {member.get_status_display().lower()}.")
+        raise PointsError(
+            gettext("Member %(number)s is %(status)s.")
+            % {"number": member.member_number, "status": member.get_status_display().lower()}
+        )
     account = account_lock(member=member)
     key = idempotency_key or f"adjust:{member.pk}:{timezone.now().timestamp()}:{actor.pk if actor else 0}"
     if existing := _existing(key):
         return existing
     if points < 0 and account.balance < -points:
-        raise InsufficientPoints(f"The balance is {account.balance} points; cannot take away {-points}.")
+        raise InsufficientPoints(
+            ngettext(
+                "The balance is %(balance)d point; cannot take away %(points)d.",
+                "The balance is %(balance)d points; cannot take away %(points)d.",
+                account.balance,
+            )
+            % {"balance": account.balance, "points": -points}
+        )
     return _post(
         account=account,
         kind=LedgerEntry.Kind.ADJUST,
@@ -300,7 +325,7 @@ def points_reverse(
     if existing := _existing(key):
         return existing
     if entry.points <= 0:
-        raise PointsError("Only credits can be reversed.")
+        raise PointsError(gettext("Only credits can be reversed."))
     wanted = entry.points if points is None else points
     if entry.bucket == PENDING and not _pending_released(entry):
         left = _pending_left(entry)
@@ -474,7 +499,10 @@ def purchase_post(
 ) -> PostedPurchase:
     """Record a purchase and post its points with the rules applied. Posting it again changes nothing."""
     if member.status != Member.Status.ACTIVE:
-        raise PointsError(f"Member {member.member_number} is {member.get_status_display().lower()}.")
+        raise PointsError(
+            gettext("Member %(number)s is %(status)s.")
+            % {"number": member.member_number, "status": member.get_status_display().lower()}
+        )
     config = programme_config()
     account = account_lock(member=member, tiers=config.tiers)
     now = now or timezone.now()
@@ -645,7 +673,9 @@ def member_enroll(*, referred_by_code: str = "", **member_fields) -> Member:
                 referral_code=referred_by_code.strip().upper(), status=Member.Status.ACTIVE
             ).first()
             if referrer is None:
-                raise PointsError(f"No active member has the referral code '{referred_by_code}'.")
+                raise PointsError(
+                    gettext("No active member has the referral code '%(code)s'.") % {"code": referred_by_code}
+                )
             member_fields.setdefault("join_source", Member.JoinSource.REFERRAL)
         member = member_create(referred_by=referrer, **member_fields)
         account_lock(member=member)
@@ -860,7 +890,9 @@ def members_merge(*, survivor: Member, duplicate: Member, actor: AbstractBaseUse
 def purchase_for_points(*, source: str, external_id: str) -> Purchase:
     purchase = Purchase.objects.select_related("member").filter(source=source, external_id=external_id).first()
     if purchase is None:
-        raise PointsError(f"No purchase {external_id} from {source}.")
+        raise PointsError(
+            gettext("No purchase %(external_id)s from %(source)s.") % {"external_id": external_id, "source": source}
+        )
     return purchase
 
 

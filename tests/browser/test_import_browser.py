@@ -79,6 +79,7 @@ def test_staff_upload_a_file_see_the_error_and_import_the_valid_rows(new_page, s
     assert error_row.count() == 1
     assert error_row.locator("td").nth(0).inner_text() == "3"
     assert error_row.locator("td").nth(2).inner_text() == "jan.kowalski@"
+    assert error_row.locator("td").nth(3).inner_text() == "'jan.kowalski@' nie jest adresem e-mail"
     assert page.locator("#import-sample tbody tr").count() == 5
     assert page.get_by_test_id("confirm-import").count() == 0
     assert Member.objects.count() == 0

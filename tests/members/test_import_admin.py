@@ -1,5 +1,6 @@
 """Imports in the staff admin: upload, preview, errors, confirm, background tasks, HTMX progress, permissions."""
 
+import html
 import io
 import os
 import signal
@@ -166,6 +167,19 @@ def test_a_file_with_errors_imports_nothing_until_staff_choose_the_valid_rows(ad
     admin_client_.post(confirm_url(job), {"only_valid_rows": "1", "understood": "1"})
     job.refresh_from_db()
     assert (job.status, job.only_valid_rows, Member.objects.count()) == ("done", True, 5)
+
+
+def test_staff_read_row_and_file_errors_in_polish_on_a_polish_site(admin_client_, consent_text, settings):
+    settings.LANGUAGE_CODE = "pl"  # what the site runs with; the other tests here read the English sources
+    upload(admin_client_, members_csv(6, {4: "email=jan.kowalski@", 6: "phone=12ab"}))
+    page = html.unescape(page_text(admin_client_.get(job_url(latest_job()))))
+    assert "'jan.kowalski@' nie jest adresem e-mail" in page
+    assert "'12ab' nie jest numerem telefonu (np. +48601234567 lub 601 234 567)" in page
+    assert "is not an email address" not in page and "is not a phone number" not in page
+
+    upload(admin_client_, b"first_name;last_name\nJan;Nowak\n")
+    page = html.unescape(page_text(admin_client_.get(job_url(latest_job()))))
+    assert "Wiersz 1: brak wymaganej kolumny member_number. Kolumny w pliku: first_name, last_name." in page
 
 
 def test_only_valid_rows_chosen_on_upload_lets_staff_confirm_at_once(admin_client_, consent_text):

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 from openpyxl import Workbook
 
 from members.tabular import FileFormatError, parse_bool, parse_date, parse_datetime, parse_decimal, read_table
@@ -54,10 +55,12 @@ def test_undecodable_or_empty_file_gives_one_clear_error(content):
 
 
 def test_not_a_workbook_and_wrong_extension():
-    with pytest.raises(FileFormatError, match="XLSX"):
+    with pytest.raises(FileFormatError) as info:
         read_table(io.BytesIO(b"not a zip"), "x.xlsx")
-    with pytest.raises(FileFormatError, match="neither"):
+    assert str(info.value) == "Plik nie jest poprawnym skoroszytem XLSX."
+    with pytest.raises(FileFormatError) as info:
         read_table(io.BytesIO(b"a,b"), "x.pdf")
+    assert str(info.value) == "„x.pdf” nie jest plikiem .csv ani .xlsx."
 
 
 def test_dates_decimals_and_booleans_in_polish_and_iso_forms():
@@ -67,9 +70,36 @@ def test_dates_decimals_and_booleans_in_polish_and_iso_forms():
     for text in ("1234.56", "1234,56", "1 234,56", "1.234,56", "1,234.56", "1234,56 zł"):
         assert parse_decimal(text) == Decimal("1234.56")
     assert parse_bool("TAK") and not parse_bool("nie")
-    with pytest.raises(ValueError, match="not a real date"):
+    with pytest.raises(ValueError) as info:
         parse_date("31.02.2026")
-    with pytest.raises(ValueError, match="decimal places"):
+    assert str(info.value) == "'31.02.2026' nie jest istniejącą datą"
+    with pytest.raises(ValueError) as info:
         parse_decimal("1,999")
-    with pytest.raises(ValueError, match="not a number"):
+    assert str(info.value) == "'1,999' ma więcej niż 2 miejsca po przecinku"
+    with pytest.raises(ValueError) as info:
         parse_decimal("abc")
+    assert str(info.value) == "'abc' nie jest liczbą"
+
+
+@pytest.mark.parametrize(
+    ("text", "places", "message"),
+    [
+        ("1,99", 1, "'1,99' ma więcej niż 1 miejsce po przecinku"),
+        ("1,99999", 4, "'1,99999' ma więcej niż 4 miejsca po przecinku"),
+        ("1,9999999", 5, "'1,9999999' ma więcej niż 5 miejsc po przecinku"),
+    ],
+)
+def test_messages_take_the_polish_plural_form_the_number_asks_for(text, places, message):
+    with pytest.raises(ValueError) as info:
+        parse_decimal(text, places=places)
+    assert str(info.value) == message
+
+
+def test_messages_are_translated_not_written_in_polish():
+    with translation.override("en"):
+        with pytest.raises(ValueError) as info:
+            parse_decimal("abc")
+        assert str(info.value) == "'abc' is not a number"
+        with pytest.raises(ValueError) as info:
+            parse_decimal("1,99", places=1)
+        assert str(info.value) == "'1,99' has more than 1 decimal place"

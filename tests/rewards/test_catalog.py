@@ -235,13 +235,13 @@ def test_rows_naming_an_unknown_partner_tier_or_kind_are_refused_by_line_and_col
 
     assert job.counts == {"invalid": 3, "new": 1}
     assert errors_of(job) == [
-        (2, "partner", "no partner with code 'brak-partnera' (import the partners first)"),
-        (3, "min_tier", "no tier with code 'platinum' (the tiers are: bronze, silver, gold)"),
+        (2, "partner", "brak partnera o kodzie 'brak-partnera' (najpierw zaimportuj partnerów)"),
+        (3, "min_tier", "brak poziomu o kodzie 'platinum' (istniejące poziomy: bronze, silver, gold)"),
         (
             4,
             "kind",
-            "'pocztówka' is not a kind of reward: use product, voucher, discount, free_delivery, experience, "
-            "donation (or the Polish name)",
+            "'pocztówka' nie jest rodzajem nagrody: użyj product, voucher, discount, free_delivery, experience, "
+            "donation (albo polskiej nazwy)",
         ),
     ]
     with pytest.raises(ImportRefused):
@@ -286,12 +286,22 @@ def test_rows_with_bad_values_name_the_column_and_the_problem(staff_user, partne
         (13, "code"),
     ]
     messages = {(line, column): message for line, column, message in errors_of(job)}
-    assert messages[(2, "points_cost")] == "'0' must be greater than zero"
-    assert messages[(3, "points_cost")] == "'12,5' is not a whole number greater than zero"
-    assert messages[(7, "available_until")] == "must be later than available_from (01.05.2026 00:00)"
-    assert messages[(8, "available_until")] == "must be later than available_from (01.06.2026 00:00)"
-    assert messages[(12, "name")] == "is required for a new reward"
-    assert messages[(13, "code")] == "appears more than once in the file"
+    assert messages == {
+        (2, "points_cost"): "'0' musi być liczbą większą od zera",
+        (3, "points_cost"): "'12,5' nie jest liczbą całkowitą większą od zera",
+        (4, "cash_value"): "'1,999' ma więcej niż 2 miejsca po przecinku",
+        (5, "stock"): "'-3' nie jest liczbą całkowitą równą 0 lub większą",
+        (6, "per_member_limit"): "'0' musi być liczbą większą od zera",
+        (7, "available_until"): "musi być późniejsza niż available_from (01.05.2026 00:00)",
+        (8, "available_until"): "musi być późniejsza niż available_from (01.06.2026 00:00)",
+        (9, "is_active"): "'może' nie jest wartością tak/nie (użyj tak/nie lub 1/0)",
+        (10, "available_from"): "'32.01.2026' nie jest istniejącą datą",
+        (11, "code"): "brak wartości",
+        (12, "name"): "wartość wymagana dla nowej nagrody",
+        (12, "kind"): "wartość wymagana dla nowej nagrody",
+        (12, "points_cost"): "wartość wymagana dla nowej nagrody",
+        (13, "code"): "występuje w pliku więcej niż raz",
+    }
 
 
 def test_partner_rows_with_bad_values_are_refused(staff_user):
@@ -307,12 +317,12 @@ def test_partner_rows_with_bad_values_are_refused(staff_user):
     job = run_import("partners", content.encode(), staff_user)
 
     assert errors_of(job) == [
-        (2, "nip", "'123-456-32-19' is not a valid NIP: 10 digits with a correct check digit"),
-        (3, "email", "'nie-email' is not an email address"),
-        (4, "website", "'nie adres' is not a web address (e.g. https://www.helios.pl)"),
-        (5, "phone", "'12ab' is not a phone number (e.g. +48601234567 or 601 234 567)"),
-        (6, "email", "is required for a new partner"),
-        (7, "code", "may hold only letters, digits, '-' and '_' (at most 30)"),
+        (2, "nip", "'123-456-32-19' nie jest poprawnym numerem NIP: 10 cyfr z prawidłową cyfrą kontrolną"),
+        (3, "email", "'nie-email' nie jest adresem e-mail"),
+        (4, "website", "'nie adres' nie jest adresem strony internetowej (np. https://www.helios.pl)"),
+        (5, "phone", "'12ab' nie jest numerem telefonu (np. +48601234567 lub 601 234 567)"),
+        (6, "email", "wartość wymagana dla nowego partnera"),
+        (7, "code", "może zawierać tylko litery, cyfry, '-' i '_' (najwyżej 30 znaków)"),
     ]
 
 

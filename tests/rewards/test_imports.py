@@ -60,8 +60,12 @@ def test_purchases_file_with_bad_rows_reports_them_and_commits_nothing(members, 
         members, 999, {17: ("amount", "12,3,4"), 512: ("member_number", "999"), 998: ("purchased_at", "32.01.2026")}
     )
     previewed = import_preview(job=job("purchases", content, staff_user))
-    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column"))
-    assert errors == [(17, "amount"), (512, "member_number"), (998, "purchased_at")]
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message"))
+    assert errors == [
+        (17, "amount", "'12,3,4' nie jest liczbą"),
+        (512, "member_number", "nie znaleziono aktywnego członka: member_number '999'"),
+        (998, "purchased_at", "'32.01.2026' nie jest istniejącą datą"),
+    ]
     assert previewed.counts == {"new": 996, "invalid": 3}
     with pytest.raises(ImportRefused):
         import_apply(job=previewed)
@@ -133,13 +137,18 @@ def test_refunds_and_adjustments_import(members, program, staff_user):
     import_apply(job=import_preview(job=job("purchases", purchases_csv(members, 2), staff_user)))
     refunds = b"refund_id;purchase_id;amount\nZ-1;PAR-000000;50,00\nZ-2;PAR-000001;999\n"
     previewed = import_preview(job=job("refunds", refunds, staff_user, only_valid_rows=True))
-    assert list(ImportRowError.objects.filter(job=previewed).values_list("line", "column")) == [(3, "amount")]
+    assert list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message")) == [
+        (3, "amount", "z tego zakupu do zwrotu zostało tylko 101,50 zł")
+    ]
     import_apply(job=previewed)
     assert PointsAccount.objects.get(member=members[0]).balance == 50
     number = members[0].member_number
     adjustments = f"adjustment_id;member_number;points;reason\nA-1;{number};25;Reklamacja\nA-2;{number};-500;x\n"
     previewed = import_preview(job=job("adjustments", adjustments.encode(), staff_user, only_valid_rows=True))
     assert previewed.counts == {"new": 1, "invalid": 1}
+    assert list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message")) == [
+        (3, "points", "członek ma 75 punktów; nie można odjąć 500")
+    ]
     import_apply(job=previewed)
     import_apply(job=import_preview(job=job("adjustments", adjustments.encode(), staff_user, only_valid_rows=True)))
     entry = LedgerEntry.objects.get(kind="adjust")
@@ -199,8 +208,10 @@ def test_member_suspended_after_the_preview_stops_the_import_at_that_chunk(membe
     members[1].save()
     failed = import_apply(job=previewed, chunk_size=5)
     assert failed.status == "failed"
-    assert failed.error_message.startswith("Line 3, column member_number: Member ")
-    assert "changed since the preview" in failed.error_message
+    assert failed.error_message == (
+        f"Wiersz 3, kolumna member_number: Członek {members[1].member_number} jest zawieszony "
+        "(zmiana od czasu podglądu). Wiersze przed wierszem 2 zostały zaimportowane; pozostałe prześlij ponownie."
+    )
     assert Purchase.objects.count() == 0  # the chunk rolled back whole
     assert ledger_mismatches() == []
 
@@ -225,5 +236,6 @@ def test_altered_kept_outcomes_are_never_loaded(members, program, staff_user):
     with open(storage.path(name), "wb") as handle:
         handle.write(data)
     failed = import_apply(job=previewed)
-    assert failed.status == "failed" and "damaged" in failed.error_message
+    assert failed.status == "failed"
+    assert failed.error_message == "Sprawdzony plik zachowany dla tego importu jest uszkodzony. Prześlij plik ponownie."
     assert Purchase.objects.count() == 0
