@@ -22,11 +22,11 @@ def create_triggers(apps, schema_editor):
             END;
             $$ LANGUAGE plpgsql;
 
+            -- Every update gets a new version, whatever it wrote: Model.save() writes all columns, so an
+            -- instance read before another change would otherwise put back a version a process has cached.
             CREATE OR REPLACE FUNCTION rewards_settings_changed() RETURNS trigger AS $$
             BEGIN
-                IF NEW.config_version = OLD.config_version THEN
-                    NEW.config_version := floor(random() * 4611686018427387903)::bigint;
-                END IF;
+                NEW.config_version := floor(random() * 4611686018427387903)::bigint;
                 RETURN NEW;
             END;
             $$ LANGUAGE plpgsql;
@@ -44,9 +44,17 @@ def create_triggers(apps, schema_editor):
             )
     elif vendor == "sqlite":
         bump = "UPDATE rewards_programsettings SET config_version = random() WHERE id = 1;"
+        # SQLite has no BEFORE trigger that can change the row: an AFTER trigger on the other columns sets a
+        # new version (its own update touches only config_version, so it does not fire itself). A column
+        # added to ProgramSettings later must be added here by a migration of its own.
+        settings_columns = ", ".join(
+            f.column
+            for f in apps.get_model("rewards", "ProgramSettings")._meta.concrete_fields
+            if f.column not in ("id", "config_version")
+        )
         schema_editor.execute(
-            "CREATE TRIGGER rewards_programsettings_version AFTER UPDATE ON rewards_programsettings "
-            f"WHEN NEW.config_version = OLD.config_version BEGIN {bump} END;"
+            f"CREATE TRIGGER rewards_programsettings_version AFTER UPDATE OF {settings_columns} "
+            f"ON rewards_programsettings BEGIN {bump} END;"
         )
         for table in WATCHED:
             for op in ("INSERT", "UPDATE", "DELETE"):

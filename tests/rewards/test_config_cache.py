@@ -98,3 +98,14 @@ def test_a_change_committed_on_another_connection_is_seen(member, program, tiers
     thread.join()
     assert ProgramSettings.objects.get(pk=1).base_points_per_pln == 3
     assert post(member, "P-2").entry.points == 300
+
+
+def test_saving_settings_read_before_another_change_still_replaces_the_version(member, program, tiers):
+    """save() writes every column, config_version included: an instance read earlier writes back a version
+    a process may have cached. The trigger replaces the version on every update, whatever was written."""
+    settings_row = ProgramSettings.objects.get(pk=1)
+    assert post(member, "P-1").entry.points == 100  # cached at the version settings_row holds
+    ProgramSettings.objects.filter(pk=1).update(pending_days=0)  # a new version
+    settings_row.base_points_per_pln = Decimal("2")
+    settings_row.save()  # would write the cached version back
+    assert post(member, "P-2").entry.points == 200
