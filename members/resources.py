@@ -64,23 +64,23 @@ class MemberImport:
         Column(
             "member_number",
             required=True,
-            help="The member's number: the key rows are matched on.",
+            help=_("The member's number: the key rows are matched on."),
             example="1000000001",
         ),
-        Column("first_name", help="Required for a new member.", example="Zofia"),
-        Column("last_name", help="Required for a new member.", example="Wójcik"),
+        Column("first_name", help=_("Required for a new member."), example="Zofia"),
+        Column("last_name", help=_("Required for a new member."), example="Wójcik"),
         Column("email", example="zofia.wojcik@example.pl"),
-        Column("phone", help="+48601234567 or 601 234 567", example="+48601234567"),
-        Column("birth_date", help="2026-03-01 or 01.03.2026", example="14.02.1988"),
-        Column("gender", help="K/M/X", example="K"),
+        Column("phone", help=_("+48601234567 or 601 234 567"), example="+48601234567"),
+        Column("birth_date", help=_("2026-03-01 or 01.03.2026"), example="14.02.1988"),
+        Column("gender", help=_("K/M/X"), example="K"),
         Column("city", example="Łódź"),
-        Column("postal_code", help="NN-NNN", example="90-001"),
-        Column("preferred_language", help="pl or en", example="pl"),
-        Column("preferred_channel", help="email or sms", example="email"),
-        Column("joined_at", help="Date (and time) of joining; today when empty.", example="2025-06-01"),
-        Column("card_number", help="A loyalty card to attach.", example="2900000000019"),
+        Column("postal_code", help=_("NN-NNN"), example="90-001"),
+        Column("preferred_language", help=_("pl or en"), example="pl"),
+        Column("preferred_channel", help=_("email or sms"), example="email"),
+        Column("joined_at", help=_("Date (and time) of joining; today when empty."), example="2025-06-01"),
+        Column("card_number", help=_("A loyalty card to attach."), example="2900000000019"),
         *[
-            Column(name, help="tak/nie; empty leaves the consent unchanged", example="tak" if i == 0 else "")
+            Column(name, help=_("tak/nie; empty leaves the consent unchanged"), example="tak" if i == 0 else "")
             for i, name in enumerate(CONSENT_COLUMNS)
         ],
     ]

@@ -161,26 +161,28 @@ class PurchaseImport:
         Column(
             "purchase_id",
             required=True,
-            help="The receipt or order number: the key rows are matched on.",
+            help=_("The receipt or order number: the key rows are matched on."),
             example="PAR-2026-000123",
         ),
-        Column("source", help="The system it comes from; the upload form's value when empty.", example="pos"),
+        Column("source", help=_("The system it comes from; the upload form's value when empty."), example="pos"),
         Column(
             "member_number",
-            help="Who bought: member number, card, email or phone (one is enough).",
+            help=_("Who bought: member number, card, email or phone (one is enough)."),
             example="1000000001",
         ),
         Column("card_number", example=""),
         Column("email", example=""),
         Column("phone", example=""),
-        Column("purchased_at", required=True, help="2026-03-01 14:30 or 01.03.2026 14:30", example="01.03.2026 14:30"),
-        Column("amount", required=True, help="Total in PLN: 123.45 or 123,45", example="249,90"),
-        Column("store", help="'online' or a store code", example="store-01"),
-        Column("sku", help="Line item (optional): one row per line, purchase columns repeated.", example="K-100"),
+        Column(
+            "purchased_at", required=True, help=_("2026-03-01 14:30 or 01.03.2026 14:30"), example="01.03.2026 14:30"
+        ),
+        Column("amount", required=True, help=_("Total in PLN: 123.45 or 123,45"), example="249,90"),
+        Column("store", help=_("'online' or a store code"), example="store-01"),
+        Column("sku", help=_("Line item (optional): one row per line, purchase columns repeated."), example="K-100"),
         Column("product_name", example="Krem nawilżający"),
         Column("category", example="Kosmetyki"),
         Column("quantity", example="1"),
-        Column("line_amount", help="The line's amount in PLN.", example="249,90"),
+        Column("line_amount", help=_("The line's amount in PLN."), example="249,90"),
     ]
 
     @staticmethod
@@ -347,13 +349,13 @@ class RefundImport:
         Column(
             "refund_id",
             required=True,
-            help="The refund's own number: the key rows are matched on.",
+            help=_("The refund's own number: the key rows are matched on."),
             example="ZWR-2026-0042",
         ),
-        Column("purchase_id", required=True, help="The purchase being refunded.", example="PAR-2026-000123"),
-        Column("source", help="The purchase's source; the upload form's value when empty.", example="pos"),
-        Column("amount", required=True, help="Refunded amount in PLN.", example="49,90"),
-        Column("refunded_at", help="When; now if empty.", example="05.03.2026"),
+        Column("purchase_id", required=True, help=_("The purchase being refunded."), example="PAR-2026-000123"),
+        Column("source", help=_("The purchase's source; the upload form's value when empty."), example="pos"),
+        Column("amount", required=True, help=_("Refunded amount in PLN."), example="49,90"),
+        Column("refunded_at", help=_("When; now if empty."), example="05.03.2026"),
         Column("reason", example="Zwrot towaru"),
     ]
 
@@ -431,15 +433,15 @@ class AdjustmentImport:
         Column(
             "adjustment_id",
             required=True,
-            help="Your number for the adjustment: it is posted once.",
+            help=_("Your number for the adjustment: it is posted once."),
             example="KOR-0001",
         ),
         Column("member_number", required=True, example="1000000001"),
-        Column("points", required=True, help="Whole points; negative takes points away.", example="-50"),
+        Column("points", required=True, help=_("Whole points; negative takes points away."), example="-50"),
         Column(
             "reason",
             required=True,
-            help="Why: shown in the member's history and the audit.",
+            help=_("Why: shown in the member's history and the audit."),
             example="Rekompensata za reklamację",
         ),
     ]
