@@ -36,6 +36,7 @@ from .import_forms import (
     importable_kinds,
     may_import,
     uses_consent_version,
+    uses_lines_file,
     uses_source,
 )
 from .importing import HANDLERS, ImportRefused, error_report_csv, import_job_create, template_csv
@@ -289,11 +290,14 @@ class ImportJobAdmin(admin.ModelAdmin):
             "template_url": self._url("template", kind),
             "show_consent": uses_consent_version(handler),
             "show_source": uses_source(handler),
+            "show_lines_file": uses_lines_file(handler),
+            "lines_template_url": f"{self._url('template', kind)}?file=lines" if uses_lines_file(handler) else "",
             "consent_versions": form.versions,
         }
 
     def _upload(self, request, form: ImportUploadForm):
         upload = form.cleaned_data["file"]
+        lines = form.cleaned_data.get("lines_file")
         job = import_job_create(
             kind=form.cleaned_data["kind"],
             file=upload,
@@ -301,6 +305,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             user=request.user,
             only_valid_rows=form.cleaned_data["only_valid_rows"],
             options=form.job_options(),
+            lines_file=lines,
+            lines_name=lines.name if lines else "",
         )
         self.log_addition(request, job, [{"added": {}}])
         if in_background(job):
@@ -318,9 +324,13 @@ class ImportJobAdmin(admin.ModelAdmin):
             raise Http404(gettext("No such kind of import."))
         if not may_import(request.user, kind):
             raise PermissionDenied
+        lines = request.GET.get("file") == "lines"  # the template of the second file (a purchase's lines)
+        if lines and not uses_lines_file(HANDLERS[kind]):
+            raise Http404(gettext("This kind of import takes no second file."))
         # A BOM so that Excel reads the file as UTF-8 and shows Polish letters right.
-        response = HttpResponse("\ufeff" + template_csv(kind), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{kind}-template.csv"'
+        response = HttpResponse("\ufeff" + template_csv(kind, lines=lines), content_type="text/csv; charset=utf-8")
+        name = f"{kind}-lines-template.csv" if lines else f"{kind}-template.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
     # -- The job page --

@@ -35,6 +35,11 @@ def uses_source(handler: Handler) -> bool:
     return any(column.name == "source" for column in handler.columns)
 
 
+def uses_lines_file(handler: Handler) -> bool:
+    """A kind whose lines may come as a second file (purchases): the upload form offers a second file."""
+    return bool(getattr(handler, "lines_columns", None))
+
+
 def consent_versions() -> list[str]:
     """Distinct consent text versions, the newest first."""
     versions = ConsentText.objects.order_by("-valid_from", "-created_at").values_list("version", flat=True)
@@ -48,6 +53,15 @@ class ImportUploadForm(forms.Form):
         help_text=_(
             "CSV (UTF-8, Windows-1250 or ISO-8859-2; columns separated by ';' or ',') or an Excel XLSX file, "
             "at most 200 MB. The first line holds the column names."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(ALLOWED_EXTENSIONS)}),
+    )
+    lines_file = forms.FileField(
+        label=_("Purchase lines file (optional)"),
+        required=False,
+        help_text=_(
+            "The purchases' line items as a second file, one row per line with its purchase_id; the same formats as "
+            "the purchases file. Leave it empty when the lines are in the purchases file or there are none."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(ALLOWED_EXTENSIONS)}),
     )
@@ -87,6 +101,8 @@ class ImportUploadForm(forms.Form):
                 del self.fields["consent_version"]
             if handler is None or not uses_source(handler):
                 del self.fields["source"]
+            if handler is None or not uses_lines_file(handler):
+                del self.fields["lines_file"]
 
     def selected_kind(self) -> str:
         """The kind chosen (bound form) or preselected; the first one staff may import otherwise."""
@@ -95,23 +111,11 @@ class ImportUploadForm(forms.Form):
         return kind if kind in choices else (choices[0] if choices else "")
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        extension = PurePath(upload.name).suffix.lower()
-        if extension not in ALLOWED_EXTENSIONS:
-            raise forms.ValidationError(
-                _("'%(name)s' is not a .csv or .xlsx file. Save it from the spreadsheet as CSV or XLSX."),
-                code="extension",
-                params={"name": upload.name},
-            )
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                _("The file has %(size)s; at most %(limit)s can be imported at once. Split it into smaller files."),
-                code="too_big",
-                params={"size": filesizeformat(upload.size), "limit": filesizeformat(MAX_UPLOAD_BYTES)},
-            )
-        if not upload.size:
-            raise forms.ValidationError(_("The file is empty."), code="empty")
-        return upload
+        return _checked_upload(self.cleaned_data["file"])
+
+    def clean_lines_file(self):
+        upload = self.cleaned_data.get("lines_file")
+        return _checked_upload(upload) if upload else None
 
     def clean(self):
         cleaned = super().clean()
@@ -123,6 +127,26 @@ class ImportUploadForm(forms.Form):
         """The job's options: only those the chosen kind uses, only when given."""
         names = ("consent_version", "source")
         return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
+
+
+def _checked_upload(upload):
+    """An uploaded file staff may import: a CSV or XLSX, not empty, not too big."""
+    extension = PurePath(upload.name).suffix.lower()
+    if extension not in ALLOWED_EXTENSIONS:
+        raise forms.ValidationError(
+            _("'%(name)s' is not a .csv or .xlsx file. Save it from the spreadsheet as CSV or XLSX."),
+            code="extension",
+            params={"name": upload.name},
+        )
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise forms.ValidationError(
+            _("The file has %(size)s; at most %(limit)s can be imported at once. Split it into smaller files."),
+            code="too_big",
+            params={"size": filesizeformat(upload.size), "limit": filesizeformat(MAX_UPLOAD_BYTES)},
+        )
+    if not upload.size:
+        raise forms.ValidationError(_("The file is empty."), code="empty")
+    return upload
 
 
 class ImportConfirmForm(forms.Form):

@@ -80,6 +80,15 @@ class Handler(Protocol):
         refuses now (it changed since the preview) is marked invalid with `Outcome.fail`, not written."""
 
 
+# A handler that takes a second file (the purchases import: its line items) declares its columns as
+# `lines_columns` and three methods more:
+#   read_lines(rows, *, job) -> state      the whole second file, read once per preview (or re-read import)
+#   prepare(rows, *, job, seen, lines=state)  joins the chunk's rows to their lines; it may return more
+#                                          outcomes than rows (the second file's rows, after the chunk's own)
+#   unclaimed_lines(state) -> [Outcome]    the second file's rows no row of the first file took, as errors
+# `lines=` is passed only when the job has a second file, so the other handlers never see it.
+
+
 # A handler whose `apply` checks again everything the database may have changed since the preview (the
 # purchases import: its batch finds recorded purchases and inactive members itself) sets
 # `reuses_preview = True`. Its preview's outcomes are then kept beside the upload and the import applies
@@ -102,10 +111,21 @@ def handler_for(kind: str) -> Handler:
 
 
 def import_job_create(
-    *, kind: str, file: Any, name: str, user: Any, only_valid_rows: bool = False, options: dict | None = None
+    *,
+    kind: str,
+    file: Any,
+    name: str,
+    user: Any,
+    only_valid_rows: bool = False,
+    options: dict | None = None,
+    lines_file: Any = None,
+    lines_name: str = "",
 ) -> ImportJob:
-    """Store an uploaded file as a job waiting for its preview."""
-    handler_for(kind)
+    """Store an uploaded file (and the second file of its lines, for a kind that takes one) as a job waiting
+    for its preview."""
+    handler = handler_for(kind)
+    if lines_file is not None and not getattr(handler, "lines_columns", None):
+        raise FileFormatError(gettext("This kind of import takes no second file."))
     job = ImportJob(
         kind=kind,
         original_name=name[:255],
@@ -115,6 +135,11 @@ def import_job_create(
         created_by=user,
     )
     job.file.save(name, file, save=False)
+    if lines_file is not None:
+        lines_name = lines_name or getattr(lines_file, "name", "") or "lines.csv"
+        job.lines_original_name = lines_name[:255]
+        job.size += getattr(lines_file, "size", 0) or 0  # both files are read: the size decides the background
+        job.lines_file.save(lines_name, lines_file, save=False)
     job.save()
     return job
 
@@ -123,13 +148,19 @@ def runs_in_background(job: ImportJob) -> bool:
     return job.size > BACKGROUND_THRESHOLD_BYTES
 
 
-def template_csv(kind: str) -> str:
-    """A template file staff download from the import page: the header and one example row."""
+def template_csv(kind: str, *, lines: bool = False) -> str:
+    """A template file staff download from the import page: the header and one example row (of the second
+    file, the lines, with `lines=True`)."""
     handler = handler_for(kind)
+    columns = handler.columns
+    if lines:
+        columns = getattr(handler, "lines_columns", None)
+        if not columns:
+            raise FileFormatError(gettext("This kind of import takes no second file."))
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
-    writer.writerow([column.name for column in handler.columns])
-    writer.writerow([column.example for column in handler.columns])
+    writer.writerow([column.name for column in columns])
+    writer.writerow([column.example for column in columns])
     return buffer.getvalue()
 
 
@@ -137,9 +168,42 @@ def _open_table(job: ImportJob) -> Table:
     handler = handler_for(job.kind)
     job.file.open("rb")
     table = read_table(job.file.file, job.original_name)
-    expected = {column.name for column in handler.columns}
+    return _check_header(table, handler.columns)
+
+
+def _open_lines_table(job: ImportJob, columns: list[Column]) -> Table:
+    """The second file, its header checked like the first's; any problem names the file."""
+    try:
+        job.lines_file.open("rb")
+        table = read_table(job.lines_file.file, job.lines_original_name or job.lines_file.name)
+        return _check_header(table, columns)
+    except FileFormatError as exc:
+        raise FileFormatError(
+            gettext("The lines file %(name)s: %(problem)s") % {"name": job.lines_original_name, "problem": exc}
+        ) from exc
+
+
+def _read_lines(job: ImportJob, handler: Handler) -> Any:
+    """The handler's state built from the whole second file, or None when the job has none."""
+    columns = getattr(handler, "lines_columns", None)
+    if not columns or not job.lines_file:
+        return None
+    try:
+        return handler.read_lines(_rows(_open_lines_table(job, columns)), job=job)
+    finally:
+        job.lines_file.close()
+
+
+def _prepare(handler: Handler, chunk: list[Row], *, job: ImportJob, seen: set, lines: Any) -> list[Outcome]:
+    if lines is None:
+        return handler.prepare(chunk, job=job, seen=seen)
+    return handler.prepare(chunk, job=job, seen=seen, lines=lines)
+
+
+def _check_header(table: Table, columns: list[Column]) -> Table:
+    expected = {column.name for column in columns}
     headers = [h.strip().lower() for h in table.headers]
-    missing = [c.name for c in handler.columns if c.required and c.name not in headers]
+    missing = [c.name for c in columns if c.required and c.name not in headers]
     if missing:
         raise FileFormatError(
             ngettext(
@@ -250,19 +314,34 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
         seen: set = set()
         stored = 0
         total = 0
+        lines = _read_lines(job, handler)
         prepared = _PreparedWriter(job, chunk_size) if getattr(handler, "reuses_preview", False) else None
+        # A chunk's outcomes are kept one chunk late: the second file's rows no purchase took are known only
+        # at the end, and they go with the last chunk (so the import counts them too).
+        pending = None
         for chunk in _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None)):
-            outcomes = handler.prepare(chunk, job=job, seen=seen)
+            outcomes = _prepare(handler, chunk, job=job, seen=seen, lines=lines)
             _count(counts, outcomes)
             stored = _record_errors(job, outcomes, stored)
-            for row, outcome in zip(chunk, outcomes, strict=True):
+            # A handler joining a second file returns that file's rows after the chunk's own.
+            for row, outcome in zip(chunk, outcomes[: len(chunk)], strict=True):
                 if len(sample) < SAMPLE_ROWS:
                     sample.append({"line": row.line, "action": outcome.action, "values": row.values})
             total += len(chunk)
             if prepared is not None:
-                prepared.add(total, outcomes)
+                if pending is not None:
+                    prepared.add(*pending)
+                pending = (total, outcomes)
             ImportJob.objects.filter(pk=job.pk).update(previewed_rows=total, counts=counts)
+        if lines is not None:
+            unclaimed = handler.unclaimed_lines(lines)
+            _count(counts, unclaimed)
+            stored = _record_errors(job, unclaimed, stored)
+            if pending is not None:
+                pending = (pending[0], [*pending[1], *unclaimed])
         if prepared is not None:
+            if pending is not None:
+                prepared.add(*pending)
             prepared.save()
     except FileFormatError as exc:
         ImportRowError.objects.filter(job=job).delete()
@@ -363,11 +442,29 @@ def _planned_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> Iterat
             yield from chunks
             return
     table = _open_table(job)
+    lines = _read_lines(job, handler)
     seen: set = set()
     position = 0
-    for chunk in _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None)):
+    prepared = [0]  # chunks validated in this run
+    chunks = _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None))
+    chunk = next(chunks, None)
+    index = 0
+    while chunk is not None:
+        following = next(chunks, None)
         position += len(chunk)
-        yield position, (lambda chunk=chunk: handler.prepare(chunk, job=job, seen=seen))
+        index += 1
+
+        def planned(chunk=chunk, last=following is None, index=index) -> list[Outcome]:
+            outcomes = _prepare(handler, chunk, job=job, seen=seen, lines=lines)
+            prepared[0] += 1
+            # The second file's rows no purchase took, counted as the preview did; not after an interruption,
+            # when the chunks applied before it did not take their lines in this run.
+            if last and lines is not None and prepared[0] == index:
+                outcomes += handler.unclaimed_lines(lines)
+            return outcomes
+
+        yield position, planned
+        chunk = following
 
 
 # --- The preview's outcomes, kept for the import ----------------------------------------------------

@@ -316,6 +316,9 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A purchases import may bring its line items as a second file, joined to the purchases in the preview.
+    lines_file = models.FileField(_("lines file"), upload_to="imports/%Y/%m/", blank=True)
+    lines_original_name = models.CharField(max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("import")

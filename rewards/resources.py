@@ -2,12 +2,15 @@
 
 Purchases are matched on (source, purchase id) and posted through `purchases_post_batch`, so the earning
 rules apply and a re-uploaded file posts nothing twice. A purchase with line items is written as one row
-per line with the purchase columns repeated; its rows must be consecutive.
+per line with the purchase columns repeated; its rows must be consecutive. Or the lines come as a second
+file (`PurchaseImport.lines_columns`), read whole before the purchases and joined to them by (source,
+purchase id), so the earning rules see the same lines either way.
 """
 
 import contextlib
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -185,11 +188,73 @@ class PurchaseImport:
         Column("line_amount", help=_("The line's amount in PLN."), example="249,90"),
     ]
 
+    lines_columns = [
+        Column(
+            "purchase_id",
+            required=True,
+            help=_("The purchase the line belongs to, as in the purchases file."),
+            example="PAR-2026-000123",
+        ),
+        Column("source", help=_("The purchase's source; the upload form's value when empty."), example="pos"),
+        Column("sku", required=True, help=_("The product's code."), example="K-100"),
+        Column("product_name", example="Krem nawilżający"),
+        Column("category", help=_("Earning rules and exclusions by category use it."), example="Kosmetyki"),
+        Column("quantity", help=_("1 when empty."), example="1"),
+        Column("line_amount", required=True, help=_("The line's amount in PLN."), example="249,90"),
+    ]
+
     @staticmethod
     def group_key(row: Row) -> str:
         return row.values.get("purchase_id", "")
 
-    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
+    def read_lines(self, rows: Iterable[Row], *, job: ImportJob) -> "_LinesFile":
+        """The whole lines file by (source, purchase id): each row's line number and its line, or its errors."""
+        default_source = job.options.get("source") or "import"
+        lines = _LinesFile()
+        for row in rows:
+            values = row.values
+            outcome = Outcome(line=row.line, action="line")
+            if extra := values.pop("__extra__", None):
+                outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
+            external_id = values.get("purchase_id", "")
+            if not external_id:
+                outcome.fail("purchase_id", "", gettext("is empty"))
+            elif not KEY.match(external_id):
+                outcome.fail("purchase_id", external_id, _key_problem())
+            if not any(values.get(c) for c in ("sku", "product_name", "category", "line_amount")):
+                outcome.fail("sku", "", gettext("is empty"))
+                outcome.fail("line_amount", "", gettext("is empty"))
+            line = self._line(values, outcome)
+            errors = [(_in_lines_file(column), value, message) for column, value, message in outcome.errors]
+            if outcome.action == "invalid" and (not external_id or not KEY.match(external_id)):
+                lines.loose.append(Outcome(line=row.line, action="invalid", errors=errors))
+                continue
+            key = (values.get("source") or default_source, external_id)
+            lines.add(key, row.line, line, errors)
+        return lines
+
+    @staticmethod
+    def unclaimed_lines(lines: "_LinesFile") -> list[Outcome]:
+        """The lines file's rows whose purchase is not in the purchases file (and those without a purchase)."""
+        outcomes = lines.loose
+        lines.loose = []
+        for (source, external_id), entries in lines.by_key.items():
+            for number, _line, errors in map(lines.unpack, entries):
+                outcome = Outcome(line=number, action="invalid", errors=errors or [])
+                outcome.fail(
+                    _in_lines_file("purchase_id"),
+                    external_id,
+                    gettext("no purchase '%(purchase)s' from source '%(source)s' in the purchases file")
+                    % {"purchase": external_id, "source": source},
+                )
+                outcomes.append(outcome)
+        lines.by_key = {}
+        outcomes.sort(key=lambda outcome: outcome.line)
+        return outcomes
+
+    def prepare(
+        self, rows: list[Row], *, job: ImportJob, seen: set, lines: "_LinesFile | None" = None
+    ) -> list[Outcome]:
         default_source = job.options.get("source") or "import"
         matcher = MemberMatcher(rows)
         clock = _Clock()
@@ -207,6 +272,7 @@ class PurchaseImport:
             }
         outcomes: list[Outcome] = []
         groups: list[list[Outcome]] = []
+        own_lines: set[int] = set()  # the groups with line columns filled in the purchases file
         previous_key = None
         for row in rows:
             values = row.values
@@ -220,10 +286,12 @@ class PurchaseImport:
                 outcome.fail("purchase_id", "", gettext("is empty"))
             elif not KEY.match(external_id):
                 outcome.fail("purchase_id", external_id, _key_problem())
+            has_line = any(values.get(c) for c in ("sku", "product_name", "category", "line_amount"))
             line = self._line(values, outcome)
             if key == previous_key and groups and line is not None:
                 outcome.action = "line"
                 groups[-1].append(outcome)
+                own_lines.add(len(groups) - 1)
                 outcome.data = {"line": line}
                 outcomes.append(outcome)
                 continue
@@ -258,12 +326,18 @@ class PurchaseImport:
                 "store": store,
                 "lines": [line] if line else [],
             }
+            if has_line:
+                own_lines.add(len(groups))
             groups.append([outcome])
             outcomes.append(outcome)
-        for group in groups:
+        from_lines_file: list[Outcome] = []  # returned after the chunk's own rows
+        lines_file = lines if lines is not None else _NoLines
+        for index, group in enumerate(groups):
             head = group[0]
-            lines = [o.data["line"] for o in group[1:] if o.data.get("line")]
-            head.data["lines"].extend(lines)
+            head.data["lines"].extend(o.data["line"] for o in group[1:] if o.data.get("line"))
+            entries = lines_file.claim((head.data["source"], head.data["external_id"]))
+            joined = self._join(head, entries, index in own_lines)
+            from_lines_file.extend(joined)
             if head.action == "new" and head.data["amount"] is not None and head.data["lines"]:
                 total = sum((li.amount for li in head.data["lines"]), Decimal("0"))
                 if total > head.data["amount"]:
@@ -277,6 +351,7 @@ class PurchaseImport:
                         },
                     )
             bad = next((o for o in group if o.action == "invalid"), None)
+            bad_line = next((o for o in joined if o.action == "invalid"), None)
             if bad is not None:
                 for other in group:
                     if other.action != "invalid":
@@ -285,10 +360,54 @@ class PurchaseImport:
                             head.data.get("external_id", ""),
                             gettext("not imported: line %(line)d of this purchase has errors") % {"line": bad.line},
                         )
+                for other in joined:
+                    if other.action != "invalid":
+                        other.fail(
+                            _in_lines_file("purchase_id"),
+                            head.data.get("external_id", ""),
+                            gettext("not imported: its purchase (line %(line)d of the purchases file) has errors")
+                            % {"line": bad.line},
+                        )
+            elif bad_line is not None:
+                for other in group:
+                    other.fail(
+                        "purchase_id",
+                        head.data.get("external_id", ""),
+                        gettext("not imported: line %(line)d of the lines file has errors") % {"line": bad_line.line},
+                    )
+                for other in joined:
+                    if other.action != "invalid":
+                        other.fail(
+                            _in_lines_file("purchase_id"),
+                            head.data.get("external_id", ""),
+                            gettext("not imported: line %(line)d of the lines file has errors")
+                            % {"line": bad_line.line},
+                        )
             elif head.action == "skip":
-                for other in group[1:]:
+                for other in [*group[1:], *joined]:
                     other.action = "skip"
-        return outcomes
+        return outcomes + from_lines_file
+
+    @staticmethod
+    def _join(head: Outcome, entries: list, own_lines: bool) -> list[Outcome]:
+        """The purchase's rows of the lines file as outcomes; their valid lines added to the purchase."""
+        joined = []
+        for number, line, errors in entries:
+            outcome = Outcome(line=number, action="line")
+            for error in errors or ():
+                outcome.fail(*error)
+            if line is not None and outcome.action != "invalid":
+                head.data["lines"].append(line)
+            joined.append(outcome)
+        if entries and own_lines:
+            head.fail(
+                "sku",
+                head.data.get("external_id", ""),
+                gettext(
+                    "lines given in both files: give a purchase's lines in the purchases file or in the lines file"
+                ),
+            )
+        return joined
 
     @staticmethod
     def _line(values: dict[str, str], outcome: Outcome) -> LineData | None:
@@ -339,6 +458,60 @@ class PurchaseImport:
         result = purchases_post_batch(rows, chunk_size=len(rows))
         for refusal in result.refusals:
             new[refusal.index].fail("member_number", "", refusal.reason)
+
+
+def _in_lines_file(column: str) -> str:
+    """An error's column in the lines file, so that staff know which file the line number is in."""
+    return f"{column} ({gettext('lines file')})" if column else gettext("lines file")
+
+
+class _LinesFile:
+    """The lines file of a purchases import, read once; each purchase takes (claims) its lines in the preview.
+
+    The whole file is held in memory until the purchases claim it, so a line is kept as a flat tuple of
+    shared values (a product's name, category and amounts repeat over a file): about 200 bytes a line
+    instead of 550 as LineData objects, so a million-line file is ~200 MB at the start of the preview.
+    """
+
+    def __init__(self):
+        # (source, purchase id) -> [(line number, sku, name, category, quantity, amount) or (line number, errors)]
+        self.by_key: dict[tuple[str, str], list[tuple]] = {}
+        self.loose: list[Outcome] = []  # rows with no usable purchase id
+        self._shared: dict = {}
+
+    def add(self, key: tuple[str, str], number: int, line: LineData | None, errors: list) -> None:
+        if errors or line is None:
+            entry = (number, errors)
+        else:
+            share = self._shared.setdefault
+            entry = (
+                number,
+                share(line.sku, line.sku),
+                share(line.product_name, line.product_name),
+                share(line.category, line.category),
+                share(line.quantity, line.quantity),
+                share(line.amount, line.amount),
+            )
+        self.by_key.setdefault(key, []).append(entry)
+
+    @staticmethod
+    def unpack(entry: tuple) -> tuple[int, LineData | None, list | None]:
+        if len(entry) == 2:
+            return entry[0], None, entry[1]
+        number, sku, product_name, category, quantity, amount = entry
+        line = LineData(sku=sku, product_name=product_name, category=category, quantity=quantity, amount=amount)
+        return number, line, None
+
+    def claim(self, key: tuple[str, str]) -> list[tuple[int, LineData | None, list | None]]:
+        return [self.unpack(entry) for entry in self.by_key.pop(key, [])]
+
+
+class _NoLines:
+    """No lines file: nothing to claim."""
+
+    @staticmethod
+    def claim(key: tuple[str, str]) -> list:
+        return []
 
 
 class RefundImport:

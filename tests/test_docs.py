@@ -13,3 +13,5 @@ def test_imports_doc_lists_every_column_of_every_import():
         assert f"`{kind}`" in text
         for column in handler.columns:
             assert f"`{column.name}`" in text, f"{kind}.{column.name} is missing from docs/imports.md"
+        for column in getattr(handler, "lines_columns", None) or []:
+            assert f"`{column.name}`" in text, f"{kind} lines file: {column.name} is missing from docs/imports.md"
