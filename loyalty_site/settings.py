@@ -85,6 +85,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web and worker against one SQLite file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+elif env_bool("DATABASE_SERVER_SIDE_BINDING", True):
+    # Parameters bound by the server, so psycopg prepares a query the fifth time a connection runs it and
+    # PostgreSQL stops planning it anew: the till's purchase_post runs the same few queries all day
+    # (docs/benchmarks.md). Off behind a pooler in transaction mode that cannot keep prepared statements.
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
