@@ -85,10 +85,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web and worker against one SQLite file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-elif env_bool("DATABASE_SERVER_SIDE_BINDING", True):
-    # Parameters bound by the server, so psycopg prepares a query the fifth time a connection runs it and
-    # PostgreSQL stops planning it anew: the till's purchase_post runs the same few queries all day
-    # (docs/benchmarks.md). Off behind a pooler in transaction mode that cannot keep prepared statements.
+elif env_bool("DATABASE_SERVER_SIDE_BINDING", False):
+    # Opt-in. Parameters bound by the server, so psycopg prepares a query the fifth time a connection runs it
+    # and PostgreSQL stops planning it anew (a till's purchase_post: docs/benchmarks.md). Off by default: the
+    # server then refuses a statement with more than 65,535 parameters, which Django does not split for
+    # (a bulk_create or ORM delete of tens of thousands of rows), and poolers in transaction mode may not
+    # keep prepared statements.
     DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
