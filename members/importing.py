@@ -14,6 +14,7 @@ import io
 import itertools
 import logging
 import pickle
+import secrets
 import struct
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -295,6 +296,7 @@ def _fail(job: ImportJob, message: str) -> ImportJob:
         status=ImportJob.Status.FAILED, error_message=message, finished_at=timezone.now()
     )
     job.refresh_from_db()
+    _prepared_delete(job)  # member ids and amounts: kept no longer than the job needs them
     return job
 
 
@@ -359,6 +361,9 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
         encoding=table.encoding,
     )
     job.refresh_from_db()
+    if prepared is not None:
+        job.options = {**job.options, "prepared_token": prepared.token}
+        job.save(update_fields=["options"])
     return job
 
 
@@ -477,16 +482,21 @@ _HEADER = struct.Struct(">I32sQ")
 
 
 def _prepared_name(job: ImportJob) -> str:
-    return f"{job.file.name}.prepared"
+    # A folder of its own, named by the job: never beside uploads, whose names staff choose.
+    return f"imports/prepared/{job.pk}.prepared"
 
 
-def _signature(position: int, payload: bytes) -> bytes:
-    return salted_hmac(PREPARED_FORMAT, struct.pack(">Q", position) + payload, algorithm="sha256").digest()
+def _signature(job: ImportJob, token: str, position: int, payload: bytes) -> bytes:
+    # Bound to the job and to this preview's token (kept in job.options): a record copied from another job
+    # or from an earlier preview of this one does not verify.
+    message = f"{job.pk}:{token}:".encode() + struct.pack(">Q", position) + payload
+    return salted_hmac(PREPARED_FORMAT, message, algorithm="sha256").digest()
 
 
 class _PreparedWriter:
     def __init__(self, job: ImportJob, chunk_size: int):
         self.job = job
+        self.token = secrets.token_hex(16)
         self.buffer = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(), after save())
         self.buffer.write(_prepared_start(chunk_size))
 
@@ -494,7 +504,7 @@ class _PreparedWriter:
         # Rows the import will not write keep only what it counts: their action.
         kept = [o if o.action in ("new", "update") else Outcome(line=o.line, action=o.action) for o in outcomes]
         payload = pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL)
-        self.buffer.write(_HEADER.pack(len(payload), _signature(position, payload), position))
+        self.buffer.write(_HEADER.pack(len(payload), _signature(self.job, self.token, position, payload), position))
         self.buffer.write(payload)
 
     def save(self) -> None:
@@ -515,25 +525,31 @@ def _prepared_start(chunk_size: int) -> bytes:
 
 
 def _prepared_read(job: ImportJob, chunk_size: int) -> Iterator[tuple[int, list[Outcome]]] | None:
+    """The kept outcomes, or None (the import then reads the upload again) unless the whole file is intact:
+    every record signed for this job and preview, positions rising, the last one the file's last row."""
+    token = job.options.get("prepared_token")
+    if not token:
+        return None
     storage = job.file.storage
     name = _prepared_name(job)
-    try:
-        handle = storage.open(name, "rb")
-    except (FileNotFoundError, OSError):
-        return None
     start = _prepared_start(chunk_size)
-    if handle.read(len(start)) != start:
-        handle.close()
+    try:
+        with storage.open(name, "rb") as handle:
+            intact = _prepared_intact(job, token, handle, start)
+    except OSError:
+        return None
+    if not intact:
+        logger.warning("Import %s: the kept preview is incomplete or altered; the upload is read again", job.pk)
         return None
 
     def records() -> Iterator[tuple[int, list[Outcome]]]:
-        with handle:
+        with storage.open(name, "rb") as handle:
+            handle.read(len(start))
             while header := handle.read(_HEADER.size):
                 length, signature, position = _HEADER.unpack(header)
                 payload = handle.read(length)
-                if len(payload) != length or not hmac.compare_digest(signature, _signature(position, payload)):
-                    # Cannot happen unless the file was damaged or altered: stop rather than guess.
-                    logger.error("Import %s: the kept preview is damaged at row %s", job.pk, position)
+                if not hmac.compare_digest(signature, _signature(job, token, position, payload)):
+                    # Changed since it was checked a moment ago: stop rather than guess.
                     raise FileFormatError(
                         gettext("The checked file kept for this import is damaged. Upload the file again.")
                     )
@@ -543,6 +559,23 @@ def _prepared_read(job: ImportJob, chunk_size: int) -> Iterator[tuple[int, list[
                 yield position, pickle.loads(payload)  # noqa: S301 (signed above: only our own records)
 
     return records()
+
+
+def _prepared_intact(job: ImportJob, token: str, handle, start: bytes) -> bool:
+    if handle.read(len(start)) != start:
+        return False
+    last = 0
+    while header := handle.read(_HEADER.size):
+        if len(header) != _HEADER.size:
+            return False
+        length, signature, position = _HEADER.unpack(header)
+        payload = handle.read(length)
+        if len(payload) != length or position <= last:
+            return False
+        if not hmac.compare_digest(signature, _signature(job, token, position, payload)):
+            return False
+        last = position
+    return last == job.total_rows
 
 
 def _prepared_delete(job: ImportJob) -> None:

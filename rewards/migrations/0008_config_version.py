@@ -31,7 +31,7 @@ def create_triggers(apps, schema_editor):
             END;
             $$ LANGUAGE plpgsql;
 
-            CREATE TRIGGER rewards_programsettings_version BEFORE UPDATE ON rewards_programsettings
+            CREATE TRIGGER rewards_programsettings_version BEFORE INSERT OR UPDATE ON rewards_programsettings
                 FOR EACH ROW EXECUTE FUNCTION rewards_settings_changed();
             """,
             params=(),
@@ -44,18 +44,13 @@ def create_triggers(apps, schema_editor):
             )
     elif vendor == "sqlite":
         bump = "UPDATE rewards_programsettings SET config_version = random() WHERE id = 1;"
-        # SQLite has no BEFORE trigger that can change the row: an AFTER trigger on the other columns sets a
-        # new version (its own update touches only config_version, so it does not fire itself). A column
-        # added to ProgramSettings later must be added here by a migration of its own.
-        settings_columns = ", ".join(
-            f.column
-            for f in apps.get_model("rewards", "ProgramSettings")._meta.concrete_fields
-            if f.column not in ("id", "config_version")
-        )
-        schema_editor.execute(
-            f"CREATE TRIGGER rewards_programsettings_version AFTER UPDATE OF {settings_columns} "
-            f"ON rewards_programsettings BEGIN {bump} END;"
-        )
+        # SQLite has no BEFORE trigger that can change the row: AFTER triggers set a new version. The trigger's
+        # own update does not fire it again (SQLite's recursive_triggers is off unless a connection turns it on).
+        for op in ("INSERT", "UPDATE"):
+            schema_editor.execute(
+                f"CREATE TRIGGER rewards_programsettings_version_{op.lower()} AFTER {op} "
+                f"ON rewards_programsettings BEGIN {bump} END;"
+            )
         for table in WATCHED:
             for op in ("INSERT", "UPDATE", "DELETE"):
                 schema_editor.execute(
@@ -73,7 +68,8 @@ def drop_triggers(apps, schema_editor):
             "DROP FUNCTION IF EXISTS rewards_settings_changed(); DROP FUNCTION IF EXISTS rewards_config_changed();"
         )
     elif vendor == "sqlite":
-        schema_editor.execute("DROP TRIGGER IF EXISTS rewards_programsettings_version;")
+        for op in ("insert", "update"):
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS rewards_programsettings_version_{op};")
         for table in WATCHED:
             for op in ("insert", "update", "delete"):
                 schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_config_{op};")

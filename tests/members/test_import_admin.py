@@ -328,7 +328,7 @@ def test_a_purchases_file_is_imported_with_the_source_chosen_on_the_form(admin_c
 
     upload(admin_client_, content.encode(), name="zakupy.csv", kind="purchases", source="kasa-1")
     job = latest_job()
-    assert (job.status, job.counts, job.options) == ("previewed", {"new": 1, "line": 1}, {"source": "kasa-1"})
+    assert (job.status, job.counts, job.options["source"]) == ("previewed", {"new": 1, "line": 1}, "kasa-1")
     assert "further item lines of a purchase" in page_text(admin_client_.get(job_url(job)))
     admin_client_.post(confirm_url(job))
 

@@ -109,3 +109,11 @@ def test_saving_settings_read_before_another_change_still_replaces_the_version(m
     settings_row.base_points_per_pln = Decimal("2")
     settings_row.save()  # would write the cached version back
     assert post(member, "P-2").entry.points == 200
+
+
+def test_a_settings_row_inserted_with_a_cached_version_still_gets_a_new_one(member, program, tiers):
+    """A restore or fixture load writes config_version too; the insert trigger replaces it."""
+    cached = programme_config().version
+    ProgramSettings.objects.all().delete()
+    ProgramSettings.objects.create(pk=1, base_points_per_pln=Decimal("2"), pending_days=0, config_version=cached)
+    assert post(member, "P-1").entry.points == 200

@@ -200,7 +200,7 @@ def test_without_the_kept_preview_the_import_reads_both_files_again(member, rule
     lines = [f"P-{i};K{i};;Kosmetyki;1;10,00" for i in range(5)] + ["P-8;X;;;;1,00"]
     previewed = import_preview(job=two_files(staff_user, purchases, lines, only_valid_rows=True), chunk_size=2)
     storage = previewed.file.storage
-    storage.delete(f"{previewed.file.name}.prepared")
+    storage.delete(f"imports/prepared/{previewed.pk}.prepared")
     imported = import_apply(job=previewed, chunk_size=2)
     assert imported.options["applied"] == {"new": 5, "line": 5, "invalid": 1}
     assert [p for _e, _k, p in ledger()] == [20] * 5  # 10 PLN of cosmetics x2

@@ -166,7 +166,7 @@ def test_import_applies_the_previews_outcomes_without_validating_the_file_again(
 
     previewed = import_preview(job=job("purchases", purchases_csv(members, 12), staff_user), chunk_size=5)
     kept = previewed.file.storage
-    assert kept.exists(f"{previewed.file.name}.prepared")
+    assert kept.exists(f"imports/prepared/{previewed.pk}.prepared")
 
     def no_second_validation(self, rows, *, job, seen):
         raise AssertionError("the file was validated again")
@@ -175,7 +175,7 @@ def test_import_applies_the_previews_outcomes_without_validating_the_file_again(
     imported = import_apply(job=previewed, chunk_size=5)
     assert imported.status == "done" and imported.options["applied"] == {"new": 12}
     assert LedgerEntry.objects.filter(kind="earn").count() == 12
-    assert not kept.exists(f"{previewed.file.name}.prepared")  # removed once the import is done
+    assert not kept.exists(f"imports/prepared/{previewed.pk}.prepared")  # removed once the import is done
 
 
 def test_interrupted_import_from_kept_outcomes_applies_every_row_once(members, program, staff_user, monkeypatch):
@@ -227,15 +227,72 @@ def test_member_suspended_after_the_preview_with_only_valid_rows_skips_their_row
     assert Purchase.objects.count() == 8 and not Purchase.objects.filter(member=members[1]).exists()
 
 
-def test_altered_kept_outcomes_are_never_loaded(members, program, staff_user):
-    previewed = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
-    storage, name = previewed.file.storage, f"{previewed.file.name}.prepared"
+def _kept(job):
+    return job.file.storage, f"imports/prepared/{job.pk}.prepared"
+
+
+def _rewrite(job, change):
+    storage, name = _kept(job)
     with storage.open(name, "rb") as handle:
         data = bytearray(handle.read())
-    data[-1] ^= 0xFF  # one bit of the pickled outcomes
     with open(storage.path(name), "wb") as handle:
-        handle.write(data)
-    failed = import_apply(job=previewed)
-    assert failed.status == "failed"
-    assert failed.error_message == "Sprawdzony plik zachowany dla tego importu jest uszkodzony. Prześlij plik ponownie."
-    assert Purchase.objects.count() == 0
+        handle.write(change(data))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda data: data[:-1] + bytes([data[-1] ^ 0xFF]), id="one bit of the outcomes"),
+        pytest.param(lambda data: data[: len(data) // 2], id="cut off"),
+        pytest.param(lambda data: data[:40], id="cut off after the first header"),
+    ],
+)
+def test_altered_or_cut_kept_outcomes_are_never_loaded_and_the_upload_is_read_again(
+    members, program, staff_user, monkeypatch, change
+):
+    from rewards import resources
+
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
+    _rewrite(previewed, change)
+    validated_again = []
+    original = resources.PurchaseImport.prepare
+
+    def prepare(self, rows, **kwargs):
+        validated_again.append(len(rows))
+        return original(self, rows, **kwargs)
+
+    monkeypatch.setattr(resources.PurchaseImport, "prepare", prepare)
+    imported = import_apply(job=previewed)
+    assert imported.status == "done" and validated_again == [5]
+    assert Purchase.objects.count() == 5
+    assert ledger_mismatches() == []
+
+
+def test_outcomes_kept_for_another_job_do_not_verify(members, program, staff_user, monkeypatch):
+    from rewards import resources
+
+    first = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
+    second = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
+    storage, first_name = _kept(first)
+    with storage.open(first_name, "rb") as handle:
+        copied = handle.read()
+    _rewrite(second, lambda data: copied)
+    validated_again = []
+    original = resources.PurchaseImport.prepare
+
+    def prepare(self, rows, **kwargs):
+        validated_again.append(len(rows))
+        return original(self, rows, **kwargs)
+
+    monkeypatch.setattr(resources.PurchaseImport, "prepare", prepare)
+    assert import_apply(job=second).status == "done" and validated_again == [5]
+
+
+def test_a_failed_import_removes_its_kept_outcomes(members, program, staff_user):
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
+    storage, name = _kept(previewed)
+    assert storage.exists(name)
+    members[1].status = "suspended"
+    members[1].save()
+    assert import_apply(job=previewed, chunk_size=5).status == "failed"
+    assert not storage.exists(name)
