@@ -16,6 +16,14 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 (loads the settings module)
+    except ImproperlyConfigured as exc:
+        # Django would keep going without settings and fail later with "Models aren't loaded yet".
+        sys.exit(f"manage.py: {exc}")
     execute_from_command_line(sys.argv)
 
 

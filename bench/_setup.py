@@ -6,6 +6,7 @@ The database named in DATABASE_URL is dropped and created again, so its name mus
 import os
 import platform
 import random
+import resource
 import secrets
 import sys
 import time
@@ -212,3 +213,12 @@ def timed(label: str, results: dict):
     start = time.perf_counter()
     yield
     results[label] = time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across
+    fork and exec, so a worker started by a bigger process would report that process's peak as its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

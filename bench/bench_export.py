@@ -14,7 +14,6 @@ after, so the difference is what the export itself took; it should not grow with
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,10 +34,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prepare_database(members: int) -> None:
@@ -81,7 +76,7 @@ def child(file_format: str, filters: str) -> None:
         "rows_per_s": round(job.total_rows / elapsed) if elapsed else None,
         "file_mb": round(job.file.size / 1e6, 2) if job.file else None,
         "rss_before_mb": round(before, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(_setup.peak_rss_mb(), 1),
     }
     print("RESULT " + json.dumps(result))
 

@@ -21,7 +21,6 @@ import csv
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -78,15 +77,6 @@ def prepare_database() -> None:
     _setup.analyze()
 
 
-def peak_rss_mb() -> float:
-    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork and exec, so a worker started by
-    # a bigger process would report that process's peak as its own.
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_ours(path: Path, rows: int, preview_only: bool) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.files import File
@@ -125,7 +115,7 @@ def run_ours(path: Path, rows: int, preview_only: bool) -> dict:
             )
         again = import_apply(job=import_preview(job=again))
         result["second_upload_new_entries"] = LedgerEntry.objects.filter(kind="earn").count() - result["earn_entries"]
-    result["peak_rss_mb"] = peak_rss_mb()
+    result["peak_rss_mb"] = _setup.peak_rss_mb()
     return result
 
 
@@ -190,7 +180,7 @@ def run_default(path: Path, rows: int, limit: int | None = None) -> dict:
         "errors": dry.has_errors() or real.has_errors(),
         "purchases": Purchase.objects.count(),
         "earn_entries": LedgerEntry.objects.filter(kind="earn").count(),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": _setup.peak_rss_mb(),
     }
 
 
@@ -208,7 +198,7 @@ def run_copy(path: Path, rows: int) -> dict:
         while chunk := handle.read(1 << 20):
             copy.write(chunk)
     elapsed = time.perf_counter() - start
-    return {"rows_per_s": rows / elapsed, "seconds": elapsed, "peak_rss_mb": peak_rss_mb()}
+    return {"rows_per_s": rows / elapsed, "seconds": elapsed, "peak_rss_mb": _setup.peak_rss_mb()}
 
 
 def run_web(path: Path, rows: int) -> dict:
@@ -264,7 +254,7 @@ def run_web(path: Path, rows: int) -> dict:
             response = client.post(confirm, {"action": "import", "source": "pos"}, secure=True)
             assert response.status_code == 302
     job.refresh_from_db()
-    result.update(status=job.status, counts=job.counts, workers=workers, web_peak_rss_mb=peak_rss_mb())
+    result.update(status=job.status, counts=job.counts, workers=workers, web_peak_rss_mb=_setup.peak_rss_mb())
     return result
 
 
@@ -323,7 +313,7 @@ def run_worker(stage: str, job_id: int) -> dict:
     from members.tasks import import_apply_run, import_preview_run
 
     job = (import_preview_run if stage == "preview" else import_apply_run)(job_id)
-    return {"status": job.status, "peak_rss_mb": peak_rss_mb()}
+    return {"status": job.status, "peak_rss_mb": _setup.peak_rss_mb()}
 
 
 def child(mode: str, path: Path, rows: int, preview_only: bool, default_rows: int | None = None) -> None:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext, ngettext, pgettext
 
+from .exports import FORMULA_TRIGGERS, neutralise
 from .models import ImportJob, ImportRowError
 from .tabular import FileFormatError, Table, read_table
 
@@ -248,8 +249,8 @@ def _rows(table: Table) -> Iterator[Row]:
 
 
 def _unguard(value: str) -> str:
-    """Our exports prefix formula-like text with ' (see _neutralise); a re-imported export drops it."""
-    if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r":
+    """Our exports prefix formula-like text with ' (members.exports.neutralise); a re-imported export drops it."""
+    if len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_TRIGGERS):
         return value[1:]
     return value
 
@@ -599,12 +600,5 @@ def error_report_csv(*, job: ImportJob) -> Iterator[str]:
     for error in ImportRowError.objects.filter(job=job).order_by("line", "id").iterator(chunk_size=2000):
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([error.line, error.column, _neutralise(error.value), error.message])
+        writer.writerow([error.line, error.column, neutralise(error.value), error.message])
         yield buffer.getvalue()
-
-
-def _neutralise(value: str) -> str:
-    """A cell a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    if value and value[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -30,9 +30,10 @@ from django.utils.translation import gettext, ngettext
 from members.models import Member, Purchase, PurchaseLine
 from members.services import LineData
 
+from .config import programme_config
 from .earning import RuleSet, calculate_points
 from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
-from .services import add_months, expiry_for, program_settings, purchase_earn_key, qualified_tier
+from .services import add_months, expiry_for, purchase_earn_key, qualified_tier
 
 RETRIES = 3
 # SQLite refuses statements with more than 32,766 parameters (999 before 3.32): look rows up in slices.
@@ -186,14 +187,15 @@ def purchases_post_batch(
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         workers = 1  # threads would not see the caller's uncommitted rows, nor share its transaction
     now = now or timezone.now()
-    settings = program_settings()
-    all_tiers = list(Tier.objects.order_by("rank"))
+    # The same cached configuration purchase_post uses: an import calls this once per chunk.
+    config = programme_config()
+    settings = config.settings
     context = _Context(
         now=now,
         settings=settings,
-        ruleset=RuleSet.load(),
-        tiers=all_tiers if recalculate_tiers else [],
-        tiers_by_id={tier.pk: tier for tier in all_tiers},
+        ruleset=config.ruleset,
+        tiers=list(config.tiers) if recalculate_tiers else [],
+        tiers_by_id={tier.pk: tier for tier in config.tiers},
         window_start=add_months(now, -settings.tier_window_months),
     )
     result = BatchResult()

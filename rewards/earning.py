@@ -37,7 +37,7 @@ class Earning:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The active rules and settings, loaded once per request or batch."""
+    """The active rules and settings, as `rewards.config` caches them until the configuration changes."""
 
     base_rate: Decimal
     cap: int | None
@@ -50,10 +50,6 @@ class RuleSet:
     @cached_property
     def base_label(self) -> str:
         return f"{self.base_rate.normalize():f} pt/PLN"
-
-    @classmethod
-    def load(cls) -> "RuleSet":
-        return cls.from_settings(ProgramSettings.objects.get_or_create(pk=1)[0])
 
     @classmethod
     def from_settings(cls, settings: ProgramSettings) -> "RuleSet":

@@ -109,10 +109,20 @@ def test_line_items_earn_by_category(members, program, staff_user):
     assert LedgerEntry.objects.get(purchase__external_id="L-1").points == 250
 
 
-def test_interrupted_purchases_import_applies_every_row_once(members, program, staff_user, monkeypatch):
+@pytest.mark.parametrize(
+    "preview_chunk_size",
+    [
+        pytest.param(2000, id="chunked otherwise than the import: the file is read again"),
+        pytest.param(5, id="chunked as the import: the kept outcomes are applied"),
+    ],
+)
+def test_interrupted_purchases_import_applies_every_row_once(
+    members, program, staff_user, monkeypatch, preview_chunk_size
+):
     from rewards import resources
 
-    previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user))
+    upload = job("purchases", purchases_csv(members, 25), staff_user)
+    previewed = import_preview(job=upload, chunk_size=preview_chunk_size)
     original = resources.PurchaseImport.apply
     calls = {"n": 0}
 
@@ -178,30 +188,6 @@ def test_import_applies_the_previews_outcomes_without_validating_the_file_again(
     assert not kept.exists(f"imports/prepared/{previewed.pk}.prepared")  # removed once the import is done
 
 
-def test_interrupted_import_from_kept_outcomes_applies_every_row_once(members, program, staff_user, monkeypatch):
-    from rewards import resources
-
-    previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user), chunk_size=5)
-    original = resources.PurchaseImport.apply
-    calls = {"n": 0}
-
-    def killed_on_third_chunk(self, outcomes, *, job):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise SystemExit("worker killed")
-        return original(self, outcomes, job=job)
-
-    monkeypatch.setattr(resources.PurchaseImport, "apply", killed_on_third_chunk)
-    with pytest.raises(SystemExit):
-        import_apply(job=previewed, chunk_size=5)
-    assert Purchase.objects.count() == 10
-    monkeypatch.setattr(resources.PurchaseImport, "apply", original)
-    import_apply(job=previewed, chunk_size=5)
-    assert Purchase.objects.count() == 25
-    assert LedgerEntry.objects.filter(kind="earn").count() == 25
-    assert ledger_mismatches() == []
-
-
 def test_member_suspended_after_the_preview_stops_the_import_at_that_chunk(members, program, staff_user):
     previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
     members[1].status = "suspended"  # rows 2 and 7 (lines 3 and 8) are theirs
@@ -227,6 +213,22 @@ def test_member_suspended_after_the_preview_with_only_valid_rows_skips_their_row
     assert Purchase.objects.count() == 8 and not Purchase.objects.filter(member=members[1]).exists()
 
 
+@pytest.fixture
+def validated_again(monkeypatch):
+    """The sizes of the chunks the purchases handler validates; a test clears it once the preview is done."""
+    from rewards import resources
+
+    sizes = []
+    original = resources.PurchaseImport.prepare
+
+    def prepare(self, rows, **kwargs):
+        sizes.append(len(rows))
+        return original(self, rows, **kwargs)
+
+    monkeypatch.setattr(resources.PurchaseImport, "prepare", prepare)
+    return sizes
+
+
 def _kept(job):
     return job.file.storage, f"imports/prepared/{job.pk}.prepared"
 
@@ -248,43 +250,25 @@ def _rewrite(job, change):
     ],
 )
 def test_altered_or_cut_kept_outcomes_are_never_loaded_and_the_upload_is_read_again(
-    members, program, staff_user, monkeypatch, change
+    members, program, staff_user, validated_again, change
 ):
-    from rewards import resources
-
     previewed = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
     _rewrite(previewed, change)
-    validated_again = []
-    original = resources.PurchaseImport.prepare
-
-    def prepare(self, rows, **kwargs):
-        validated_again.append(len(rows))
-        return original(self, rows, **kwargs)
-
-    monkeypatch.setattr(resources.PurchaseImport, "prepare", prepare)
+    validated_again.clear()
     imported = import_apply(job=previewed)
     assert imported.status == "done" and validated_again == [5]
     assert Purchase.objects.count() == 5
     assert ledger_mismatches() == []
 
 
-def test_outcomes_kept_for_another_job_do_not_verify(members, program, staff_user, monkeypatch):
-    from rewards import resources
-
+def test_outcomes_kept_for_another_job_do_not_verify(members, program, staff_user, validated_again):
     first = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
     second = import_preview(job=job("purchases", purchases_csv(members, 5), staff_user))
     storage, first_name = _kept(first)
     with storage.open(first_name, "rb") as handle:
         copied = handle.read()
     _rewrite(second, lambda data: copied)
-    validated_again = []
-    original = resources.PurchaseImport.prepare
-
-    def prepare(self, rows, **kwargs):
-        validated_again.append(len(rows))
-        return original(self, rows, **kwargs)
-
-    monkeypatch.setattr(resources.PurchaseImport, "prepare", prepare)
+    validated_again.clear()
     assert import_apply(job=second).status == "done" and validated_again == [5]
 
 
