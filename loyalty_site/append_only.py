@@ -6,10 +6,10 @@ TRUNCATE stays allowed: it needs table ownership, and the test suite resets tabl
 from django.db import migrations
 
 
-def _create(table: str):
+def _create(table: str, *, sqlite_only: bool = False):
     def forwards(apps, schema_editor):
         vendor = schema_editor.connection.vendor
-        if vendor == "postgresql":
+        if vendor == "postgresql" and not sqlite_only:
             schema_editor.execute(
                 f"""
                 CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$
@@ -27,7 +27,7 @@ def _create(table: str):
         elif vendor == "sqlite":
             for op in ("UPDATE", "DELETE"):
                 schema_editor.execute(
-                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
                     f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END;"
                 )
 
@@ -51,3 +51,10 @@ def _drop(table: str):
 
 def append_only(table: str) -> migrations.RunPython:
     return migrations.RunPython(_create(table), _drop(table))
+
+
+def append_only_after_remake(table: str) -> migrations.RunPython:
+    """Put the SQLite triggers back after a migration that altered the table: SQLite cannot alter a column,
+    so Django copies the table into a new one, and the old table's triggers go with it. PostgreSQL alters
+    the table in place and keeps its trigger."""
+    return migrations.RunPython(_create(table, sqlite_only=True), migrations.RunPython.noop)
