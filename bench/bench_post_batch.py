@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--purchases", type=int, default=100_000)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=1, help="threads posting each chunk, members split")
+    parser.add_argument("--workers", type=int, default=2, help="processes posting the batch, members split")
     parser.add_argument("--verify-members", type=int, default=200, help="members re-posted one by one to compare")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the batch run")
     parser.add_argument("--skip-floor", action="store_true")

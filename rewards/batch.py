@@ -13,14 +13,14 @@ unnoticed.
 """
 
 import itertools
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
+import billiard
 from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
 from django.db.models import F, Lookup, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
@@ -91,6 +91,7 @@ class BatchResult:
     refused: int = 0  # rows refused: unknown or inactive member, invalid amounts
     tier_changes: int = 0  # TierChange rows written
     refusals: list[Refusal] = field(default_factory=list)
+    skips: list[int] = field(default_factory=list)  # positions (from 0) of the rows skipped
 
     def add(self, other: "BatchResult") -> None:
         self.created += other.created
@@ -100,6 +101,7 @@ class BatchResult:
         self.refused += other.refused
         self.tier_changes += other.tier_changes
         self.refusals.extend(other.refusals)
+        self.skips.extend(other.skips)
 
 
 @dataclass
@@ -178,15 +180,17 @@ def purchases_post_batch(
     stay posted if a later chunk fails, and running the whole batch again completes it.
 
     With `recalculate_tiers=False` every purchase earns at the member's tier as it stands and tiers are
-    left to the nightly recalculation. With `workers` above 1 (PostgreSQL, outside a transaction) each
-    chunk is split by member between that many threads with their own database connections: members'
-    purchases never cross threads, so each member's rows are still posted in order.
+    left to the nightly recalculation. With `workers` above 1 (PostgreSQL, outside a transaction) the rows
+    are split by member between that many processes, each with its own database connection (see
+    `_post_in_processes`).
     """
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers must be at least 1.")
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        workers = 1  # threads would not see the caller's uncommitted rows, nor share its transaction
     now = now or timezone.now()
+    if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _post_in_processes(
+            rows, now=now, chunk_size=chunk_size, recalculate_tiers=recalculate_tiers, workers=workers
+        )
     # The same cached configuration purchase_post uses: an import calls this once per chunk.
     config = programme_config()
     settings = config.settings
@@ -202,9 +206,92 @@ def purchases_post_batch(
     start = 0
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, chunk_size)):
-        result.add(_post_chunk(chunk, start=start, context=context, workers=workers))
+        result.add(_post_chunk(chunk, start=start, context=context))
         start += len(chunk)
     return result
+
+
+# --- Several processes ---------------------------------------------------------------------------
+
+# Rows handed out per round, in chunks per process. A round ends when every process is done with it, so a
+# member's rows in a later round are posted after those in an earlier one, and memory stays bounded.
+ROUND_CHUNKS = 10
+
+
+def _post_in_processes(
+    rows: Iterable[PurchaseRow], *, now: datetime, chunk_size: int, recalculate_tiers: bool, workers: int
+) -> BatchResult:
+    """Post the rows in `workers` forked processes, each member's rows in one of them, in order.
+
+    Why processes: Python works out the points while PostgreSQL sits idle and the other way round, and
+    threads cannot overlap the two (the GIL). Each process posts its members' rows as the single-process
+    path does; they never wait for each other, because they lock different accounts. billiard (Celery's
+    fork of multiprocessing) can fork from a Celery worker's pool process, where multiprocessing refuses.
+
+    A purchase repeated for two different members lands in two processes: the database's unique key lets
+    one of them record it and the other skips it, which is not necessarily the earlier row.
+    """
+    forking = billiard.get_context("fork")
+    result = BatchResult()
+    iterator = iter(rows)
+    start = 0
+    while batch := list(itertools.islice(iterator, chunk_size * workers * ROUND_CHUNKS)):
+        parts: list[list[int]] = [[] for _ in range(workers)]
+        for offset, row in enumerate(batch):
+            parts[row.member_id % workers].append(offset)
+        # A forked child must open its own connection, not share the parent's socket.
+        connections.close_all()
+        running = []
+        for part in parts:
+            if not part:
+                continue
+            receiver, sender = forking.Pipe(duplex=False)
+            process = forking.Process(
+                target=_post_process,
+                args=(sender, [batch[offset] for offset in part], now, chunk_size, recalculate_tiers),
+                daemon=True,
+            )
+            process.start()
+            sender.close()
+            running.append((part, receiver, process))
+        errors: list[BaseException] = []
+        for part, receiver, process in running:
+            try:
+                status, payload = receiver.recv()
+            except EOFError:
+                status, payload = "error", RuntimeError("A batch process ended without a result.")
+            process.join()
+            if status == "error":
+                errors.append(payload)
+                continue
+            # Positions within the part, made positions in the rows given.
+            payload.refusals = [replace(refusal, index=start + part[refusal.index]) for refusal in payload.refusals]
+            payload.skips = [start + part[index] for index in payload.skips]
+            result.add(payload)
+        if errors:
+            raise errors[0]
+        start += len(batch)
+    result.refusals.sort(key=lambda refusal: refusal.index)
+    result.skips.sort()
+    return result
+
+
+def _post_process(sender, rows: list[PurchaseRow], now: datetime, chunk_size: int, recalculate_tiers: bool) -> None:
+    """A forked process's work: post its rows, send back the result or the error."""
+    try:
+        result = purchases_post_batch(rows, now=now, chunk_size=chunk_size, recalculate_tiers=recalculate_tiers)
+        sender.send(("ok", result))
+    except BaseException as exc:  # re-raised by the parent
+        try:
+            sender.send(("error", exc))
+        except Exception:  # an exception that cannot be pickled: its words are enough
+            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        connections.close_all()
+        sender.close()
+
+
+# --- One process ---------------------------------------------------------------------------------
 
 
 class _Candidate(NamedTuple):
@@ -213,16 +300,16 @@ class _Candidate(NamedTuple):
     problem: str | None  # why purchase_create would refuse it, unless it turns out recorded already
 
 
-def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context, workers: int) -> BatchResult:
+def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> BatchResult:
     """Sort out the rows of refused members and those repeated within the chunk, then post the rest in one
-    transaction per part, the members split between the parts."""
+    transaction."""
     result = BatchResult()
     members = {
         pk: (status, number)
         for queryset in _any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
         for pk, status, number in queryset.values_list("pk", "status", "member_number")
     }
-    parts: list[list[_Candidate]] = [[] for _ in range(workers)]
+    candidates: list[_Candidate] = []
     seen: set[tuple[str, str]] = set()
     for offset, row in enumerate(chunk):
         # purchase_post's checks in its order: the member, the purchase already recorded (an earlier row
@@ -239,44 +326,18 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context, work
             result.refusals.append(Refusal(start + offset, row.source, row.external_id, reason))
         elif key in seen:
             result.skipped += 1
+            result.skips.append(start + offset)
         else:
             problem = _row_problem(row)
             if problem is None:
                 seen.add(key)
-            parts[row.member_id % workers].append(_Candidate(start + offset, row, problem))
-    for part_result in _run_parts([part for part in parts if part], context):
-        result.add(part_result)
+            candidates.append(_Candidate(start + offset, row, problem))
+    if candidates:
+        result.add(_post_part_with_retry(candidates, context))
     result.refusals.sort(key=lambda refusal: refusal.index)
+    result.skips.sort()
     result.refused = len(result.refusals)
     return result
-
-
-def _run_parts(parts: list[list[_Candidate]], context: _Context) -> list[BatchResult]:
-    """Post the parts, the first in this thread and each other one in a thread of its own."""
-    if len(parts) <= 1:
-        return [_post_part_with_retry(part, context) for part in parts]
-    results: list[BatchResult | None] = [None] * len(parts)
-    errors: list[BaseException] = []
-
-    def work(index: int) -> None:
-        try:
-            results[index] = _post_part_with_retry(parts[index], context)
-        except BaseException as exc:  # re-raised in the calling thread below
-            errors.append(exc)
-        finally:
-            connections.close_all()  # this thread's connection
-
-    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(1, len(parts))]
-    for thread in threads:
-        thread.start()
-    try:
-        results[0] = _post_part_with_retry(parts[0], context)
-    finally:
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
-    return [result for result in results if result is not None]
 
 
 def _post_part_with_retry(candidates: list[_Candidate], context: _Context) -> BatchResult:
@@ -307,6 +368,7 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
         row = candidate.row
         if (row.source, row.external_id) in recorded:
             result.skipped += 1
+            result.skips.append(candidate.index)
         elif candidate.problem is not None:
             result.refusals.append(Refusal(candidate.index, row.source, row.external_id, candidate.problem))
         else:

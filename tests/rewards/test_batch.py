@@ -1,7 +1,9 @@
 """The batch posting path: the same points, ledger, lots and tiers as purchase_post row by row, written in bulk."""
 
+import os
 import random
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -414,17 +416,86 @@ def test_batch_beside_concurrent_single_posts_keeps_the_ledger_exact(make_member
 
 @pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_give_each_member_what_posting_one_by_one_gives(pairs, returns_window, rules):
+@pytest.mark.parametrize("chunk_size", [30, 2])  # one round of rows per process, and several
+def test_two_processes_give_each_member_what_posting_one_by_one_gives(pairs, returns_window, rules, chunk_size):
     if connection.vendor != "postgresql":
-        pytest.skip("workers need PostgreSQL")
+        pytest.skip("processes need PostgreSQL")
     now = timezone.now()
     rows = random_rows(list(pairs), 80, now=now, seed=11)
-    rows.insert(40, rows[3])  # a repeat, which must be skipped whichever thread gets it
+    rows.insert(40, rows[3])  # a repeat, which must be skipped whichever process gets it
 
-    result = purchases_post_batch(rows, now=now, chunk_size=30, workers=2)
+    result = purchases_post_batch(rows, now=now, chunk_size=chunk_size, workers=2)
     post_one_by_one(rows[:40] + rows[41:], pairs, now=now)
 
     assert (result.created, result.skipped, result.refused) == (80, 1, 0)
+    assert result.entries == LedgerEntry.objects.filter(idempotency_key__startswith="purchase:pos:").count()
     for original, twin in pairs.items():
         assert snapshot(Member.objects.get(pk=original)) == snapshot(twin)
+    assert ledger_mismatches() == []
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_refusals_from_processes_name_the_rows_as_given(make_member, program):
+    if connection.vendor != "postgresql":
+        pytest.skip("processes need PostgreSQL")
+    members = [make_member() for _ in range(4)]
+    Member.objects.filter(pk=members[1].pk).update(status=Member.Status.SUSPENDED)
+    now = timezone.now()
+    rows = [
+        PurchaseRow(
+            member_id=members[n % 4].pk, source="pos", external_id=f"R{n}", amount=Decimal("10"), purchased_at=now
+        )
+        for n in range(12)
+    ]
+    rows[7] = replace(rows[7], member_id=999_999)
+    rows[10] = replace(rows[10], amount=Decimal("-1"))
+
+    result = purchases_post_batch(rows, now=now, chunk_size=2, workers=2)
+
+    assert [(r.index, r.external_id) for r in result.refusals] == [
+        (1, "R1"),
+        (5, "R5"),
+        (7, "R7"),
+        (9, "R9"),
+        (10, "R10"),
+    ]
+    assert (result.created, result.refused) == (7, 5)
+    assert ledger_mismatches() == []
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failure", ["raises", "dies"])
+def test_a_failing_process_fails_the_batch_and_a_rerun_completes_it(pairs, program, monkeypatch, failure):
+    if connection.vendor != "postgresql":
+        pytest.skip("processes need PostgreSQL")
+    import rewards.batch as batch
+
+    now = timezone.now()
+    rows = random_rows(list(pairs), 40, now=now, seed=5)
+    victim = rows[0].member_id
+    real = batch._post_part
+
+    def broken(candidates, context):
+        # Patched before the fork, so the processes inherit it.
+        if any(c.row.member_id == victim for c in candidates):
+            if failure == "dies":
+                os._exit(9)
+            raise ValueError("disk on fire")
+        return real(candidates, context)
+
+    monkeypatch.setattr(batch, "_post_part", broken)
+    expected = (ValueError, "disk on fire") if failure == "raises" else (RuntimeError, "ended without a result")
+    with pytest.raises(expected[0], match=expected[1]):
+        purchases_post_batch(rows, now=now, workers=2)
+    assert not Purchase.objects.filter(member_id=victim).exists()  # its chunk rolled back
+    assert ledger_mismatches() == []
+    monkeypatch.setattr(batch, "_post_part", real)
+
+    result = purchases_post_batch(rows, now=now, workers=2)
+
+    assert result.created + result.skipped == 40
+    assert Purchase.objects.filter(source="pos").count() == 40
+    assert LedgerEntry.objects.filter(idempotency_key__startswith="purchase:pos:").count() == 40
     assert ledger_mismatches() == []

@@ -405,7 +405,7 @@ class Command(BaseCommand):
         started = clock.monotonic()
         for chunk in _chunks(planner.stream(buyers, total, extra), self.chunk):
             rows = [self._row(purchase) for purchase in chunk]
-            # The batch commits chunk by chunk; on PostgreSQL it splits each chunk by member over two threads.
+            # The batch commits chunk by chunk; on PostgreSQL it splits the members between two processes.
             result = purchases_post_batch(rows, now=self.now, workers=2 if connection.vendor == "postgresql" else 1)
             posted += result.created
             points += result.points
