@@ -173,6 +173,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "export-files-cleanup": {"task": "members.tasks.export_files_cleanup_task", "schedule": 3600.0 * 6},
+    "import-files-cleanup": {"task": "members.tasks.import_files_cleanup_task", "schedule": 3600.0 * 6},
     "points-release-pending": {"task": "rewards.tasks.points_release_pending_task", "schedule": 3600.0},
     "points-expire": {"task": "rewards.tasks.points_expire_task", "schedule": 3600.0 * 6},
     "tiers-recalculate": {"task": "rewards.tasks.tiers_recalculate_task", "schedule": 3600.0 * 24},
@@ -193,3 +194,5 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # Exports: lists longer than this are written by a Celery task (members.exports); their files are kept this many days.
 EXPORT_BACKGROUND_ROWS = int(os.environ.get("EXPORT_BACKGROUND_ROWS", "5000"))
 EXPORT_FILES_KEEP_DAYS = int(os.environ.get("EXPORT_FILES_KEEP_DAYS", "7"))
+# Imports: uploaded files are deleted this many days after the import ended or was left unconfirmed.
+IMPORT_FILES_KEEP_DAYS = int(os.environ.get("IMPORT_FILES_KEEP_DAYS", "7"))

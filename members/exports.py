@@ -51,6 +51,7 @@ from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from import_export.forms import SelectableFieldsExportForm
 
+from .jobs import job_beat
 from .models import ConsentEvent, ConsentText, ExportJob, Member, MemberChange, Purchase, Refund
 
 logger = logging.getLogger("loyalty.exports")
@@ -391,10 +392,12 @@ def export_job_create(
     )
 
 
-def export_job_fail(job_id: int, *, message: str) -> ExportJob:
-    ExportJob.objects.filter(pk=job_id).update(
-        status=ExportJob.Status.FAILED, error_message=message, finished_at=timezone.now()
-    )
+def export_job_fail(job_id: int, *, message: str, token: str | None = None) -> ExportJob:
+    """Fail the job with a message; with the run's token, only while that run still holds the job."""
+    jobs = ExportJob.objects.filter(pk=job_id)
+    if token is not None:
+        jobs = jobs.filter(claim=token)
+    jobs.update(status=ExportJob.Status.FAILED, error_message=message, finished_at=timezone.now())
     return ExportJob.objects.get(pk=job_id)
 
 
@@ -436,7 +439,7 @@ def export_allowed(request, model_admin, *, personal_data: bool) -> bool:
     return model_admin.has_export_permission(request)
 
 
-def export_job_write(*, job: ExportJob) -> ExportJob:
+def export_job_write(*, job: ExportJob, token: str) -> ExportJob:
     """Make a background export's file, with the rows and columns the changelist and the form gave, and record it.
 
     The rows are read `EXPORT_CHUNK_ROWS` at a time from a server-side cursor and written straight to a
@@ -468,7 +471,7 @@ def export_job_write(*, job: ExportJob) -> ExportJob:
         ) from exc
     if not export_fields:
         raise ExportRefused(gettext("None of the columns chosen can be exported any more. Export the list again."))
-    ExportJob.objects.filter(pk=job.pk).update(total_rows=total)
+    job_beat(ExportJob, job.pk, token, total_rows=total)
 
     binary = job.file_format == ExportJob.Format.XLSX
     written = 0
@@ -481,7 +484,7 @@ def export_job_write(*, job: ExportJob) -> ExportJob:
             written += 1
             yield row
             if written % EXPORT_CHUNK_ROWS == 0:
-                ExportJob.objects.filter(pk=job.pk).update(written_rows=written)
+                job_beat(ExportJob, job.pk, token, written_rows=written)
 
     descriptor, path = tempfile.mkstemp(prefix="export-", suffix=f".{job.file_format}")
     os.close(descriptor)
@@ -499,6 +502,7 @@ def export_job_write(*, job: ExportJob) -> ExportJob:
 
     try:
         with transaction.atomic():
+            job_beat(ExportJob, job.pk, token)  # locks the job: no file is recorded by a run that lost it
             job.status = ExportJob.Status.DONE
             job.total_rows = job.written_rows = written
             job.error_message = ""

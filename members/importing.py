@@ -19,15 +19,19 @@ import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar, Protocol
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext, ngettext, pgettext
 
 from .exports import FORMULA_TRIGGERS, neutralise
+from .jobs import JobSuperseded, job_beat, job_claim
 from .models import ImportJob, ImportRowError
 from .tabular import FileFormatError, Table, read_table
 
@@ -302,11 +306,33 @@ def _fail(job: ImportJob, message: str) -> ImportJob:
 
 
 def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
-    """Validate the whole file and count what it would do. Changes nothing but the job's own record."""
+    """Validate the whole file and count what it would do. Changes nothing but the job's own record.
+
+    Runs only for a queued job, or one whose preview lost its worker (members.jobs): a second delivery of
+    the task while a preview is running leaves the job to it."""
     handler = handler_for(job.kind)
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.PREVIEWING, started_at=timezone.now(), previewed_rows=0, counts={}, sample=[]
+    token = job_claim(
+        ImportJob,
+        job.pk,
+        queued=ImportJob.Status.QUEUED,
+        running=ImportJob.Status.PREVIEWING,
+        started_at=timezone.now(),
+        previewed_rows=0,
+        counts={},
+        sample=[],
     )
+    if token is None:
+        job.refresh_from_db()
+        return job
+    try:
+        return _preview(job, handler, token, chunk_size)
+    except JobSuperseded:
+        logger.warning("Import %s: another run took the preview over; this one stopped", job.pk)
+        job.refresh_from_db()
+        return job
+
+
+def _preview(job: ImportJob, handler: Handler, token: str, chunk_size: int) -> ImportJob:
     ImportRowError.objects.filter(job=job).delete()
     _prepared_delete(job)
     prepared = None
@@ -325,7 +351,6 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
         for chunk in _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None)):
             outcomes = _prepare(handler, chunk, job=job, seen=seen, lines=lines)
             _count(counts, outcomes)
-            stored = _record_errors(job, outcomes, stored)
             # A handler joining a second file returns that file's rows after the chunk's own.
             for row, outcome in zip(chunk, outcomes[: len(chunk)], strict=True):
                 if len(sample) < SAMPLE_ROWS:
@@ -335,11 +360,16 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
                 if pending is not None:
                     prepared.add(*pending)
                 pending = (total, outcomes)
-            ImportJob.objects.filter(pk=job.pk).update(previewed_rows=total, counts=counts)
+            with transaction.atomic():
+                # The beat locks the job's row first: the errors go in only while this run holds the job.
+                job_beat(ImportJob, job.pk, token, previewed_rows=total, counts=counts)
+                stored = _record_errors(job, outcomes, stored)
         if lines is not None:
             unclaimed = handler.unclaimed_lines(lines)
             _count(counts, unclaimed)
-            stored = _record_errors(job, unclaimed, stored)
+            with transaction.atomic():
+                job_beat(ImportJob, job.pk, token)
+                stored = _record_errors(job, unclaimed, stored)
             if pending is not None:
                 pending = (pending[0], [*pending[1], *unclaimed])
         if prepared is not None:
@@ -347,24 +377,30 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
                 prepared.add(*pending)
             prepared.save()
     except FileFormatError as exc:
-        ImportRowError.objects.filter(job=job).delete()
-        return _fail(job, str(exc))
+        with transaction.atomic():
+            job_beat(ImportJob, job.pk, token)
+            ImportRowError.objects.filter(job=job).delete()
+            return _fail(job, str(exc))
     finally:
         job.file.close()
         if prepared is not None:
             prepared.close()
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.PREVIEWED,
-        total_rows=total,
-        previewed_rows=total,
-        counts=counts,
-        sample=sample,
-        encoding=table.encoding,
-    )
-    job.refresh_from_db()
-    if prepared is not None:
-        job.options = {**job.options, "prepared_token": prepared.token}
-        job.save(update_fields=["options"])
+    with transaction.atomic():
+        job_beat(
+            ImportJob,
+            job.pk,
+            token,
+            status=ImportJob.Status.PREVIEWED,
+            total_rows=total,
+            previewed_rows=total,
+            counts=counts,
+            sample=sample,
+            encoding=table.encoding,
+        )
+        job.refresh_from_db()
+        if prepared is not None:
+            job.options = {**job.options, "prepared_token": prepared.token}
+            job.save(update_fields=["options"])
     return job
 
 
@@ -393,7 +429,6 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
             % {"count": job.invalid_rows}
         )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING)
-    applied_counts: dict[str, int] = dict(job.options.get("applied", {}))
     try:
         done = job.processed_rows
         for position, planned in _planned_chunks(job, handler, chunk_size):
@@ -408,6 +443,9 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
                 _refuse_changed(job, outcomes, first_line)
                 handler.apply([o for o in outcomes if o.action in ("new", "update")], job=job)
                 _refuse_changed(job, outcomes, first_line)
+                # Added to the counts as committed (read under the lock), not to a copy held since the start:
+                # another worker may have applied chunks meanwhile.
+                applied_counts = dict(locked.options.get("applied", {}))
                 _count(applied_counts, outcomes)
                 locked.processed_rows = position
                 locked.options = {**locked.options, "applied": applied_counts}
@@ -602,3 +640,58 @@ def error_report_csv(*, job: ImportJob) -> Iterator[str]:
         buffer.truncate()
         writer.writerow([error.line, error.column, neutralise(error.value), error.message])
         yield buffer.getvalue()
+
+
+# --- Retention ---------------------------------------------------------------------------------------
+# Uploaded files hold personal data (RODO: kept no longer than needed). The job, its counts and its row
+# errors stay as the record of what was imported; the files and the preview's first rows go.
+
+IMPORT_FILES_KEEP_DAYS = 7
+
+
+def import_files_keep_days() -> int:
+    return int(getattr(settings, "IMPORT_FILES_KEEP_DAYS", IMPORT_FILES_KEEP_DAYS))
+
+
+def import_files_cleanup(*, now=None) -> int:
+    """Delete the uploads (and kept preview outcomes) of imports that ended, or were left unconfirmed, more
+    than IMPORT_FILES_KEEP_DAYS ago. A preview nobody confirmed in that time can no longer be imported, and
+    says so. Returns how many jobs lost their files."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=import_files_keep_days())
+    Status = ImportJob.Status
+    abandoned = list(
+        ImportJob.objects.filter(status__in=[Status.PREVIEWED, Status.QUEUED, Status.PREVIEWING], created_at__lt=cutoff)
+        .exclude(status=Status.PREVIEWING, heartbeat_at__gte=cutoff)  # a preview still at work on a huge file
+        .values_list("pk", flat=True)
+    )
+    ImportJob.objects.filter(pk__in=abandoned, status=Status.PREVIEWED).update(
+        status=Status.FAILED,
+        finished_at=now,
+        error_message=gettext(
+            "Not imported within %(days)d days of the upload, so the file was deleted. Upload it again to import it."
+        )
+        % {"days": import_files_keep_days()},
+    )
+    ImportJob.objects.filter(pk__in=abandoned, status__in=[Status.QUEUED, Status.PREVIEWING]).update(
+        status=Status.FAILED,
+        finished_at=now,
+        error_message=gettext("The file was never checked: no background worker took it. Upload it again."),
+    )
+    swept = 0
+    ended = ImportJob.objects.filter(
+        Q(status__in=[Status.DONE, Status.FAILED], finished_at__lt=cutoff) | Q(pk__in=abandoned)
+    )
+    for job in ended.exclude(file="", lines_file="").only("pk", "file", "lines_file", "options"):
+        _prepared_delete(job)
+        for stored in (job.file, job.lines_file):
+            if stored:
+                try:
+                    stored.delete(save=False)
+                except OSError:
+                    logger.warning("Import %s: could not delete %s", job.pk, stored.name)
+        # Without its file a stopped job cannot be continued: stop offering it.
+        options = {key: value for key, value in job.options.items() if key != "stopped_during"}
+        ImportJob.objects.filter(pk=job.pk).update(file="", lines_file="", sample=[], options=options)
+        swept += 1
+    return swept

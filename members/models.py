@@ -322,6 +322,9 @@ class ImportJob(models.Model):
     # A purchases import may bring its line items as a second file, joined to the purchases in the preview.
     lines_file = models.FileField(_("lines file"), upload_to="imports/%Y/%m/", blank=True)
     lines_original_name = models.CharField(max_length=255, blank=True)
+    # The task run that owns the job and when it last reported (members.jobs): one run at a time.
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("import")
@@ -403,6 +406,9 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # The task run that owns the job and when it last reported (members.jobs): one run at a time.
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("export")

@@ -12,13 +12,15 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from .exports import ExportRefused, export_files_cleanup, export_job_fail, export_job_write
-from .importing import ImportRefused, import_apply, import_preview
+from .importing import ImportRefused, import_apply, import_files_cleanup, import_preview
+from .jobs import JobSuperseded, job_claim
 from .models import ExportJob, ImportJob
 
 logger = logging.getLogger(__name__)
 
 Status = ImportJob.Status
-PREVIEW_STATUSES = (Status.QUEUED, Status.PREVIEWING)  # PREVIEWING: the worker died mid-preview; start over
+# PREVIEWING: the worker may have died mid-preview; the preview takes the job over if so (members.jobs).
+PREVIEW_STATUSES = (Status.QUEUED, Status.PREVIEWING)
 APPLY_STATUSES = (Status.PREVIEWED, Status.IMPORTING)  # IMPORTING: continue at the checkpoint
 
 
@@ -100,27 +102,35 @@ def import_apply_task(job_id: int) -> None:
 # --- Background exports ----------------------------------------------------------------------------
 # The admin queues `export_job_task` for a list too long to export in a request (members.exports).
 
-EXPORT_RUN_STATUSES = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)  # RUNNING: the worker died; start over
-
 
 def export_job_run(job_id: int) -> ExportJob | None:
     """Make a queued export's file. A job that is done or failed is left alone (a redelivered task is harmless);
     a refusal (permissions gone, filters no longer valid) or an unexpected error fails it with a message."""
-    claimed = ExportJob.objects.filter(pk=job_id, status__in=EXPORT_RUN_STATUSES).update(
-        status=ExportJob.Status.RUNNING, started_at=timezone.now(), written_rows=0, error_message=""
+    token = job_claim(
+        ExportJob,
+        job_id,
+        queued=ExportJob.Status.QUEUED,
+        running=ExportJob.Status.RUNNING,
+        started_at=timezone.now(),
+        written_rows=0,
+        error_message="",
     )
-    if not claimed:
+    if token is None:  # done, failed, or running in another worker that is alive
         return ExportJob.objects.filter(pk=job_id).first()
     job = ExportJob.objects.select_related("created_by").get(pk=job_id)
     try:
-        return export_job_write(job=job)
+        return export_job_write(job=job, token=token)
+    except JobSuperseded:
+        logger.warning("Export job %s: another run took it over; this one stopped", job_id)
+        return ExportJob.objects.get(pk=job_id)
     except ExportRefused as exc:
         logger.warning("Export job %s was refused: %s", job_id, exc)
-        return export_job_fail(job_id, message=str(exc))
+        return export_job_fail(job_id, message=str(exc), token=token)
     except Exception:
         logger.exception("Export job %s stopped unexpectedly", job_id)
         return export_job_fail(
             job_id,
+            token=token,
             message=gettext(
                 "The export stopped unexpectedly, so the file was not made. Export the list again; if it stops "
                 "again, tell the administrator."
@@ -136,3 +146,8 @@ def export_job_task(job_id: int) -> None:
 @shared_task
 def export_files_cleanup_task() -> int:
     return export_files_cleanup()
+
+
+@shared_task
+def import_files_cleanup_task() -> int:
+    return import_files_cleanup()

@@ -259,15 +259,15 @@ class PurchaseImport:
         matcher = MemberMatcher(rows)
         clock = _Clock()
         keys = {(row.values.get("source") or default_source, row.values.get("purchase_id", "")) for row in rows}
-        recorded = set()
+        recorded: dict[tuple[str, str], tuple[int, str]] = {}  # key -> the member it is recorded for
         by_source = defaultdict(set)
         for source, external_id in keys:
             by_source[source].add(external_id)
         for source, ids in by_source.items():
             recorded |= {
-                (source, e)
-                for e in Purchase.objects.filter(source=source, external_id__in=ids).values_list(
-                    "external_id", flat=True
+                (source, e): (member_pk, number)
+                for e, member_pk, number in Purchase.objects.filter(source=source, external_id__in=ids).values_list(
+                    "external_id", "member_id", "member__member_number"
                 )
             }
         outcomes: list[Outcome] = []
@@ -315,7 +315,16 @@ class PurchaseImport:
                     % {"limit": 30},
                 )
             if key in recorded and outcome.action != "invalid":
-                outcome.action = "skip"
+                owner_pk, owner_number = recorded[key]
+                if member_id is not None and member_id != owner_pk:
+                    # The same purchase id for someone else is a mistake in the file, not a repeat upload.
+                    outcome.fail(
+                        "purchase_id",
+                        external_id,
+                        gettext("is already recorded for member %(number)s") % {"number": owner_number},
+                    )
+                else:
+                    outcome.action = "skip"
             outcome.data = {
                 "row": None,
                 "member_id": member_id,
@@ -458,6 +467,8 @@ class PurchaseImport:
         result = purchases_post_batch(rows, chunk_size=len(rows))
         for refusal in result.refusals:
             new[refusal.index].fail("member_number", "", refusal.reason)
+        for index in result.skips:
+            new[index].action = "skip"  # recorded since the preview (a till, another import): counted as such
 
 
 def _in_lines_file(column: str) -> str:

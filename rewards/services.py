@@ -518,7 +518,13 @@ def purchase_post(
     )
     if purchase is None:
         # Recorded before, or by a concurrent post that got there first: posting it again changes nothing.
-        existing = Purchase.objects.get(source=source, external_id=external_id)
+        existing = Purchase.objects.select_related("member").get(source=source, external_id=external_id)
+        if existing.member_id != member.pk:
+            # The same receipt for someone else is a mistake at the till, not a repeat: say so.
+            raise PointsError(
+                gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.")
+                % {"external_id": external_id, "source": source, "number": existing.member.member_number}
+            )
         return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
     earning = calculate_points(
         amount=amount,

@@ -571,3 +571,38 @@ def test_the_list_of_exports_is_read_only(admin_client_, staff_user):
     assert admin_client_.post(job_url(job), {}).status_code == 405
     assert admin_client_.get(reverse("admin:members_exportjob_add")).status_code == 403
     assert admin_client_.get(reverse("admin:members_exportjob_delete", args=[job.pk])).status_code == 403
+
+
+# --- One run at a time -----------------------------------------------------------------------------
+
+
+def test_a_second_delivery_leaves_a_running_export_alone_and_takes_over_a_dead_one(staff_user, krakow_and_lodz):
+    job = export_job_create(user=staff_user, model=Member, filters="", file_format="csv", personal_data=True)
+    ExportJob.objects.filter(pk=job.pk).update(status="running", claim="alive", heartbeat_at=timezone.now())
+
+    assert export_job_run(job.pk).status == "running"  # its worker reported a moment ago
+    job.refresh_from_db()
+    assert (job.claim, job.file.name) == ("alive", "")
+
+    ExportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=11))
+    done = export_job_run(job.pk)  # silent for 11 minutes: its worker died
+
+    assert done.status == "done" and done.written_rows == 30
+    assert done.claim not in ("", "alive")
+    assert LogEntry.objects.filter(action_flag=EXPORT_FLAG).count() == 1
+
+
+def test_a_run_that_lost_its_export_records_nothing(staff_user, krakow_and_lodz, monkeypatch, settings):
+    job = export_job_create(user=staff_user, model=Member, filters="", file_format="csv", personal_data=True)
+    real = exports.write_csv
+
+    def taken_over_meanwhile(target, *, headers, rows):
+        real(target, headers=headers, rows=rows)
+        ExportJob.objects.filter(pk=job.pk).update(claim="another-run")
+
+    monkeypatch.setattr(exports, "write_csv", taken_over_meanwhile)
+    left = export_job_run(job.pk)
+
+    assert (left.status, left.claim, left.file.name) == ("running", "another-run", "")
+    assert not LogEntry.objects.filter(action_flag=EXPORT_FLAG).exists()
+    assert [files for _, _, files in os.walk(settings.MEDIA_ROOT) if files] == []  # its file deleted

@@ -5,10 +5,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.utils import timezone
 
 from members.importing import ImportRefused, import_apply, import_job_create, import_preview
-from members.models import ImportRowError, Purchase, PurchaseLine
+from members.models import ImportJob, ImportRowError, Purchase, PurchaseLine
 from rewards.models import EarningRule, LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
@@ -89,6 +90,52 @@ def test_a_purchase_posted_at_the_till_is_skipped_by_the_import(members, program
     purchase_post(member=members[0], source="pos", external_id="PAR-000000", amount=Decimal("100.50"))
     previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
     assert previewed.counts == {"skip": 1, "new": 2}
+
+
+def test_a_purchase_id_recorded_for_another_member_is_an_error_not_a_skip(members, program, staff_user):
+    # PAR-000001 belongs to members[1] in the file; the till recorded it for members[3].
+    purchase_post(member=members[3], source="pos", external_id="PAR-000001", amount=Decimal("101.50"))
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message"))
+    assert errors == [(3, "purchase_id", f"jest już zapisany dla członka {members[3].member_number}")]
+    assert previewed.counts == {"new": 2, "invalid": 1}
+
+
+def test_a_purchase_posted_at_the_till_after_the_preview_is_counted_as_skipped(members, program, staff_user):
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
+    assert previewed.counts == {"new": 3}
+    purchase_post(member=members[1], source="pos", external_id="PAR-000001", amount=Decimal("101.50"))
+
+    done = import_apply(job=previewed)
+
+    assert done.options["applied"] == {"new": 2, "skip": 1}
+    assert LedgerEntry.objects.filter(idempotency_key="purchase:pos:PAR-000001").count() == 1
+
+
+def test_counts_add_to_what_another_worker_committed(members, program, staff_user, monkeypatch):
+    from members import importing
+
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
+    real = importing._planned_chunks
+
+    def other_worker_took_the_first_chunk(job_obj, handler, chunk_size):
+        chunks = real(job_obj, handler, chunk_size)
+        position, planned = next(chunks)
+        # As a redelivered task would: it commits the first chunk while this run is starting.
+        outcomes = planned() if callable(planned) else planned
+        with transaction.atomic():
+            handler.apply([o for o in outcomes if o.action == "new"], job=job_obj)
+            ImportJob.objects.filter(pk=job_obj.pk).update(
+                processed_rows=position, options={**job_obj.options, "applied": {"new": 5}}
+            )
+        yield position, planned
+        yield from chunks
+
+    monkeypatch.setattr(importing, "_planned_chunks", other_worker_took_the_first_chunk)
+    done = import_apply(job=previewed, chunk_size=5)
+
+    assert done.options["applied"] == {"new": 10}
+    assert Purchase.objects.count() == 10
 
 
 def test_line_items_earn_by_category(members, program, staff_user):

@@ -59,6 +59,17 @@ def test_same_purchase_posted_twice_gives_one_earn_entry(member, program):
     assert balance(member) == 120
 
 
+def test_a_purchase_recorded_for_another_member_is_refused_not_returned(make_member, program):
+    first, second = make_member(), make_member()
+    purchase_post(member=first, source="pos", external_id="X-1", amount=Decimal("50"))
+
+    with pytest.raises(PointsError, match=f"już zapisany dla członka {first.member_number}"):
+        purchase_post(member=second, source="pos", external_id="X-1", amount=Decimal("50"))
+
+    assert not LedgerEntry.objects.filter(member=second).exists()
+    assert PointsAccount.objects.get(member=first).balance == 50
+
+
 def test_adjust_needs_a_reason_and_records_the_actor(member, program, staff_user):
     with pytest.raises(PointsError) as info:
         points_adjust(member=member, points=10, reason="  ", actor=staff_user)
