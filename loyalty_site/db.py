@@ -12,16 +12,30 @@ def insert_unless_exists(instance: Model, *, conflict_fields: tuple[str, ...]) -
     lookup, a savepoint, the insert and the savepoint's release: the hot path of a till posting purchases.
     `bulk_create(ignore_conflicts=True)` cannot be used: it does not say which rows it inserted.
     """
+    return _insert(instance, conflict_fields=conflict_fields)
+
+
+def insert(instance: Model) -> None:
+    """INSERT the new instance and set its primary key, as `instance.save(force_insert=True)` does, for a
+    fraction of the Python time (no signals, no save machinery): for rows written on every purchase posted.
+    Fields' defaults and `pre_save` (auto_now_add) apply as in save()."""
+    _insert(instance, conflict_fields=())
+
+
+def _insert(instance: Model, *, conflict_fields: tuple[str, ...]) -> bool:
     meta = instance._meta
     alias = router.db_for_write(type(instance), instance=instance)
     connection = connections[alias]
     quote = connection.ops.quote_name
     fields = [field for field in meta.local_concrete_fields if not (field.primary_key and field.db_returning)]
     values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
+    conflict = ""
+    if conflict_fields:
+        columns = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
+        conflict = f"ON CONFLICT ({columns}) DO NOTHING "
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({conflict}) DO NOTHING "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) {conflict}"
         f"RETURNING {quote(meta.pk.column)}"
     )
     with connection.cursor() as cursor:

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Exists, F, OuterRef, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
+from loyalty_site.db import insert
 from members.models import Member, Purchase, Refund
 from members.services import LineData, MemberError, member_merge_profile, purchase_create, refund_create
 
@@ -74,7 +75,11 @@ def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> Poin
     locked = PointsAccount.objects.select_for_update(of=("self",))
     if tiers is None:
         locked = locked.select_related("tier")
-    account = locked.filter(member=member).first()
+        account = locked.filter(member=member).first()
+    else:
+        # The hot path of every purchase posted: a hand-written query costs a third of the ORM's.
+        sql = _ACCOUNT_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        account = next(iter(PointsAccount.objects.raw(sql, [member.pk])), None)
     if account is None:
         try:
             with transaction.atomic():
@@ -85,6 +90,9 @@ def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> Poin
     if tiers is not None and account.tier_id is not None:
         account.tier = next((tier for tier in tiers if tier.pk == account.tier_id), None) or account.tier
     return account
+
+
+_ACCOUNT_SQL = f"SELECT * FROM {PointsAccount._meta.db_table} WHERE member_id = %s"  # noqa: S608 - model's name
 
 
 def _existing(key: str) -> LedgerEntry | None:
@@ -112,7 +120,9 @@ def _post(
     if not isinstance(points, int) or points == 0:
         raise PointsError(gettext("Points must be a whole number other than zero."))
     at = at or timezone.now()
-    entry = LedgerEntry.objects.create(
+    # insert() and _add_points(): the rows every posting writes, without the ORM's save machinery (a till's
+    # purchase spends most of its Python time there otherwise). No signals are connected to these models.
+    entry = LedgerEntry(
         member_id=account.member_id,
         kind=kind,
         bucket=bucket,
@@ -126,11 +136,12 @@ def _post(
         available_at=available_at,
         created_at=at,
     )
+    insert(entry)
     if bucket == PENDING:
         if account.pending + points < 0:
             raise InsufficientPoints(gettext("Not enough pending points."))
         account.pending += points
-        PointsAccount.objects.filter(pk=account.pk).update(pending=F("pending") + points)
+        _add_points(account, "pending", points)
         return entry
     if account.balance + points < 0:
         raise InsufficientPoints(
@@ -142,19 +153,33 @@ def _post(
             % {"balance": account.balance, "points": -points}
         )
     account.balance += points
-    PointsAccount.objects.filter(pk=account.pk).update(balance=F("balance") + points)
+    _add_points(account, "balance", points)
     if points > 0:
-        PointsLot.objects.create(
-            member_id=account.member_id,
-            entry=entry,
-            points=points,
-            remaining=points,
-            earned_at=at,
-            expires_at=expires_at,
+        insert(
+            PointsLot(
+                member_id=account.member_id,
+                entry=entry,
+                points=points,
+                remaining=points,
+                earned_at=at,
+                expires_at=expires_at,
+            )
         )
     elif consume:
         _consume_lots(member_id=account.member_id, points=-points)
     return entry
+
+
+def _add_points(account: PointsAccount, column: str, points: int) -> None:
+    """Add to the stored balance or pending points; the database refuses a negative result."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_POINTS_SQL[column], [points, account.pk])
+
+
+_ADD_POINTS_SQL = {
+    column: f"UPDATE {PointsAccount._meta.db_table} SET {column} = {column} + %s WHERE id = %s"  # noqa: S608
+    for column in ("balance", "pending")
+}
 
 
 def _consume_lots(*, member_id: int, points: int, first_lot: PointsLot | None = None) -> None:
@@ -699,17 +724,32 @@ def member_profile_is_complete(member: Member) -> bool:
 
 
 def tier_progress_value(*, member: Member, tier_basis: str, now: datetime, window_months: int) -> Decimal:
+    """What counts towards a tier over the window: spend net of refunds, or points earned.
+
+    One hand-written aggregate: it runs on every purchase posted, where the ORM's query building cost more
+    than the query itself (about 1.5 ms against 0.4 ms measured on the bench machine)."""
     since = add_months(now, -window_months)
     if tier_basis == Tier.Basis.POINTS:
-        value = LedgerEntry.objects.filter(
-            member=member,
-            kind__in=[LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS],
-            created_at__gte=since,
-        ).aggregate(s=Coalesce(Sum("points"), 0))["s"]
-        return Decimal(value)
-    return Purchase.objects.filter(member=member, purchased_at__gte=since, purchased_at__lte=now).aggregate(
-        s=Coalesce(Sum(F("amount") - F("refunded_amount")), Decimal("0"))
-    )["s"]
+        sql, params = _TIER_POINTS_SQL, [member.pk, LedgerEntry.Kind.EARN.value, LedgerEntry.Kind.BONUS.value, since]
+    else:
+        sql, params = _TIER_SPEND_SQL, [member.pk, since, now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        value = cursor.fetchone()[0]
+    if isinstance(value, float):  # SQLite sums decimals as floats: back to cents, as the ORM's converter does
+        return Decimal(repr(value)).quantize(CENT)
+    return Decimal(value)
+
+
+CENT = Decimal("0.01")
+_TIER_SPEND_SQL = (
+    f"SELECT COALESCE(SUM(amount - refunded_amount), 0) FROM {Purchase._meta.db_table} "  # noqa: S608 - names from models
+    "WHERE member_id = %s AND purchased_at >= %s AND purchased_at <= %s"
+)
+_TIER_POINTS_SQL = (
+    f"SELECT COALESCE(SUM(points), 0) FROM {LedgerEntry._meta.db_table} "  # noqa: S608 - names from models
+    "WHERE member_id = %s AND kind IN (%s, %s) AND created_at >= %s"
+)
 
 
 def qualified_tier(*, tiers: Sequence[Tier], values: dict[str, Decimal]) -> Tier | None:

@@ -47,8 +47,16 @@ for statement in ("UPDATE rewards_ledgerentry SET points = points + 1", "DELETE 
             cursor.execute(statement)
     except DatabaseError as exc:
         refused.append("append-only" in str(exc))
+from decimal import Decimal
+from django.utils import timezone
+now = timezone.now()
+since = services.add_months(now, -12)
+window = Purchase.objects.filter(member=showcase, purchased_at__gte=since, purchased_at__lte=now)
+spend_exact = sum((p.amount - p.refunded_amount for p in window), Decimal("0"))
+spend = services.tier_progress_value(member=showcase, tier_basis="spend", now=now, window_months=12)
 print("RESULT:" + json.dumps({
     "ledger_refused": refused,
+    "spend": [str(spend), str(spend_exact)],
     "mismatches": ledger_mismatches(),
     "members": Member.objects.count(),
     "accounts": PointsAccount.objects.count(),
@@ -127,6 +135,9 @@ def test_demo_seed_loads_a_consistent_programme_with_both_logins(demo_env):
     assert result["mismatches"] == []
     # Migrations that copy the ledger table on SQLite put its append-only triggers back.
     assert result["ledger_refused"] == [True, True]
+    # The hand-written tier sum gives SQLite's float sum back exactly, in cents.
+    spend, spend_exact = result["spend"]
+    assert spend == spend_exact
     assert result["members"] == result["accounts"] == result["cards"] == MEMBERS
     assert result["purchases"] == PURCHASES
     assert result["refunds"] > 0
