@@ -215,6 +215,13 @@ def timed(label: str, results: dict):
     results[label] = time.perf_counter() - start
 
 
+def children_peak_rss_mb() -> float:
+    """The highest peak resident memory of this process's children that have ended (the batch's forked
+    posting processes). ru_maxrss: a forked child starts from its parent's peak, so this is an upper bound
+    of each child's own, shared pages counted in full."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across
     fork and exec, so a worker started by a bigger process would report that process's peak as its own."""

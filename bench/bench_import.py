@@ -9,7 +9,8 @@ its peak RSS is its own:
   default  django-import-export's Resource.import_data, row by row, on an untuned ModelResource whose
            save_instance posts each purchase through rewards.services.purchase_post (dry run as its
            preview, then the import);
-  copy     PostgreSQL COPY of the same file into a plain table: the floor.
+  copy     PostgreSQL COPY of the same file into a plain table: the floor. Also the same rows read in
+           Python and sent one by one with psycopg's write_row (a COPY from code holding parsed rows).
   web      the admin as staff click through it (upload, job page, confirm, job page) in one process,
            with the preview and the import in worker processes of their own: each one's peak RSS.
 `--rows 1000000 --only web` reports the memory of web and worker processes for a million-row file;
@@ -116,6 +117,7 @@ def run_ours(path: Path, rows: int, preview_only: bool) -> dict:
         again = import_apply(job=import_preview(job=again))
         result["second_upload_new_entries"] = LedgerEntry.objects.filter(kind="earn").count() - result["earn_entries"]
     result["peak_rss_mb"] = _setup.peak_rss_mb()
+    result["posting_processes_peak_rss_mb"] = _setup.children_peak_rss_mb()
     return result
 
 
@@ -198,7 +200,26 @@ def run_copy(path: Path, rows: int) -> dict:
         while chunk := handle.read(1 << 20):
             copy.write(chunk)
     elapsed = time.perf_counter() - start
-    return {"rows_per_s": rows / elapsed, "seconds": elapsed, "peak_rss_mb": _setup.peak_rss_mb()}
+    # The same rows read in Python and sent one by one (what code holding parsed rows can do at best).
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_copy_rows (LIKE bench_copy)")
+    start = time.perf_counter()
+    with (
+        connection.cursor() as cursor,
+        path.open(encoding="utf-8", newline="") as handle,
+        cursor.copy("COPY bench_copy_rows FROM STDIN") as copy,
+    ):
+        reader = csv.reader(handle, delimiter=";")
+        next(reader)
+        for row in reader:
+            copy.write_row(row)
+    by_row = time.perf_counter() - start
+    return {
+        "rows_per_s": rows / elapsed,
+        "seconds": elapsed,
+        "rows_from_python_per_s": rows / by_row,
+        "peak_rss_mb": _setup.peak_rss_mb(),
+    }
 
 
 def run_web(path: Path, rows: int) -> dict:
@@ -313,7 +334,11 @@ def run_worker(stage: str, job_id: int) -> dict:
     from members.tasks import import_apply_run, import_preview_run
 
     job = (import_preview_run if stage == "preview" else import_apply_run)(job_id)
-    return {"status": job.status, "peak_rss_mb": _setup.peak_rss_mb()}
+    return {
+        "status": job.status,
+        "peak_rss_mb": _setup.peak_rss_mb(),
+        "posting_processes_peak_rss_mb": _setup.children_peak_rss_mb(),
+    }
 
 
 def child(mode: str, path: Path, rows: int, preview_only: bool, default_rows: int | None = None) -> None:
@@ -379,6 +404,8 @@ def main() -> None:
     if "ours" in results and "copy" in results and "confirm_rows_per_s" in results["ours"]:
         ours = results["ours"]
         print(f"ours vs COPY: confirm {results['copy']['rows_per_s'] / ours['confirm_rows_per_s']:.1f}x slower")
+        by_row = results["copy"]["rows_from_python_per_s"] / ours["confirm_rows_per_s"]
+        print(f"ours vs COPY of the rows sent from Python: confirm {by_row:.1f}x slower")
     if "ours" in results and "default" in results and "confirm_rows_per_s" in results["ours"]:
         ratio = results["ours"]["confirm_rows_per_s"] / results["default"]["confirm_rows_per_s"]
         print(f"ours vs default: confirm {ratio:.1f}x faster")

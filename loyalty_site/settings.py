@@ -194,5 +194,7 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # Exports: lists longer than this are written by a Celery task (members.exports); their files are kept this many days.
 EXPORT_BACKGROUND_ROWS = int(os.environ.get("EXPORT_BACKGROUND_ROWS", "5000"))
 EXPORT_FILES_KEEP_DAYS = int(os.environ.get("EXPORT_FILES_KEEP_DAYS", "7"))
+# Imports: processes a big purchases import posts its points in (PostgreSQL; 1 = in the worker's own process).
+IMPORT_WORKERS = int(os.environ.get("IMPORT_WORKERS", "2"))
 # Imports: uploaded files are deleted this many days after the import ended or was left unconfirmed.
 IMPORT_FILES_KEEP_DAYS = int(os.environ.get("IMPORT_FILES_KEEP_DAYS", "7"))

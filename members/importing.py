@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -430,26 +430,19 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
         )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING)
     try:
-        done = job.processed_rows
-        for position, planned in _planned_chunks(job, handler, chunk_size):
-            if position <= done:
-                continue  # committed before an interruption
-            with transaction.atomic():
-                locked = ImportJob.objects.select_for_update().get(pk=job.pk)
-                if locked.processed_rows >= position:
-                    continue  # another worker got here first
-                outcomes = planned() if callable(planned) else planned
-                first_line = outcomes[0].line if outcomes else 0
-                _refuse_changed(job, outcomes, first_line)
-                handler.apply([o for o in outcomes if o.action in ("new", "update")], job=job)
-                _refuse_changed(job, outcomes, first_line)
-                # Added to the counts as committed (read under the lock), not to a copy held since the start:
-                # another worker may have applied chunks meanwhile.
-                applied_counts = dict(locked.options.get("applied", {}))
-                _count(applied_counts, outcomes)
-                locked.processed_rows = position
-                locked.options = {**locked.options, "applied": applied_counts}
-                locked.save(update_fields=["processed_rows", "options"])
+        workers = import_workers()
+        # Processes need their own transactions: not on SQLite, nor inside a caller's transaction. And a file
+        # of less than a round (every file small enough to be imported in the web request) is not worth forking.
+        if (
+            hasattr(handler, "apply_outside")
+            and workers > 1
+            and job.total_rows > ROUND_ROWS
+            and connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+        ):
+            _apply_rounds(job, handler, chunk_size, workers)
+        else:
+            _apply_chunks(job, handler, chunk_size)
     except FileFormatError as exc:
         return _fail(job, str(exc))
     finally:
@@ -458,6 +451,97 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
     _prepared_delete(job)
     job.refresh_from_db()
     return job
+
+
+def _apply_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> None:
+    """Each chunk in one transaction with the checkpoint: an interrupted import continues at the checkpoint and
+    no row is applied twice."""
+    done = job.processed_rows
+    for position, planned in _planned_chunks(job, handler, chunk_size):
+        if position <= done:
+            continue  # committed before an interruption
+        with transaction.atomic():
+            locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+            if locked.processed_rows >= position:
+                continue  # another worker got here first
+            outcomes = planned() if callable(planned) else planned
+            first_line = outcomes[0].line if outcomes else 0
+            _refuse_changed(job, outcomes, first_line)
+            handler.apply([o for o in outcomes if o.action in ("new", "update")], job=job)
+            _refuse_changed(job, outcomes, first_line)
+            # Added to the counts as committed (read under the lock), not to a copy held since the start:
+            # another worker may have applied chunks meanwhile.
+            applied_counts = dict(locked.options.get("applied", {}))
+            _count(applied_counts, outcomes)
+            locked.processed_rows = position
+            locked.options = {**locked.options, "applied": applied_counts}
+            locked.save(update_fields=["processed_rows", "options"])
+
+
+# --- Rounds in processes --------------------------------------------------------------------------------
+# A handler whose writes are matched on natural keys, so that writing a row again changes nothing (the
+# purchases import: nothing is posted twice), may offer `apply_outside(outcomes, *, job, workers) -> bool`.
+# On PostgreSQL the import then posts a round of chunks at a time outside its own transaction, split between
+# `IMPORT_WORKERS` processes (rewards.batch), and moves the checkpoint after the round. Posting is most of
+# an import's time, and one process leaves a core idle. An import stopped in the middle of a round posts the
+# round again when it continues: the rows it had posted are found recorded and posted nothing the second
+# time, and still count as new (their ledger entries name the import).
+
+ROUND_ROWS = 20_000
+IMPORT_WORKERS = 2
+
+
+def import_workers() -> int:
+    return int(getattr(settings, "IMPORT_WORKERS", IMPORT_WORKERS))
+
+
+def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: int) -> None:
+    done = job.processed_rows
+    pending: list[tuple[int, list[Outcome]]] = []
+    rows = 0
+    for position, planned in _planned_chunks(job, handler, chunk_size):
+        if position <= done:
+            continue  # committed before an interruption
+        outcomes = planned() if callable(planned) else planned
+        pending.append((position, outcomes))
+        rows += len(outcomes)
+        if rows >= ROUND_ROWS:
+            _apply_round(job, handler, pending, workers)
+            pending, rows = [], 0
+    if pending:
+        _apply_round(job, handler, pending, workers)
+
+
+def _apply_round(job: ImportJob, handler: Handler, chunks: list[tuple[int, list[Outcome]]], workers: int) -> None:
+    outcomes = [outcome for _, chunk in chunks for outcome in chunk]
+    first_line = outcomes[0].line if outcomes else 0
+    _refuse_changed(job, outcomes, first_line)
+    if not handler.apply_outside([o for o in outcomes if o.action in ("new", "update")], job=job, workers=workers):
+        _refuse_changed(job, outcomes, first_line)  # nothing of the round was written
+    position = chunks[-1][0]
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.processed_rows >= position:
+            return  # another worker applied this round and counted it
+        applied_counts = dict(locked.options.get("applied", {}))
+        _count(applied_counts, outcomes)
+        locked.processed_rows = position
+        locked.options = {**locked.options, "applied": applied_counts}
+        locked.save(update_fields=["processed_rows", "options"])
+    if job.only_valid_rows:
+        return
+    # A member suspended while the round was being posted: the rest of the round is in, this row is not.
+    bad = next((o for o in outcomes if o.action == "invalid"), None)
+    if bad is not None:
+        column, _value, message = bad.errors[0]
+        raise FileFormatError(
+            gettext(
+                "Line %(line)d, column %(column)s: %(message)s (changed while the file was imported). The other "
+                "rows up to line %(last_line)d were imported; upload this row and the rows after line "
+                "%(last_line)d again."
+            )
+            % {"line": bad.line, "column": column, "message": message.rstrip("."), "last_line": outcomes[-1].line}
+        )
 
 
 def _refuse_changed(job: ImportJob, outcomes: list[Outcome], first_line: int) -> None:

@@ -114,6 +114,7 @@ class _Context:
     tiers: list[Tier]  # empty: tiers are left as they are
     tiers_by_id: dict[int, Tier]
     window_start: datetime
+    reference: str = ""
 
 
 @dataclass(slots=True)
@@ -171,6 +172,7 @@ def purchases_post_batch(
     chunk_size: int = 5000,
     recalculate_tiers: bool = True,
     workers: int = 1,
+    reference: str = "",
 ) -> BatchResult:
     """Record purchases and post their points, as `purchase_post` would for each row in order.
 
@@ -182,14 +184,19 @@ def purchases_post_batch(
     With `recalculate_tiers=False` every purchase earns at the member's tier as it stands and tiers are
     left to the nightly recalculation. With `workers` above 1 (PostgreSQL, outside a transaction) the rows
     are split by member between that many processes, each with its own database connection (see
-    `_post_in_processes`).
+    `_post_in_processes`). `reference` goes on every earn entry (e.g. the import that posted it).
     """
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers must be at least 1.")
     now = now or timezone.now()
     if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
         return _post_in_processes(
-            rows, now=now, chunk_size=chunk_size, recalculate_tiers=recalculate_tiers, workers=workers
+            rows,
+            now=now,
+            chunk_size=chunk_size,
+            recalculate_tiers=recalculate_tiers,
+            workers=workers,
+            reference=reference,
         )
     # The same cached configuration purchase_post uses: an import calls this once per chunk.
     config = programme_config()
@@ -201,6 +208,7 @@ def purchases_post_batch(
         tiers=list(config.tiers) if recalculate_tiers else [],
         tiers_by_id={tier.pk: tier for tier in config.tiers},
         window_start=add_months(now, -settings.tier_window_months),
+        reference=reference,
     )
     result = BatchResult()
     start = 0
@@ -219,7 +227,13 @@ ROUND_CHUNKS = 10
 
 
 def _post_in_processes(
-    rows: Iterable[PurchaseRow], *, now: datetime, chunk_size: int, recalculate_tiers: bool, workers: int
+    rows: Iterable[PurchaseRow],
+    *,
+    now: datetime,
+    chunk_size: int,
+    recalculate_tiers: bool,
+    workers: int,
+    reference: str,
 ) -> BatchResult:
     """Post the rows in `workers` forked processes, each member's rows in one of them, in order.
 
@@ -248,7 +262,7 @@ def _post_in_processes(
             receiver, sender = forking.Pipe(duplex=False)
             process = forking.Process(
                 target=_post_process,
-                args=(sender, [batch[offset] for offset in part], now, chunk_size, recalculate_tiers),
+                args=(sender, [batch[offset] for offset in part], now, chunk_size, recalculate_tiers, reference),
                 daemon=True,
             )
             process.start()
@@ -276,10 +290,14 @@ def _post_in_processes(
     return result
 
 
-def _post_process(sender, rows: list[PurchaseRow], now: datetime, chunk_size: int, recalculate_tiers: bool) -> None:
+def _post_process(
+    sender, rows: list[PurchaseRow], now: datetime, chunk_size: int, recalculate_tiers: bool, reference: str
+) -> None:
     """A forked process's work: post its rows, send back the result or the error."""
     try:
-        result = purchases_post_batch(rows, now=now, chunk_size=chunk_size, recalculate_tiers=recalculate_tiers)
+        result = purchases_post_batch(
+            rows, now=now, chunk_size=chunk_size, recalculate_tiers=recalculate_tiers, reference=reference
+        )
         sender.send(("ok", result))
     except BaseException as exc:  # re-raised by the parent
         try:
@@ -292,6 +310,16 @@ def _post_process(sender, rows: list[PurchaseRow], now: datetime, chunk_size: in
 
 
 # --- One process ---------------------------------------------------------------------------------
+
+
+def member_refusal(member_id: int, status: str | None, number: str) -> str:
+    """Why a purchase is not posted for this member (None: no such member), in staff's words."""
+    if status is None:
+        return gettext("No member with id %(id)s.") % {"id": member_id}
+    return gettext("Member %(number)s is %(status)s.") % {
+        "number": number,
+        "status": str(Member.Status(status).label).lower(),
+    }
 
 
 class _Candidate(NamedTuple):
@@ -317,12 +345,7 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> B
         status, number = members.get(row.member_id, (None, ""))
         key = (row.source, row.external_id)
         if status != Member.Status.ACTIVE:
-            reason = (
-                gettext("No member with id %(id)s.") % {"id": row.member_id}
-                if status is None
-                else gettext("Member %(number)s is %(status)s.")
-                % {"number": number, "status": str(Member.Status(status).label).lower()}
-            )
+            reason = member_refusal(row.member_id, status, number)
             result.refusals.append(Refusal(start + offset, row.source, row.external_id, reason))
         elif key in seen:
             result.skipped += 1
@@ -434,7 +457,7 @@ def _calculate(
             points,
             f"Purchase {row.external_id} ({row.amount} PLN)"[:255],
             writes.purchase_ids[index] if writes.purchase_ids else None,
-            "",  # reference
+            context.reference,
             earning.applied,
             None,  # actor_id
             purchase_earn_key(row),  # reads .source and .external_id, which the row has

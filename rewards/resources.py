@@ -25,9 +25,11 @@ from members.resources import normalise_phone
 from members.services import LineData, MemberError
 from members.tabular import parse_datetime, parse_decimal
 
-from .batch import PurchaseRow, purchases_post_batch
+from .batch import PurchaseRow, member_refusal, purchases_post_batch
 from .models import LedgerEntry, PointsAccount
-from .services import PointsError, points_adjust, refund_post
+from .services import PointsError, points_adjust, purchase_earn_key, refund_post
+
+ROUND_CHUNK = 5000  # rows per transaction when a round is posted in processes
 
 KEY = re.compile(r"^[0-9A-Za-z_\-./]{1,64}$")
 
@@ -450,6 +452,38 @@ class PurchaseImport:
 
     def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
         new = [o for o in outcomes if o.action == "new"]
+        if new:
+            self._post(new, job=job, workers=1, chunk_size=len(new))  # one transaction: the import's chunk
+
+    def apply_outside(self, outcomes: list[Outcome], *, job: ImportJob, workers: int) -> bool:
+        """Post a round of several chunks outside the import's transaction, split between `workers` processes
+        (members.importing._apply_rounds). First the members are checked: if one is no longer active and staff
+        did not choose to import only the valid rows, nothing of the round is posted (returns False)."""
+        new = [o for o in outcomes if o.action == "new"]
+        if not new:
+            return True
+        wanted = {o.data["member_id"] for o in new}
+        active = set(Member.objects.filter(pk__in=wanted, status=Member.Status.ACTIVE).values_list("pk", flat=True))
+        if wanted - active:
+            found = {
+                pk: (status, number)
+                for pk, status, number in Member.objects.filter(pk__in=wanted - active).values_list(
+                    "pk", "status", "member_number"
+                )
+            }
+            for outcome in new:
+                member_id = outcome.data["member_id"]
+                if member_id not in active:
+                    status, number = found.get(member_id, (None, ""))
+                    outcome.fail("member_number", "", member_refusal(member_id, status, number))
+            if not job.only_valid_rows:
+                return False
+            new = [o for o in new if o.action == "new"]
+        self._post(new, job=job, workers=workers, chunk_size=ROUND_CHUNK)
+        return True
+
+    @staticmethod
+    def _post(new: list[Outcome], *, job: ImportJob, workers: int, chunk_size: int) -> None:
         rows = [
             PurchaseRow(
                 member_id=o.data["member_id"],
@@ -464,11 +498,23 @@ class PurchaseImport:
         ]
         if not rows:
             return
-        result = purchases_post_batch(rows, chunk_size=len(rows))
+        reference = f"import:{job.pk}"
+        result = purchases_post_batch(rows, chunk_size=chunk_size, workers=workers, reference=reference)
         for refusal in result.refusals:
             new[refusal.index].fail("member_number", "", refusal.reason)
-        for index in result.skips:
-            new[index].action = "skip"  # recorded since the preview (a till, another import): counted as such
+        if not result.skips:
+            return
+        # Skipped: recorded since the preview (a till, another import), counted as such; or by this import
+        # before it was interrupted, which is still its own new row.
+        keys = {purchase_earn_key(rows[index]): index for index in result.skips}
+        ours = set(
+            LedgerEntry.objects.filter(idempotency_key__in=keys, reference=reference).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        for key, index in keys.items():
+            if key not in ours:
+                new[index].action = "skip"
 
 
 def _in_lines_file(column: str) -> str:

@@ -723,6 +723,60 @@ def test_a_real_worker_previews_and_imports_a_big_file(transactional_db, client,
         log.close()
 
 
+@pytest.mark.concurrency
+@pytest.mark.skipif(not BROKER.startswith("redis://"), reason="needs the Redis broker scripts/test.sh starts")
+def test_a_prefork_worker_posts_a_big_purchases_file_in_forked_processes(
+    transactional_db, client, settings, tmp_path, monkeypatch, program, make_member
+):
+    """A file of more than a round is posted by processes the Celery pool process forks (billiard): the
+    path multiprocessing would refuse there ("daemonic processes are not allowed to have children")."""
+    from loyalty_site.celery import app
+    from rewards.models import LedgerEntry
+    from rewards.selectors import ledger_mismatches
+
+    members = [make_member() for _ in range(20)]
+    user = get_user_model().objects.create_superuser(username="worker-admin", password="x", email="w@example.pl")
+    client.force_login(user)
+    queue = f"imports-test-{os.getpid()}-prefork"
+    monkeypatch.setattr(app.conf, "task_default_queue", queue)
+    rows = importing.ROUND_ROWS + 50
+    lines = ["purchase_id;member_number;purchased_at;amount"] + [
+        f"W-{n:06d};{members[n % 20].member_number};01.10.2026 12:00;{10 + n % 90},50" for n in range(rows)
+    ]
+    database = {**settings.DATABASES["default"], "NAME": connection.settings_dict["NAME"]}
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "IMPORT_WORKERS": "2"}
+    if database.get("PASSWORD"):
+        env["PGPASSWORD"] = database["PASSWORD"]
+    log = (tmp_path / "worker.log").open("w")
+    command = ["celery", "-A", "loyalty_site", "worker", "--pool=prefork", "--concurrency=1", "-Q", queue]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", *command, "-l", "INFO"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        upload(client, ("\n".join(lines) + "\n").encode(), name="zakupy.csv", kind="purchases", source="pos")
+        job = latest_job()
+        _wait_for(job, "previewed", worker, tmp_path, timeout=120)
+        client.post(confirm_url(job))
+        _wait_for(job, "done", worker, tmp_path, timeout=180)
+        job.refresh_from_db()
+        assert job.options["applied"] == {"new": rows}
+        assert LedgerEntry.objects.filter(reference=f"import:{job.pk}").count() == rows
+        assert ledger_mismatches() == []
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=5)
+        log.close()
+
+
 def _wait_for(job: ImportJob, status: str, worker, tmp_path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
