@@ -528,37 +528,35 @@ def _apply_round(job: ImportJob, handler: Handler, chunks: list[tuple[int, list[
         locked.processed_rows = position
         locked.options = {**locked.options, "applied": applied_counts}
         locked.save(update_fields=["processed_rows", "options"])
-    if job.only_valid_rows:
-        return
     # A member suspended while the round was being posted: the rest of the round is in, this row is not.
-    bad = next((o for o in outcomes if o.action == "invalid"), None)
-    if bad is not None:
-        column, _value, message = bad.errors[0]
-        raise FileFormatError(
-            gettext(
-                "Line %(line)d, column %(column)s: %(message)s (changed while the file was imported). The other "
-                "rows up to line %(last_line)d were imported; upload this row and the rows after line "
-                "%(last_line)d again."
-            )
-            % {"line": bad.line, "column": column, "message": message.rstrip("."), "last_line": outcomes[-1].line}
-        )
+    _refuse_changed(job, outcomes, first_line, posted_up_to=outcomes[-1].line)
 
 
-def _refuse_changed(job: ImportJob, outcomes: list[Outcome], first_line: int) -> None:
+def _refuse_changed(
+    job: ImportJob, outcomes: list[Outcome], first_line: int, *, posted_up_to: int | None = None
+) -> None:
     """Rows valid in the preview but refused now: the database changed since. Refuse rather than
-    half-apply the file (the chunk rolls back), unless staff chose to import only the valid rows."""
+    half-apply the file (the chunk rolls back), unless staff chose to import only the valid rows.
+    `posted_up_to`: the round was posted but for the refused rows, up to that line."""
     if job.only_valid_rows:
         return
     bad = next((o for o in outcomes if o.action == "invalid"), None)
-    if bad is not None:
-        column, _value, message = bad.errors[0]
-        raise FileFormatError(
-            gettext(
-                "Line %(line)d, column %(column)s: %(message)s (changed since the preview). "
-                "Rows before line %(first_line)d were imported; upload the rest again."
-            )
-            % {"line": bad.line, "column": column, "message": message.rstrip("."), "first_line": first_line}
+    if bad is None:
+        return
+    column, _value, message = bad.errors[0]
+    values = {"line": bad.line, "column": column, "message": message.rstrip(".")}
+    if posted_up_to is None:
+        text = gettext(
+            "Line %(line)d, column %(column)s: %(message)s (changed since the preview). "
+            "Rows before line %(first_line)d were imported; upload the rest again."
         )
+        raise FileFormatError(text % {**values, "first_line": first_line})
+    text = gettext(
+        "Line %(line)d, column %(column)s: %(message)s (changed while the file was imported). The other "
+        "rows up to line %(last_line)d were imported; upload this row and the rows after line "
+        "%(last_line)d again."
+    )
+    raise FileFormatError(text % {**values, "last_line": posted_up_to})
 
 
 def _planned_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> Iterator[tuple[int, Any]]:

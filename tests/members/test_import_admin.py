@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -691,36 +692,13 @@ def test_a_real_worker_previews_and_imports_a_big_file(transactional_db, client,
     ConsentText.objects.create(channel="email", purpose="marketing", version="1.0", text="Zgoda")
     client.force_login(user)
     monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
-    queue = f"imports-test-{os.getpid()}"
-    monkeypatch.setattr(app.conf, "task_default_queue", queue)
-    database = {**settings.DATABASES["default"], "NAME": connection.settings_dict["NAME"]}
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
-    if database.get("PASSWORD"):
-        env["PGPASSWORD"] = database["PASSWORD"]
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "loyalty_site", "worker", "--pool=solo", "-Q", queue, "-l", "INFO"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with celery_worker(settings, tmp_path, monkeypatch, "--pool=solo") as worker:
         upload(client, members_csv(40))
         job = latest_job()
         _wait_for(job, "previewed", worker, tmp_path)
         client.post(confirm_url(job))
         _wait_for(job, "done", worker, tmp_path)
         assert Member.objects.count() == 40
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=5)
-        log.close()
 
 
 @pytest.mark.concurrency
@@ -730,34 +708,17 @@ def test_a_prefork_worker_posts_a_big_purchases_file_in_forked_processes(
 ):
     """A file of more than a round is posted by processes the Celery pool process forks (billiard): the
     path multiprocessing would refuse there ("daemonic processes are not allowed to have children")."""
-    from loyalty_site.celery import app
     from rewards.models import LedgerEntry
     from rewards.selectors import ledger_mismatches
 
     members = [make_member() for _ in range(20)]
     user = get_user_model().objects.create_superuser(username="worker-admin", password="x", email="w@example.pl")
     client.force_login(user)
-    queue = f"imports-test-{os.getpid()}-prefork"
-    monkeypatch.setattr(app.conf, "task_default_queue", queue)
     rows = importing.ROUND_ROWS + 50
     lines = ["purchase_id;member_number;purchased_at;amount"] + [
         f"W-{n:06d};{members[n % 20].member_number};01.10.2026 12:00;{10 + n % 90},50" for n in range(rows)
     ]
-    database = {**settings.DATABASES["default"], "NAME": connection.settings_dict["NAME"]}
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "IMPORT_WORKERS": "2"}
-    if database.get("PASSWORD"):
-        env["PGPASSWORD"] = database["PASSWORD"]
-    log = (tmp_path / "worker.log").open("w")
-    command = ["celery", "-A", "loyalty_site", "worker", "--pool=prefork", "--concurrency=1", "-Q", queue]
-    worker = subprocess.Popen(
-        [sys.executable, "-m", *command, "-l", "INFO"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with celery_worker(settings, tmp_path, monkeypatch, "--pool=prefork", "--concurrency=1") as worker:
         upload(client, ("\n".join(lines) + "\n").encode(), name="zakupy.csv", kind="purchases", source="pos")
         job = latest_job()
         _wait_for(job, "previewed", worker, tmp_path, timeout=120)
@@ -767,6 +728,30 @@ def test_a_prefork_worker_posts_a_big_purchases_file_in_forked_processes(
         assert job.options["applied"] == {"new": rows}
         assert LedgerEntry.objects.filter(reference=f"import:{job.pk}").count() == rows
         assert ledger_mismatches() == []
+
+
+@contextmanager
+def celery_worker(settings, tmp_path, monkeypatch, *options: str):
+    """A `celery worker` process on a queue of its own, against the test database; stopped afterwards."""
+    from loyalty_site.celery import app
+
+    queue = f"imports-test-{os.getpid()}-{tmp_path.name}"
+    monkeypatch.setattr(app.conf, "task_default_queue", queue)
+    database = {**settings.DATABASES["default"], "NAME": connection.settings_dict["NAME"]}
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "IMPORT_WORKERS": "2"}
+    if database.get("PASSWORD"):
+        env["PGPASSWORD"] = database["PASSWORD"]
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "loyalty_site", "worker", *options, "-Q", queue, "-l", "INFO"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield worker
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
