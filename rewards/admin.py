@@ -547,6 +547,14 @@ class RewardAvailabilityListFilter(admin.SimpleListFilter):
         return queryset.filter(condition) if condition is not None else queryset
 
 
+class PartnerListFilter(admin.RelatedOnlyFieldListFilter):
+    """The partners that supply a reward, and rewards without one named in words rather than "-"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = _("No partner (own reward)")
+
+
 @admin.register(Reward)
 class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [RewardResource]
@@ -559,7 +567,7 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
         RewardAvailabilityListFilter,
         "is_active",
         "category",
-        ("partner", admin.RelatedOnlyFieldListFilter),
+        ("partner", PartnerListFilter),
         "min_tier",
     ]
     list_select_related = ["partner"]

@@ -467,3 +467,9 @@ class Reward(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # The constraint above would say it at the top of the form; said here, it stands by the field.
+        super().clean()
+        if self.available_from and self.available_until and self.available_until <= self.available_from:
+            raise ValidationError({"available_until": _("'Available until' must be later than 'available from'.")})

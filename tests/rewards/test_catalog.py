@@ -74,7 +74,7 @@ def test_a_form_reports_a_reversed_period_in_words(db):
     )
     with pytest.raises(ValidationError) as error:
         reward.full_clean()
-    assert "„Dostępna do” musi być późniejsza niż „dostępna od”." in str(error.value)
+    assert error.value.message_dict == {"available_until": ["„Dostępna do” musi być późniejsza niż „dostępna od”."]}
 
 
 @pytest.mark.parametrize(
@@ -473,13 +473,24 @@ def test_staff_add_a_reward_and_a_reversed_period_is_refused(admin_client_, part
     }
     refused = admin_client_.post(reverse("admin:rewards_reward_add"), data)
     assert refused.status_code == 200 and not Reward.objects.exists()
-    assert (
-        "„Dostępna do” musi być późniejsza niż „dostępna od”." in refused.context["adminform"].form.non_field_errors()
-    )
+    form = refused.context["adminform"].form
+    # Beside the field it is about, not at the top of the form.
+    assert form.errors == {"available_until": ["„Dostępna do” musi być późniejsza niż „dostępna od”."]}
 
     data["available_until_0"] = "2026-06-01"
     assert admin_client_.post(reverse("admin:rewards_reward_add"), data).status_code == 302
     assert Reward.objects.get().partner == partner
+
+
+def test_the_partner_filter_names_rewards_without_a_partner(admin_client_, partner):
+    Reward.objects.create(name="Kawa", code="kawa", kind="product", points_cost=100)
+    Reward.objects.create(name="Kino", code="kino", kind="voucher", points_cost=900, partner=partner)
+
+    page = admin_client_.get(reverse("admin:rewards_reward_changelist"))
+    without = admin_client_.get(reverse("admin:rewards_reward_changelist") + "?partner__isnull=True")
+
+    assert "Bez partnera (nagroda własna)" in page.content.decode()
+    assert [reward.code for reward in without.context["cl"].result_list] == ["kawa"]
 
 
 def test_support_sees_the_catalog_but_may_not_add_to_it(role_client, partner):
