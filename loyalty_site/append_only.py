@@ -54,7 +54,9 @@ def append_only(table: str) -> migrations.RunPython:
 
 
 def append_only_after_remake(table: str) -> migrations.RunPython:
-    """Put the SQLite triggers back after a migration that altered the table: SQLite cannot alter a column,
+    """Put the SQLite triggers back after operations that altered the table: SQLite cannot alter a column,
     so Django copies the table into a new one, and the old table's triggers go with it. PostgreSQL alters
-    the table in place and keeps its trigger."""
-    return migrations.RunPython(_create(table, sqlite_only=True), migrations.RunPython.noop)
+    the table in place and keeps its trigger. Place one after such operations and one before them: the one
+    before puts the triggers back when the migration is reversed (both do nothing where they are in place)."""
+    restore = _create(table, sqlite_only=True)
+    return migrations.RunPython(restore, restore)

@@ -3,30 +3,48 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from loyalty_site.migration_ops import InPlaceOnPostgresql
+
 
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0006_import_lines_file"),
     ]
 
+    # On PostgreSQL the existing index on category is renamed, not built again.
     operations = [
-        migrations.AlterField(
-            model_name="purchase",
-            name="member",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="purchases",
-                to="members.member",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="purchaseline",
-            name="category",
-            field=models.CharField(blank=True, max_length=60, verbose_name="category"),
-        ),
-        migrations.AddIndex(
-            model_name="purchaseline",
-            index=models.Index(fields=["category"], name="purchase_line_category"),
+        InPlaceOnPostgresql(
+            sql=[
+                "DROP INDEX IF EXISTS members_purchase_member_id_e9b9c2f9",
+                "DROP INDEX IF EXISTS members_purchaseline_category_8512463e_like",
+                "ALTER INDEX members_purchaseline_category_8512463e RENAME TO purchase_line_category",
+            ],
+            reverse_sql=[
+                "ALTER INDEX purchase_line_category RENAME TO members_purchaseline_category_8512463e",
+                "CREATE INDEX members_purchaseline_category_8512463e_like "
+                "ON members_purchaseline (category varchar_pattern_ops)",
+                "CREATE INDEX members_purchase_member_id_e9b9c2f9 ON members_purchase (member_id)",
+            ],
+            operations=[
+                migrations.AlterField(
+                    model_name="purchase",
+                    name="member",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="purchases",
+                        to="members.member",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="purchaseline",
+                    name="category",
+                    field=models.CharField(blank=True, max_length=60, verbose_name="category"),
+                ),
+                migrations.AddIndex(
+                    model_name="purchaseline",
+                    index=models.Index(fields=["category"], name="purchase_line_category"),
+                ),
+            ],
         ),
     ]

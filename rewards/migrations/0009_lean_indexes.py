@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 from loyalty_site.append_only import append_only_after_remake
+from loyalty_site.migration_ops import InPlaceOnPostgresql
 
 
 class Migration(migrations.Migration):
@@ -14,42 +15,70 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
-    # The new unique constraint is made before unique=True goes, so the key is never without one.
+    # On PostgreSQL the unique constraint unique=True made is renamed, not built again: the ledger is the
+    # biggest table, and building a unique index over it would hold off every posting meanwhile. Elsewhere
+    # the new constraint is made before unique=True goes, so the key is never without one.
     operations = [
-        migrations.AddConstraint(
-            model_name="ledgerentry",
-            constraint=models.UniqueConstraint(fields=("idempotency_key",), name="ledger_idempotency_key_unique"),
-        ),
-        migrations.AlterField(
-            model_name="ledgerentry",
-            name="actor",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                to=settings.AUTH_USER_MODEL,
-                verbose_name="by",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="ledgerentry",
-            name="idempotency_key",
-            field=models.CharField(max_length=120, verbose_name="idempotency key"),
-        ),
-        migrations.AlterField(
-            model_name="ledgerentry",
-            name="member",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="ledger_entries",
-                to="members.member",
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="ledgerentry",
-            index=models.Index(condition=models.Q(("actor__isnull", False)), fields=["actor"], name="ledger_actor"),
+        append_only_after_remake("rewards_ledgerentry"),  # for the way back
+        InPlaceOnPostgresql(
+            sql=[
+                "ALTER TABLE rewards_ledgerentry "
+                "RENAME CONSTRAINT rewards_ledgerentry_idempotency_key_key TO ledger_idempotency_key_unique",
+                "DROP INDEX IF EXISTS rewards_ledgerentry_idempotency_key_a12bcb82_like",
+                "DROP INDEX IF EXISTS rewards_ledgerentry_member_id_f6e95ef9",
+                "DROP INDEX IF EXISTS rewards_ledgerentry_actor_id_996fca00",
+                "CREATE INDEX ledger_actor ON rewards_ledgerentry (actor_id) WHERE actor_id IS NOT NULL",
+            ],
+            reverse_sql=[
+                "DROP INDEX ledger_actor",
+                "CREATE INDEX rewards_ledgerentry_actor_id_996fca00 ON rewards_ledgerentry (actor_id)",
+                "CREATE INDEX rewards_ledgerentry_member_id_f6e95ef9 ON rewards_ledgerentry (member_id)",
+                "CREATE INDEX rewards_ledgerentry_idempotency_key_a12bcb82_like "
+                "ON rewards_ledgerentry (idempotency_key varchar_pattern_ops)",
+                "ALTER TABLE rewards_ledgerentry "
+                "RENAME CONSTRAINT ledger_idempotency_key_unique TO rewards_ledgerentry_idempotency_key_key",
+            ],
+            operations=[
+                migrations.AddConstraint(
+                    model_name="ledgerentry",
+                    constraint=models.UniqueConstraint(
+                        fields=("idempotency_key",), name="ledger_idempotency_key_unique"
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="ledgerentry",
+                    name="actor",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="by",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="ledgerentry",
+                    name="idempotency_key",
+                    field=models.CharField(max_length=120, verbose_name="idempotency key"),
+                ),
+                migrations.AlterField(
+                    model_name="ledgerentry",
+                    name="member",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_entries",
+                        to="members.member",
+                    ),
+                ),
+                migrations.AddIndex(
+                    model_name="ledgerentry",
+                    index=models.Index(
+                        condition=models.Q(("actor__isnull", False)), fields=["actor"], name="ledger_actor"
+                    ),
+                ),
+            ],
         ),
         append_only_after_remake("rewards_ledgerentry"),
     ]
