@@ -19,7 +19,7 @@ import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
@@ -480,12 +480,13 @@ def _apply_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> None:
 
 # --- Rounds in processes --------------------------------------------------------------------------------
 # A handler whose writes are matched on natural keys, so that writing a row again changes nothing (the
-# purchases import: nothing is posted twice), may offer `apply_outside(outcomes, *, job, workers) -> bool`.
+# purchases import: nothing is posted twice), may offer
+# `apply_outside(outcomes, *, job, workers, round_started) -> bool`.
 # On PostgreSQL the import then posts a round of chunks at a time outside its own transaction, split between
 # `IMPORT_WORKERS` processes (rewards.batch), and moves the checkpoint after the round. Posting is most of
 # an import's time, and one process leaves a core idle. An import stopped in the middle of a round posts the
-# round again when it continues: the rows it had posted are found recorded and posted nothing the second
-# time, and still count as new (their ledger entries name the import).
+# round again when it continues: the rows it had posted (recorded for the same member since the round first
+# started, `_round_started`) are not posted again and still count as new.
 
 ROUND_ROWS = 20_000
 IMPORT_WORKERS = 2
@@ -515,10 +516,11 @@ def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: in
 def _apply_round(job: ImportJob, handler: Handler, chunks: list[tuple[int, list[Outcome]]], workers: int) -> None:
     outcomes = [outcome for _, chunk in chunks for outcome in chunk]
     first_line = outcomes[0].line if outcomes else 0
-    _refuse_changed(job, outcomes, first_line)
-    if not handler.apply_outside([o for o in outcomes if o.action in ("new", "update")], job=job, workers=workers):
-        _refuse_changed(job, outcomes, first_line)  # nothing of the round was written
     position = chunks[-1][0]
+    _refuse_changed(job, outcomes, first_line)
+    writes = [o for o in outcomes if o.action in ("new", "update")]
+    if not handler.apply_outside(writes, job=job, workers=workers, round_started=_round_started(job, position)):
+        _refuse_changed(job, outcomes, first_line)  # nothing of the round was written
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         if locked.processed_rows >= position:
@@ -528,8 +530,22 @@ def _apply_round(job: ImportJob, handler: Handler, chunks: list[tuple[int, list[
         locked.processed_rows = position
         locked.options = {**locked.options, "applied": applied_counts}
         locked.save(update_fields=["processed_rows", "options"])
-    # A member suspended while the round was being posted: the rest of the round is in, this row is not.
-    _refuse_changed(job, outcomes, first_line, posted_up_to=outcomes[-1].line)
+    # A member suspended while the round was being posted: the rest of the round is in, these rows are not.
+    _refuse_changed(job, outcomes, first_line, posted_up_to=chunks[-1][1][-1].line)
+
+
+def _round_started(job: ImportJob, position: int) -> datetime:
+    """When the round ending at `position` was first posted, kept with the job: a round posted again after an
+    interruption recognises what it recorded the first time (members.importing, rounds)."""
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        kept = locked.options.get("round") or {}
+        if kept.get("position") == position:
+            return datetime.fromisoformat(kept["started"])
+        started = timezone.now()
+        locked.options = {**locked.options, "round": {"position": position, "started": started.isoformat()}}
+        locked.save(update_fields=["options"])
+        return started
 
 
 def _refuse_changed(
@@ -551,12 +567,19 @@ def _refuse_changed(
             "Rows before line %(first_line)d were imported; upload the rest again."
         )
         raise FileFormatError(text % {**values, "first_line": first_line})
-    text = gettext(
-        "Line %(line)d, column %(column)s: %(message)s (changed while the file was imported). The other "
-        "rows up to line %(last_line)d were imported; upload this row and the rows after line "
-        "%(last_line)d again."
+    # Posted but for these rows: every one of them is named, and they go into the failed-rows report.
+    refused = [o for o in outcomes if o.action == "invalid"]
+    _record_errors(job, refused, ImportRowError.objects.filter(job=job).count())
+    lines = ", ".join(str(o.line) for o in refused[:20]) + (", …" if len(refused) > 20 else "")
+    text = ngettext(
+        "Line %(line)d, column %(column)s: %(message)s (changed while the file was imported). The other rows up "
+        "to line %(last_line)d were imported; upload line %(lines)s and the rows after line %(last_line)d again.",
+        "Line %(line)d, column %(column)s: %(message)s (changed while the file was imported); %(count)d rows "
+        "were refused so. The other rows up to line %(last_line)d were imported; upload lines %(lines)s and the "
+        "rows after line %(last_line)d again (the failed-rows report lists them).",
+        len(refused),
     )
-    raise FileFormatError(text % {**values, "last_line": posted_up_to})
+    raise FileFormatError(text % {**values, "last_line": posted_up_to, "lines": lines, "count": len(refused)})
 
 
 def _planned_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> Iterator[tuple[int, Any]]:
@@ -755,14 +778,20 @@ def import_files_cleanup(*, now=None) -> int:
         )
         % {"days": import_files_keep_days()},
     )
-    ImportJob.objects.filter(pk__in=abandoned, status__in=[Status.QUEUED, Status.PREVIEWING]).update(
+    # Checked again in the update: a worker may have taken the job since (it beats at once), and clearing the
+    # claim stops a preview that would (members.jobs).
+    ImportJob.objects.filter(pk__in=abandoned, status__in=[Status.QUEUED, Status.PREVIEWING]).exclude(
+        heartbeat_at__gte=cutoff
+    ).update(
         status=Status.FAILED,
         finished_at=now,
+        claim="",
         error_message=gettext("The file was never checked: no background worker took it. Upload it again."),
     )
     swept = 0
+    # Only the abandoned jobs failed now: one confirmed meanwhile is importing, and keeps its file.
     ended = ImportJob.objects.filter(
-        Q(status__in=[Status.DONE, Status.FAILED], finished_at__lt=cutoff) | Q(pk__in=abandoned)
+        Q(status__in=[Status.DONE, Status.FAILED], finished_at__lt=cutoff) | Q(pk__in=abandoned, status=Status.FAILED)
     )
     for job in ended.exclude(file="", lines_file="").only("pk", "file", "lines_file", "options"):
         _prepared_delete(job)

@@ -13,6 +13,7 @@ unnoticed.
 """
 
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,7 @@ class Refusal:
     source: str
     external_id: str
     reason: str
+    about: str = "member"  # what is wrong: "member", "external_id" (recorded for another member) or "row"
 
 
 @dataclass
@@ -189,7 +191,14 @@ def purchases_post_batch(
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers must be at least 1.")
     now = now or timezone.now()
-    if workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if (
+        workers > 1
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        # Forking copies only the calling thread: from a thread (a web server's, Celery's threads pool) another
+        # thread's locks would be copied held. Celery's prefork and solo pools run tasks in the main thread.
+        and threading.current_thread() is threading.main_thread()
+    ):
         return _post_in_processes(
             rows,
             now=now,
@@ -256,32 +265,41 @@ def _post_in_processes(
         # A forked child must open its own connection, not share the parent's socket.
         connections.close_all()
         running = []
-        for part in parts:
-            if not part:
-                continue
-            receiver, sender = forking.Pipe(duplex=False)
-            process = forking.Process(
-                target=_post_process,
-                args=(sender, [batch[offset] for offset in part], now, chunk_size, recalculate_tiers, reference),
-                daemon=True,
-            )
-            process.start()
-            sender.close()
-            running.append((part, receiver, process))
         errors: list[BaseException] = []
-        for part, receiver, process in running:
-            try:
-                status, payload = receiver.recv()
-            except EOFError:
-                status, payload = "error", RuntimeError("A batch process ended without a result.")
-            process.join()
-            if status == "error":
-                errors.append(payload)
-                continue
-            # Positions within the part, made positions in the rows given.
-            payload.refusals = [replace(refusal, index=start + part[refusal.index]) for refusal in payload.refusals]
-            payload.skips = [start + part[index] for index in payload.skips]
-            result.add(payload)
+        try:
+            for part in parts:
+                if not part:
+                    continue
+                receiver, sender = forking.Pipe(duplex=False)
+                process = forking.Process(
+                    target=_post_process,
+                    args=(sender, [batch[offset] for offset in part], now, chunk_size, recalculate_tiers, reference),
+                    daemon=True,
+                )
+                process.start()
+                sender.close()
+                running.append((part, receiver, process))
+            for part, receiver, process in running:
+                try:
+                    status, payload = receiver.recv()
+                except EOFError:
+                    status, payload = "error", RuntimeError("A batch process ended without a result.")
+                process.join()
+                if status == "error":
+                    errors.append(payload)
+                    continue
+                # Positions within the part, made positions in the rows given.
+                payload.refusals = [replace(r, index=start + part[r.index]) for r in payload.refusals]
+                payload.skips = [start + part[index] for index in payload.skips]
+                result.add(payload)
+        finally:
+            # Stopped before every result came back (a time limit, a result that did not unpickle): no child
+            # is left posting beside whatever runs next. What a child committed stays; a rerun completes it.
+            for _part, receiver, process in running:
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+                receiver.close()
         if errors:
             raise errors[0]
         start += len(batch)
@@ -326,11 +344,11 @@ class _Candidate(NamedTuple):
     index: int  # position in the rows given to the batch
     row: PurchaseRow
     problem: str | None  # why purchase_create would refuse it, unless it turns out recorded already
+    number: str  # the member's number, to name them when another row claims the same purchase
 
 
 def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> BatchResult:
-    """Sort out the rows of refused members and those repeated within the chunk, then post the rest in one
-    transaction."""
+    """Sort out the rows of refused members, then post the rest in one transaction."""
     result = BatchResult()
     members = {
         pk: (status, number)
@@ -338,23 +356,15 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> B
         for pk, status, number in queryset.values_list("pk", "status", "member_number")
     }
     candidates: list[_Candidate] = []
-    seen: set[tuple[str, str]] = set()
     for offset, row in enumerate(chunk):
-        # purchase_post's checks in its order: the member, the purchase already recorded (an earlier row
-        # here, or in the database: looked up under the account locks), then the amounts.
+        # purchase_post's checks in its order: the member first, then (_post_part, under the account locks)
+        # the purchase recorded already, here or in the database, then the amounts.
         status, number = members.get(row.member_id, (None, ""))
-        key = (row.source, row.external_id)
         if status != Member.Status.ACTIVE:
             reason = member_refusal(row.member_id, status, number)
             result.refusals.append(Refusal(start + offset, row.source, row.external_id, reason))
-        elif key in seen:
-            result.skipped += 1
-            result.skips.append(start + offset)
         else:
-            problem = _row_problem(row)
-            if problem is None:
-                seen.add(key)
-            candidates.append(_Candidate(start + offset, row, problem))
+            candidates.append(_Candidate(start + offset, row, _row_problem(row), number))
     if candidates:
         result.add(_post_part_with_retry(candidates, context))
     result.refusals.sort(key=lambda refusal: refusal.index)
@@ -385,17 +395,26 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
     result = BatchResult()
     accounts = _lock_accounts(sorted({c.row.member_id for c in candidates if c.problem is None}))
     # Under the locks no till can record a purchase for these members until we commit.
-    recorded = _recorded_keys([c.row for c in candidates])
+    # Who each purchase is recorded for: in the database, or by an earlier row here, as posting the rows
+    # one by one would leave it.
+    owners = _recorded_keys([c.row for c in candidates])
     rows = []
     for candidate in candidates:
         row = candidate.row
-        if (row.source, row.external_id) in recorded:
+        key = (row.source, row.external_id)
+        owner = owners.get(key)
+        if owner is not None and owner[0] != row.member_id:
+            # purchase_post refuses a receipt recorded for someone else; so does the batch.
+            refusal = Refusal(candidate.index, row.source, row.external_id, _theirs(row, owner[1]), "external_id")
+            result.refusals.append(refusal)
+        elif owner is not None:
             result.skipped += 1
             result.skips.append(candidate.index)
         elif candidate.problem is not None:
-            result.refusals.append(Refusal(candidate.index, row.source, row.external_id, candidate.problem))
+            result.refusals.append(Refusal(candidate.index, row.source, row.external_id, candidate.problem, "row"))
         else:
             rows.append(row)
+            owners[key] = (row.member_id, candidate.number)
     if not rows:
         return result
     accounts = {member_id: accounts[member_id] for member_id in sorted({row.member_id for row in rows})}
@@ -542,15 +561,27 @@ def _any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[Query
         yield queryset.filter(**{f"{field_name}__in": values[i : i + SQLITE_IN_SLICE]})
 
 
-def _recorded_keys(chunk: list[PurchaseRow]) -> set[tuple[str, str]]:
+def _recorded_keys(chunk: list[PurchaseRow]) -> dict[tuple[str, str], tuple[int, str]]:
+    """The chunk's purchases recorded already: (source, external id) -> (member id, member number)."""
     wanted = {(row.source, row.external_id) for row in chunk}
     sources = sorted({source for source, _ in wanted})
-    recorded = set()
+    recorded = {}
     for queryset in _any_of(Purchase.objects.all(), "external_id", sorted({ext for _, ext in wanted})):
-        for key in queryset.filter(source__in=sources).values_list("source", "external_id"):
-            if key in wanted:
-                recorded.add(key)
+        found = queryset.filter(source__in=sources).values_list(
+            "source", "external_id", "member_id", "member__member_number"
+        )
+        for source, external_id, member_id, number in found:
+            if (source, external_id) in wanted:
+                recorded[(source, external_id)] = (member_id, number)
     return recorded
+
+
+def _theirs(row: PurchaseRow, number: str) -> str:
+    return gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.") % {
+        "external_id": row.external_id,
+        "source": row.source,
+        "number": number,
+    }
 
 
 def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:

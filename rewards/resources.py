@@ -27,7 +27,7 @@ from members.tabular import parse_datetime, parse_decimal
 
 from .batch import PurchaseRow, member_refusal, purchases_post_batch
 from .models import LedgerEntry, PointsAccount
-from .services import PointsError, points_adjust, purchase_earn_key, refund_post
+from .services import PointsError, points_adjust, refund_post
 
 ROUND_CHUNK = 5000  # rows per transaction when a round is posted in processes
 
@@ -455,14 +455,23 @@ class PurchaseImport:
         if new:
             self._post(new, job=job, workers=1, chunk_size=len(new))  # one transaction: the import's chunk
 
-    def apply_outside(self, outcomes: list[Outcome], *, job: ImportJob, workers: int) -> bool:
+    def apply_outside(self, outcomes: list[Outcome], *, job: ImportJob, workers: int, round_started: datetime) -> bool:
         """Post a round of several chunks outside the import's transaction, split between `workers` processes
         (members.importing._apply_rounds). First the members are checked: if one is no longer active and staff
-        did not choose to import only the valid rows, nothing of the round is posted (returns False)."""
+        did not choose to import only the valid rows, nothing of the round is posted (returns False).
+        `round_started`: when this round was first posted; what was recorded since, for the same member, is
+        this import's own work from before an interruption."""
         new = [o for o in outcomes if o.action == "new"]
+        # A round posted again after an interruption: what this import recorded the first time (same purchase,
+        # same member, since the round started) is its own new row, posted already, and not posted again (nor
+        # its member checked again: a member suspended since was active when it was posted).
+        ours = _recorded(new, since=round_started)
+        new = [o for o in new if ours.get(_key(o)) != o.data["member_id"]]
         if not new:
             return True
-        wanted = {o.data["member_id"] for o in new}
+        # Rows recorded by someone else are the batch's to skip or refuse; the others' members are checked.
+        recorded = _recorded(new)
+        wanted = {o.data["member_id"] for o in new if _key(o) not in recorded}
         active = set(Member.objects.filter(pk__in=wanted, status=Member.Status.ACTIVE).values_list("pk", flat=True))
         if wanted - active:
             found = {
@@ -473,7 +482,7 @@ class PurchaseImport:
             }
             for outcome in new:
                 member_id = outcome.data["member_id"]
-                if member_id not in active:
+                if member_id not in active and _key(outcome) not in recorded:
                     status, number = found.get(member_id, (None, ""))
                     outcome.fail("member_number", "", member_refusal(member_id, status, number))
             if not job.only_valid_rows:
@@ -498,23 +507,36 @@ class PurchaseImport:
         ]
         if not rows:
             return
-        reference = f"import:{job.pk}"
-        result = purchases_post_batch(rows, chunk_size=chunk_size, workers=workers, reference=reference)
+        # The earn entries name the import, for staff reading the ledger.
+        result = purchases_post_batch(rows, chunk_size=chunk_size, workers=workers, reference=f"import:{job.pk}")
+        columns = {"member": "member_number", "external_id": "purchase_id", "row": "amount"}
         for refusal in result.refusals:
-            new[refusal.index].fail("member_number", "", refusal.reason)
-        if not result.skips:
-            return
-        # Skipped: recorded since the preview (a till, another import), counted as such; or by this import
-        # before it was interrupted, which is still its own new row.
-        keys = {purchase_earn_key(rows[index]): index for index in result.skips}
-        ours = set(
-            LedgerEntry.objects.filter(idempotency_key__in=keys, reference=reference).values_list(
-                "idempotency_key", flat=True
-            )
-        )
-        for key, index in keys.items():
-            if key not in ours:
-                new[index].action = "skip"
+            outcome = new[refusal.index]
+            value = outcome.data["external_id"] if refusal.about == "external_id" else ""
+            outcome.fail(columns[refusal.about], value, refusal.reason)
+        for index in result.skips:
+            new[index].action = "skip"  # recorded since the preview (a till, another import): counted as such
+
+
+def _key(outcome: Outcome) -> tuple[str, str]:
+    return outcome.data["source"], outcome.data["external_id"]
+
+
+def _recorded(outcomes: list[Outcome], *, since: datetime | None = None) -> dict[tuple[str, str], int]:
+    """The outcomes' purchases recorded already (since `since`): (source, external id) -> member id."""
+    if not outcomes:
+        return {}
+    keys = {_key(o) for o in outcomes}
+    found = Purchase.objects.filter(
+        source__in={source for source, _ in keys}, external_id__in={external_id for _, external_id in keys}
+    )
+    if since is not None:
+        found = found.filter(created_at__gte=since)
+    return {
+        (source, external_id): member_id
+        for source, external_id, member_id in found.values_list("source", "external_id", "member_id")
+        if (source, external_id) in keys
+    }
 
 
 def _in_lines_file(column: str) -> str:

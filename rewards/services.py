@@ -728,11 +728,12 @@ def tier_progress_value(*, member: Member, tier_basis: str, now: datetime, windo
 
     One hand-written aggregate: it runs on every purchase posted, where the ORM's query building cost more
     than the query itself (about 1.5 ms against 0.4 ms measured on the bench machine)."""
-    since = add_months(now, -window_months)
+    # Adapted as the ORM would: SQLite stores naive UTC text, and compares an aware value as a string.
+    since = connection.ops.adapt_datetimefield_value(add_months(now, -window_months))
     if tier_basis == Tier.Basis.POINTS:
         sql, params = _TIER_POINTS_SQL, [member.pk, LedgerEntry.Kind.EARN.value, LedgerEntry.Kind.BONUS.value, since]
     else:
-        sql, params = _TIER_SPEND_SQL, [member.pk, since, now]
+        sql, params = _TIER_SPEND_SQL, [member.pk, since, connection.ops.adapt_datetimefield_value(now)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         value = cursor.fetchone()[0]

@@ -499,3 +499,24 @@ def test_a_failing_process_fails_the_batch_and_a_rerun_completes_it(pairs, progr
     assert Purchase.objects.filter(source="pos").count() == 40
     assert LedgerEntry.objects.filter(idempotency_key__startswith="purchase:pos:").count() == 40
     assert ledger_mismatches() == []
+
+
+def test_a_receipt_recorded_for_another_member_is_refused_not_skipped(make_member, program):
+    first, second = make_member(), make_member()
+    now = timezone.now()
+    purchase_post(member=first, source="pos", external_id="R-1", amount=Decimal("40"), purchased_at=now)
+    rows = [
+        PurchaseRow(member_id=second.pk, source="pos", external_id="R-1", amount=Decimal("40"), purchased_at=now),
+        PurchaseRow(member_id=second.pk, source="pos", external_id="R-2", amount=Decimal("30"), purchased_at=now),
+        PurchaseRow(member_id=first.pk, source="pos", external_id="R-2", amount=Decimal("30"), purchased_at=now),
+        PurchaseRow(member_id=first.pk, source="pos", external_id="R-1", amount=Decimal("40"), purchased_at=now),
+    ]
+
+    result = purchases_post_batch(rows, now=now)
+
+    assert (result.created, result.skipped, result.refused) == (1, 1, 2)
+    assert [(r.index, r.about) for r in result.refusals] == [(0, "external_id"), (2, "external_id")]
+    assert result.refusals[0].reason == f"Zakup R-1 ze źródła pos jest już zapisany dla członka {first.member_number}."
+    assert result.refusals[1].reason.endswith(f"dla członka {second.member_number}.")
+    assert PointsAccount.objects.get(member=second).balance == 30
+    assert ledger_mismatches() == []

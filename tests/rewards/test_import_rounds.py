@@ -9,7 +9,7 @@ from django.db import connection
 
 from members import importing
 from members.importing import import_apply, import_preview
-from members.models import Member, Purchase
+from members.models import ImportRowError, Member, Purchase
 from rewards.models import LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
@@ -59,13 +59,15 @@ def test_an_import_stopped_in_a_round_posts_every_row_once_and_counts_them_as_ne
 ):
     from rewards import resources
 
-    previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user), chunk_size=5)
+    # Line 14 earns no points: no ledger entry tells it was this import's, its purchase does.
+    content = purchases_csv(members, 25, {14: ("amount", "0,00")})
+    previewed = import_preview(job=job("purchases", content, staff_user), chunk_size=5)
     real = resources.PurchaseImport.apply_outside
     calls = []
 
-    def stopped_after_posting_the_second_round(self, outcomes, *, job, workers):
+    def stopped_after_posting_the_second_round(self, outcomes, **kwargs):
         calls.append(1)
-        posted = real(self, outcomes, job=job, workers=workers)
+        posted = real(self, outcomes, **kwargs)
         if len(calls) == 2:
             raise SystemExit("worker killed before the checkpoint")
         return posted
@@ -82,8 +84,38 @@ def test_an_import_stopped_in_a_round_posts_every_row_once_and_counts_them_as_ne
 
     assert done.options["applied"] == {"new": 25}
     assert Purchase.objects.count() == 25
-    assert LedgerEntry.objects.filter(kind="earn").count() == 25
+    assert LedgerEntry.objects.filter(kind="earn").count() == 24
     assert ledger_mismatches() == []
+
+
+def test_an_import_continued_after_a_member_was_suspended_keeps_what_it_had_posted(
+    members, program, staff_user, monkeypatch
+):
+    from rewards import resources
+
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user), chunk_size=5)
+    real = resources.PurchaseImport.apply_outside
+
+    def stopped_after_posting_the_second_round(self, outcomes, **kwargs):
+        posted = real(self, outcomes, **kwargs)
+        if outcomes[0].line == 12:
+            raise SystemExit("worker killed before the checkpoint")
+        return posted
+
+    monkeypatch.setattr(resources.PurchaseImport, "apply_outside", stopped_after_posting_the_second_round)
+    with pytest.raises(SystemExit):
+        import_apply(job=previewed, chunk_size=5)
+    Member.objects.filter(pk=members[2].pk).update(status="suspended")  # rows at lines 4, 9, 14, 19 and 24
+    monkeypatch.setattr(resources.PurchaseImport, "apply_outside", real)
+
+    stopped = import_apply(job=previewed, chunk_size=5)
+
+    # The second round is counted whole (lines 14 and 19 were posted before the suspension); the third
+    # stops at line 24, before anything of it is posted.
+    assert (stopped.status, stopped.processed_rows, stopped.options["applied"]) == ("failed", 20, {"new": 20})
+    assert stopped.error_message.startswith("Wiersz 24, kolumna member_number:")
+    assert "Wiersze przed wierszem 22 zostały zaimportowane" in stopped.error_message
+    assert Purchase.objects.count() == 20
 
 
 def test_a_purchase_a_till_recorded_after_the_preview_is_skipped(members, program, staff_user):
@@ -141,9 +173,11 @@ def test_a_member_suspended_while_a_round_is_posted_is_named_and_the_rest_of_the
     assert failed.status == "failed"
     assert failed.error_message == (
         f"Wiersz 4, kolumna member_number: Członek {members[2].member_number} jest zawieszony (zmiana w trakcie "
-        "importu). Pozostałe wiersze do wiersza 11 zostały zaimportowane; ten wiersz i wiersze po wierszu 11 "
-        "prześlij ponownie."
+        "importu); tak odrzucono 2 wiersze. Pozostałe wiersze do wiersza 11 zostały zaimportowane; wiersze 4, 9 "
+        "i wiersze po wierszu 11 prześlij ponownie (są w raporcie błędnych wierszy)."
     )
     assert Purchase.objects.count() == 8  # the first round's ten rows but members[2]'s two
     assert (failed.processed_rows, failed.options["applied"]) == (10, {"new": 8, "invalid": 2})
+    reported = ImportRowError.objects.filter(job=failed).values_list("line", "column")
+    assert sorted(reported) == [(4, "member_number"), (9, "member_number")]
     assert ledger_mismatches() == []
