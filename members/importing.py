@@ -497,7 +497,7 @@ def import_workers() -> int:
 
 
 def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: int) -> None:
-    done = job.processed_rows
+    done = start = job.processed_rows
     pending: list[tuple[int, list[Outcome]]] = []
     rows = 0
     for position, planned in _planned_chunks(job, handler, chunk_size):
@@ -507,13 +507,16 @@ def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: in
         pending.append((position, outcomes))
         rows += len(outcomes)
         if rows >= ROUND_ROWS:
-            _apply_round(job, handler, pending, workers)
-            pending, rows = [], 0
+            _apply_round(job, handler, pending, workers, start=start)
+            pending, rows, start = [], 0, position
     if pending:
-        _apply_round(job, handler, pending, workers)
+        _apply_round(job, handler, pending, workers, start=start)
 
 
-def _apply_round(job: ImportJob, handler: Handler, chunks: list[tuple[int, list[Outcome]]], workers: int) -> None:
+def _apply_round(
+    job: ImportJob, handler: Handler, chunks: list[tuple[int, list[Outcome]]], workers: int, *, start: int
+) -> None:
+    """Post the chunks after row `start` (a position in the file) and move the checkpoint past them."""
     outcomes = [outcome for _, chunk in chunks for outcome in chunk]
     first_line = outcomes[0].line if outcomes else 0
     position = chunks[-1][0]
@@ -531,7 +534,11 @@ def _apply_round(job: ImportJob, handler: Handler, chunks: list[tuple[int, list[
         locked.options = {**locked.options, "applied": applied_counts}
         locked.save(update_fields=["processed_rows", "options"])
     # A member suspended while the round was being posted: the rest of the round is in, these rows are not.
-    _refuse_changed(job, outcomes, first_line, posted_up_to=chunks[-1][1][-1].line)
+    # The round's last line of the purchases file: a chunk's outcomes are its rows', then any of the second
+    # file's (the last chunk's lines nobody claimed), whose line numbers are that file's.
+    last_position, last_outcomes = chunks[-1]
+    own = last_outcomes[: last_position - (chunks[-2][0] if len(chunks) > 1 else start)]
+    _refuse_changed(job, outcomes, first_line, posted_up_to=own[-1].line if own else first_line)
 
 
 def _round_started(job: ImportJob, position: int) -> datetime:
