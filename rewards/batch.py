@@ -352,7 +352,7 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> B
     result = BatchResult()
     members = {
         pk: (status, number)
-        for queryset in _any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
+        for queryset in any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
         for pk, status, number in queryset.values_list("pk", "status", "member_number")
     }
     candidates: list[_Candidate] = []
@@ -552,7 +552,7 @@ class _AnyOf(Lookup):
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
-def _any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QuerySet]:
+def any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QuerySet]:
     """The queryset filtered to `field_name` in `values`: one query on PostgreSQL, slices elsewhere."""
     if connection.vendor == "postgresql":
         yield queryset.filter(_AnyOf(F(field_name), list(values)))
@@ -566,7 +566,7 @@ def _recorded_keys(chunk: list[PurchaseRow]) -> dict[tuple[str, str], tuple[int,
     wanted = {(row.source, row.external_id) for row in chunk}
     sources = sorted({source for source, _ in wanted})
     recorded = {}
-    for queryset in _any_of(Purchase.objects.all(), "external_id", sorted({ext for _, ext in wanted})):
+    for queryset in any_of(Purchase.objects.all(), "external_id", sorted({ext for _, ext in wanted})):
         found = queryset.filter(source__in=sources).values_list(
             "source", "external_id", "member_id", "member__member_number"
         )
@@ -591,7 +591,7 @@ def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:
         locked = PointsAccount.objects.select_for_update().order_by("member_id")
         return {
             values[1]: _Account(*values)
-            for queryset in _any_of(locked, "member_id", ids)
+            for queryset in any_of(locked, "member_id", ids)
             for values in queryset.values_list(*ACCOUNT_FIELDS)
         }
 
@@ -647,7 +647,7 @@ def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, 
             .values("s")
         )
     figures = {}
-    for queryset in _any_of(Member.objects.order_by(), "pk", sorted(accounts)):
+    for queryset in any_of(Member.objects.order_by(), "pk", sorted(accounts)):
         for pk, *values in queryset.annotate(**sums).values_list("pk", *sums):
             figures[pk] = dict(zip(sums, values, strict=True))
     return {
