@@ -1,5 +1,7 @@
 """Small database helpers the ORM does not offer."""
 
+from functools import cache
+
 from django.db import connections, router
 from django.db.models import Model
 
@@ -23,21 +25,10 @@ def insert(instance: Model) -> None:
 
 
 def _insert(instance: Model, *, conflict_fields: tuple[str, ...]) -> bool:
-    meta = instance._meta
     alias = router.db_for_write(type(instance), instance=instance)
     connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = [field for field in meta.local_concrete_fields if not (field.primary_key and field.db_returning)]
+    fields, sql = _insert_statement(type(instance), alias, conflict_fields)
     values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
-    conflict = ""
-    if conflict_fields:
-        columns = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
-        conflict = f"ON CONFLICT ({columns}) DO NOTHING "
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) {conflict}"
-        f"RETURNING {quote(meta.pk.column)}"
-    )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
@@ -47,3 +38,21 @@ def _insert(instance: Model, *, conflict_fields: tuple[str, ...]) -> bool:
     instance._state.adding = False
     instance._state.db = alias
     return True
+
+
+@cache
+def _insert_statement(model: type[Model], alias: str, conflict_fields: tuple[str, ...]) -> tuple[list, str]:
+    """The fields and the SQL of an insert, made once per model: several run for every purchase posted."""
+    meta = model._meta
+    quote = connections[alias].ops.quote_name
+    fields = [field for field in meta.local_concrete_fields if not (field.primary_key and field.db_returning)]
+    conflict = ""
+    if conflict_fields:
+        columns = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
+        conflict = f"ON CONFLICT ({columns}) DO NOTHING "
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) {conflict}"
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    return fields, sql

@@ -34,7 +34,14 @@ from members.services import LineData
 from .config import programme_config
 from .earning import RuleSet, calculate_points
 from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
-from .services import add_months, expiry_for, purchase_earn_key, qualified_tier
+from .services import (
+    add_months,
+    expiry_for,
+    member_refusal,
+    purchase_earn_key,
+    qualified_tier,
+    recorded_for_another,
+)
 
 RETRIES = 3
 # SQLite refuses statements with more than 32,766 parameters (999 before 3.32): look rows up in slices.
@@ -330,16 +337,6 @@ def _post_process(
 # --- One process ---------------------------------------------------------------------------------
 
 
-def member_refusal(member_id: int, status: str | None, number: str) -> str:
-    """Why a purchase is not posted for this member (None: no such member), in staff's words."""
-    if status is None:
-        return gettext("No member with id %(id)s.") % {"id": member_id}
-    return gettext("Member %(number)s is %(status)s.") % {
-        "number": number,
-        "status": str(Member.Status(status).label).lower(),
-    }
-
-
 class _Candidate(NamedTuple):
     index: int  # position in the rows given to the batch
     row: PurchaseRow
@@ -352,7 +349,7 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> B
     result = BatchResult()
     members = {
         pk: (status, number)
-        for queryset in any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
+        for queryset in _any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
         for pk, status, number in queryset.values_list("pk", "status", "member_number")
     }
     candidates: list[_Candidate] = []
@@ -397,7 +394,8 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
     # Under the locks no till can record a purchase for these members until we commit.
     # Who each purchase is recorded for: in the database, or by an earlier row here, as posting the rows
     # one by one would leave it.
-    owners = _recorded_keys([c.row for c in candidates])
+    recorded = recorded_purchases((c.row.source, c.row.external_id) for c in candidates)
+    owners = {key: (member_id, number) for key, (member_id, number, _at) in recorded.items()}
     rows = []
     for candidate in candidates:
         row = candidate.row
@@ -552,7 +550,7 @@ class _AnyOf(Lookup):
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
-def any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QuerySet]:
+def _any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QuerySet]:
     """The queryset filtered to `field_name` in `values`: one query on PostgreSQL, slices elsewhere."""
     if connection.vendor == "postgresql":
         yield queryset.filter(_AnyOf(F(field_name), list(values)))
@@ -561,27 +559,23 @@ def any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QueryS
         yield queryset.filter(**{f"{field_name}__in": values[i : i + SQLITE_IN_SLICE]})
 
 
-def _recorded_keys(chunk: list[PurchaseRow]) -> dict[tuple[str, str], tuple[int, str]]:
-    """The chunk's purchases recorded already: (source, external id) -> (member id, member number)."""
-    wanted = {(row.source, row.external_id) for row in chunk}
-    sources = sorted({source for source, _ in wanted})
+def recorded_purchases(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, datetime]]:
+    """The purchases recorded already among these (source, external id) keys, each with its member's id and
+    number and when it was recorded. One array parameter for the ids, however many (`= ANY`)."""
+    wanted = set(keys)
+    sources = sorted({source for source, _external_id in wanted})
+    external_ids = sorted({external_id for _source, external_id in wanted})
     recorded = {}
-    for queryset in any_of(Purchase.objects.all(), "external_id", sorted({ext for _, ext in wanted})):
-        found = queryset.filter(source__in=sources).values_list(
-            "source", "external_id", "member_id", "member__member_number"
-        )
-        for source, external_id, member_id, number in found:
+    for queryset in _any_of(Purchase.objects.filter(source__in=sources), "external_id", external_ids):
+        found = queryset.values_list("source", "external_id", "member_id", "member__member_number", "created_at")
+        for source, external_id, member_id, number, created_at in found:
             if (source, external_id) in wanted:
-                recorded[(source, external_id)] = (member_id, number)
+                recorded[(source, external_id)] = (member_id, number, created_at)
     return recorded
 
 
 def _theirs(row: PurchaseRow, number: str) -> str:
-    return gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.") % {
-        "external_id": row.external_id,
-        "source": row.source,
-        "number": number,
-    }
+    return recorded_for_another(source=row.source, external_id=row.external_id, number=number)
 
 
 def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:
@@ -591,7 +585,7 @@ def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:
         locked = PointsAccount.objects.select_for_update().order_by("member_id")
         return {
             values[1]: _Account(*values)
-            for queryset in any_of(locked, "member_id", ids)
+            for queryset in _any_of(locked, "member_id", ids)
             for values in queryset.values_list(*ACCOUNT_FIELDS)
         }
 
@@ -647,7 +641,7 @@ def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, 
             .values("s")
         )
     figures = {}
-    for queryset in any_of(Member.objects.order_by(), "pk", sorted(accounts)):
+    for queryset in _any_of(Member.objects.order_by(), "pk", sorted(accounts)):
         for pk, *values in queryset.annotate(**sums).values_list("pk", *sums):
             figures[pk] = dict(zip(sums, values, strict=True))
     return {

@@ -25,9 +25,9 @@ from members.resources import normalise_phone
 from members.services import LineData, MemberError
 from members.tabular import parse_datetime, parse_decimal
 
-from .batch import PurchaseRow, any_of, member_refusal, purchases_post_batch
+from .batch import PurchaseRow, purchases_post_batch, recorded_purchases
 from .models import LedgerEntry, PointsAccount
-from .services import PointsError, points_adjust, refund_post
+from .services import PointsError, member_refusal, points_adjust, refund_post
 
 ROUND_CHUNK = 5000  # rows per transaction when a round is posted in processes
 
@@ -363,37 +363,16 @@ class PurchaseImport:
                     )
             bad = next((o for o in group if o.action == "invalid"), None)
             bad_line = next((o for o in joined if o.action == "invalid"), None)
+            external_id = head.data.get("external_id", "")
             if bad is not None:
-                for other in group:
-                    if other.action != "invalid":
-                        other.fail(
-                            "purchase_id",
-                            head.data.get("external_id", ""),
-                            gettext("not imported: line %(line)d of this purchase has errors") % {"line": bad.line},
-                        )
-                for other in joined:
-                    if other.action != "invalid":
-                        other.fail(
-                            _in_lines_file("purchase_id"),
-                            head.data.get("external_id", ""),
-                            gettext("not imported: its purchase (line %(line)d of the purchases file) has errors")
-                            % {"line": bad.line},
-                        )
+                message = gettext("not imported: line %(line)d of this purchase has errors") % {"line": bad.line}
+                _spoil(group, "purchase_id", external_id, message)
+                message = gettext("not imported: its purchase (line %(line)d of the purchases file) has errors")
+                _spoil(joined, _in_lines_file("purchase_id"), external_id, message % {"line": bad.line})
             elif bad_line is not None:
-                for other in group:
-                    other.fail(
-                        "purchase_id",
-                        head.data.get("external_id", ""),
-                        gettext("not imported: line %(line)d of the lines file has errors") % {"line": bad_line.line},
-                    )
-                for other in joined:
-                    if other.action != "invalid":
-                        other.fail(
-                            _in_lines_file("purchase_id"),
-                            head.data.get("external_id", ""),
-                            gettext("not imported: line %(line)d of the lines file has errors")
-                            % {"line": bad_line.line},
-                        )
+                message = gettext("not imported: line %(line)d of the lines file has errors") % {"line": bad_line.line}
+                _spoil(group, "purchase_id", external_id, message)
+                _spoil(joined, _in_lines_file("purchase_id"), external_id, message)
             elif head.action == "skip":
                 for other in [*group[1:], *joined]:
                     other.action = "skip"
@@ -462,7 +441,7 @@ class PurchaseImport:
         `round_started`: when this round was first posted; what was recorded since, for the same member, is
         this import's own work from before an interruption."""
         new = [o for o in outcomes if o.action == "new"]
-        recorded = _recorded(new)
+        recorded = recorded_purchases(_key(o) for o in new)
         # A round posted again after an interruption: what this import recorded the first time (same purchase,
         # same member, since the round started) is its own new row, posted already, and not posted again (nor
         # its member checked again: a member suspended since was active when it was posted).
@@ -471,17 +450,15 @@ class PurchaseImport:
             return True
         # Rows recorded by someone else are the batch's to skip or refuse; the others' members are checked.
         wanted = {o.data["member_id"] for o in new if _key(o) not in recorded}
-        active = set(Member.objects.filter(pk__in=wanted, status=Member.Status.ACTIVE).values_list("pk", flat=True))
-        if wanted - active:
-            found = {
-                pk: (status, number)
-                for pk, status, number in Member.objects.filter(pk__in=wanted - active).values_list(
-                    "pk", "status", "member_number"
-                )
-            }
+        found = {
+            pk: (status, number)
+            for pk, status, number in Member.objects.filter(pk__in=wanted).values_list("pk", "status", "member_number")
+        }
+        inactive = {pk for pk in wanted if found.get(pk, (None, ""))[0] != Member.Status.ACTIVE}
+        if inactive:
             for outcome in new:
                 member_id = outcome.data["member_id"]
-                if member_id not in active and _key(outcome) not in recorded:
+                if member_id in inactive and _key(outcome) not in recorded:
                     status, number = found.get(member_id, (None, ""))
                     outcome.fail("member_number", "", member_refusal(member_id, status, number))
             if not job.only_valid_rows:
@@ -521,26 +498,15 @@ def _key(outcome: Outcome) -> tuple[str, str]:
     return outcome.data["source"], outcome.data["external_id"]
 
 
-def _ours(recorded: tuple[int, datetime] | None, outcome: Outcome, since: datetime) -> bool:
-    return recorded is not None and recorded[0] == outcome.data["member_id"] and recorded[1] >= since
+def _ours(recorded: tuple[int, str, datetime] | None, outcome: Outcome, since: datetime) -> bool:
+    return recorded is not None and recorded[0] == outcome.data["member_id"] and recorded[2] >= since
 
 
-def _recorded(outcomes: list[Outcome]) -> dict[tuple[str, str], tuple[int, datetime]]:
-    """The outcomes' purchases recorded already: (source, external id) -> (member id, when recorded)."""
-    if not outcomes:
-        return {}
-    keys = {_key(o) for o in outcomes}
-    sources = sorted({source for source, _external_id in keys})
-    external_ids = sorted({external_id for _source, external_id in keys})
-    # One array parameter, not an IN list of a round's 20,000 ids to parse and plan (rewards.batch.any_of).
-    found = {}
-    for queryset in any_of(Purchase.objects.filter(source__in=sources), "external_id", external_ids):
-        for source, external_id, member_id, created_at in queryset.values_list(
-            "source", "external_id", "member_id", "created_at"
-        ):
-            if (source, external_id) in keys:
-                found[(source, external_id)] = (member_id, created_at)
-    return found
+def _spoil(outcomes: list[Outcome], column: str, value: str, message: str) -> None:
+    """Fail the rows of a purchase that are valid themselves: another of its rows has errors."""
+    for outcome in outcomes:
+        if outcome.action != "invalid":
+            outcome.fail(column, value, message)
 
 
 def _in_lines_file(column: str) -> str:

@@ -304,10 +304,7 @@ def points_adjust(
     if points == 0:
         raise PointsError(gettext("An adjustment of zero points changes nothing."))
     if member.status in (Member.Status.MERGED, Member.Status.ERASED):
-        raise PointsError(
-            gettext("Member %(number)s is %(status)s.")
-            % {"number": member.member_number, "status": member.get_status_display().lower()}
-        )
+        raise PointsError(member_refusal(member.pk, member.status, member.member_number))
     account = account_lock(member=member)
     key = idempotency_key or f"adjust:{member.pk}:{timezone.now().timestamp()}:{actor.pk if actor else 0}"
     if existing := _existing(key):
@@ -505,6 +502,25 @@ class PostedPurchase:
     created: bool
 
 
+def member_refusal(member_id: int, status: str | None, number: str) -> str:
+    """Why points are not posted for this member (status None: no such member), in staff's words."""
+    if status is None:
+        return gettext("No member with id %(id)s.") % {"id": member_id}
+    return gettext("Member %(number)s is %(status)s.") % {
+        "number": number,
+        "status": str(Member.Status(status).label).lower(),
+    }
+
+
+def recorded_for_another(*, source: str, external_id: str, number: str) -> str:
+    """A purchase recorded for member `number`, posted again for someone else: a mistake, not a repeat."""
+    return gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.") % {
+        "external_id": external_id,
+        "source": source,
+        "number": number,
+    }
+
+
 def purchase_earn_key(purchase: Purchase) -> str:
     return f"purchase:{purchase.source}:{purchase.external_id}"
 
@@ -524,10 +540,7 @@ def purchase_post(
 ) -> PostedPurchase:
     """Record a purchase and post its points with the rules applied. Posting it again changes nothing."""
     if member.status != Member.Status.ACTIVE:
-        raise PointsError(
-            gettext("Member %(number)s is %(status)s.")
-            % {"number": member.member_number, "status": member.get_status_display().lower()}
-        )
+        raise PointsError(member_refusal(member.pk, member.status, member.member_number))
     config = programme_config()
     account = account_lock(member=member, tiers=config.tiers)
     now = now or timezone.now()
@@ -547,8 +560,7 @@ def purchase_post(
         if existing.member_id != member.pk:
             # The same receipt for someone else is a mistake at the till, not a repeat: say so.
             raise PointsError(
-                gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.")
-                % {"external_id": external_id, "source": source, "number": existing.member.member_number}
+                recorded_for_another(source=source, external_id=external_id, number=existing.member.member_number)
             )
         return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
     earning = calculate_points(

@@ -73,3 +73,14 @@ def tiers(db):
 @pytest.fixture
 def staff_user(db):
     return get_user_model().objects.create_superuser(username="admin", password="secret-pass-1", email="a@example.pl")
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the process that sends them. The Celery app read its settings at import, so set it there."""
+    from loyalty_site.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

@@ -50,17 +50,6 @@ def _media_language_threshold(settings, tmp_path):
 
 
 @pytest.fixture
-def eager_celery():
-    """Tasks run in the process that sends them. The Celery app read its settings at import, so set it there."""
-    from loyalty_site.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = previous
-
-
-@pytest.fixture
 def admin_client_(client, staff_user):
     client.force_login(staff_user)
     return client

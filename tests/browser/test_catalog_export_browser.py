@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from members.models import ExportJob
@@ -16,10 +15,10 @@ from members.tasks import export_job_task
 from rewards.models import Partner, Reward
 
 from .conftest import DESKTOP, PHONE
+from .staff import create_superuser, log_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "secret-pass-1"
 PARTNERS_CSV = """code;name;legal_name;nip;email;phone;website;description;is_active
 kino-helios;Kino Helios;Helios S.A.;123-456-32-18;partnerzy@helios.pl;22 123 45 67;www.helios.pl;Sieć kin;tak
 ksiegarnia-czytam;Księgarnia Czytam;Czytam sp. z o.o.;;kontakt@czytam.pl;;;Książki i audiobooki;tak
@@ -34,15 +33,7 @@ dostawa-gratis;Darmowa dostawa;free_delivery;;300;;;;;
 @pytest.fixture
 def superuser(transactional_db, browser_settings, tmp_path):
     browser_settings.MEDIA_ROOT = tmp_path / "media"
-    return get_user_model().objects.create_superuser(username="kierownik", password=PASSWORD, email="k@example.pl")
-
-
-def log_in(page, next_url: str) -> None:
-    page.goto(f"/admin/login/?next={next_url}")
-    page.locator("#id_username").fill("kierownik")
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(f"**{next_url}")
+    return create_superuser()
 
 
 def assert_no_horizontal_overflow(page):

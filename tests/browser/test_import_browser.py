@@ -3,17 +3,16 @@
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from members.importing import import_job_create, import_preview
 from members.models import ConsentText, Member
 
 from .conftest import DESKTOP, PHONE
+from .staff import create_superuser, log_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "secret-pass-1"
 HEADER = "member_number;first_name;last_name;email;phone;city;postal_code;consent_email_marketing"
 ROWS = [
     "3100000001;Zofia;Wójcik;zofia.wojcik@example.pl;601 234 567;Łódź;90-001;tak",
@@ -28,15 +27,7 @@ ROWS = [
 def staff(transactional_db, browser_settings, tmp_path):
     browser_settings.MEDIA_ROOT = tmp_path / "media"
     ConsentText.objects.create(channel="email", purpose="marketing", version="2026-01", text="Zgoda na e-maile")
-    return get_user_model().objects.create_superuser(username="kierownik", password=PASSWORD, email="k@example.pl")
-
-
-def log_in(page, next_url: str) -> None:
-    page.goto(f"/admin/login/?next={next_url}")
-    page.locator("#id_username").fill("kierownik")
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("input[type=submit]").click()
-    page.wait_for_url(f"**{next_url}")
+    return create_superuser()
 
 
 def members_file(tmp_path):

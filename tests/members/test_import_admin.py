@@ -61,17 +61,6 @@ def role_client(db, client):
     return login
 
 
-@pytest.fixture
-def eager_celery():
-    """Tasks run in the process that sends them. The Celery app read its settings at import, so set it there."""
-    from loyalty_site.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = previous
-
-
 def members_csv(n: int, bad: dict[int, str] | None = None, start: int = 0) -> bytes:
     """`n` members; `bad` maps a file line (2 = first row) to "column=value"."""
     columns = HEADER.split(";")
