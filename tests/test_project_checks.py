@@ -37,6 +37,13 @@ def test_migrations_are_complete():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_migrations_can_be_checked_in_a_bare_checkout():
+    # No SECRET_KEY and no DEBUG: what a CI step or a reviewer's shell has.
+    result = run_manage("makemigrations", "--check", "--dry-run", env_extra={})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+
+
 def test_production_settings_refuse_to_start_without_a_secret_key():
     result = run_manage("check", env_extra={"DEBUG": "0", "SECRET_KEY": ""})
     assert result.returncode != 0
