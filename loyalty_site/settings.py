@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -171,12 +172,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
+# Staff file work (import previews and confirms, background exports) has a queue of its own, so a huge or
+# hostile file never holds up campaign sends or the points jobs; workers must consume it (`-Q celery,files`).
+CELERY_TASK_ROUTES = {
+    "members.tasks.import_preview_task": {"queue": "files"},
+    "members.tasks.import_apply_task": {"queue": "files"},
+    "members.tasks.export_job_task": {"queue": "files"},
+}
+# Time limits of those tasks (seconds): the soft one stops the job cleanly with a message, the hard one kills it.
+FILE_TASK_SOFT_TIME_LIMIT = int(os.environ.get("FILE_TASK_SOFT_TIME_LIMIT", "1800"))
+FILE_TASK_TIME_LIMIT = int(os.environ.get("FILE_TASK_TIME_LIMIT", str(FILE_TASK_SOFT_TIME_LIMIT + 120)))
 CELERY_BEAT_SCHEDULE = {
     "export-files-cleanup": {"task": "members.tasks.export_files_cleanup_task", "schedule": 3600.0 * 6},
     "import-files-cleanup": {"task": "members.tasks.import_files_cleanup_task", "schedule": 3600.0 * 6},
     "points-release-pending": {"task": "rewards.tasks.points_release_pending_task", "schedule": 3600.0},
     "points-expire": {"task": "rewards.tasks.points_expire_task", "schedule": 3600.0 * 6},
     "tiers-recalculate": {"task": "rewards.tasks.tiers_recalculate_task", "schedule": 3600.0 * 24},
+    "ledger-reconcile": {"task": "rewards.tasks.ledger_reconcile_task", "schedule": crontab(hour=3, minute=30)},
 }
 
 LOGGING = {

@@ -166,7 +166,7 @@ else
 fi
 
 log "starting the Celery worker with beat (log: var/log/worker.log)"
-setsid "$VENV/bin/celery" -A loyalty_site worker -B --loglevel=info --concurrency=2 \
+setsid "$VENV/bin/celery" -A loyalty_site worker -B -Q celery,files --loglevel=info --concurrency=2 \
     --schedule="$REPO_ROOT/var/celerybeat-schedule" >"$WORKER_LOG" 2>&1 </dev/null &
 WORKER_PID=$!
 
