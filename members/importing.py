@@ -201,9 +201,33 @@ def _read_lines(job: ImportJob, handler: Handler) -> Any:
 
 
 def _prepare(handler: Handler, chunk: list[Row], *, job: ImportJob, seen: set, lines: Any) -> list[Outcome]:
+    refused = [(row, row.values.get(PROBLEMS)) for row in chunk]
     if lines is None:
-        return handler.prepare(chunk, job=job, seen=seen)
-    return handler.prepare(chunk, job=job, seen=seen, lines=lines)
+        outcomes = handler.prepare(chunk, job=job, seen=seen)
+    else:
+        outcomes = handler.prepare(chunk, job=job, seen=seen, lines=lines)
+    _fail_refused_cells(handler, chunk, refused, outcomes)
+    return outcomes
+
+
+def _fail_refused_cells(handler: Handler, chunk: list[Row], refused: list, outcomes: list[Outcome]) -> None:
+    """The promise of the preview: a row with a cell the database would refuse is invalid, also where the
+    handler did not look (`row_problems`), and so are the other rows of its group (a purchase's lines)."""
+    group_key = getattr(handler, "group_key", None)
+    spoiled = set()
+    for (row, problems), outcome in zip(refused, outcomes[: len(chunk)], strict=True):
+        if not problems:
+            continue
+        row.values.pop(PROBLEMS, None)
+        outcome.errors[:0] = [error for error in problems if error not in outcome.errors]
+        outcome.action = "invalid"
+        if group_key is not None:
+            spoiled.add(group_key(row))
+    if not spoiled:
+        return
+    for row, outcome in zip(chunk, outcomes[: len(chunk)], strict=True):
+        if outcome.action != "invalid" and group_key(row) in spoiled:
+            outcome.fail("", "", gettext("not imported: another row of the same purchase has errors"))
 
 
 def _check_header(table: Table, columns: list[Column]) -> Table:
@@ -219,7 +243,7 @@ def _check_header(table: Table, columns: list[Column]) -> Table:
             )
             % {
                 "columns": ", ".join(missing),
-                "found": ", ".join(h for h in headers if h) or pgettext("columns in the file", "none"),
+                "found": _some([h for h in headers if h]) or pgettext("columns in the file", "none"),
             }
         )
     unknown = [h for h in headers if h and h not in expected]
@@ -230,10 +254,39 @@ def _check_header(table: Table, columns: list[Column]) -> Table:
                 "Line 1: unknown columns %(columns)s. Allowed: %(allowed)s.",
                 len(unknown),
             )
-            % {"columns": ", ".join(unknown), "allowed": ", ".join(sorted(expected))}
+            % {"columns": _some(unknown), "allowed": ", ".join(sorted(expected))}
         )
     table.headers = headers
     return table
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """The first few of a list of names from a file: a header of a million columns makes a short message."""
+    text = ", ".join(name[:60] for name in names[:shown])
+    if len(names) > shown:
+        text += " " + gettext("and %(count)d more") % {"count": len(names) - shown}
+    return text
+
+
+def row_problems(values: dict, outcome: "Outcome") -> None:
+    """Fail the outcome for the cells the engine refused before the handler saw them (`_rows`). Handlers call
+    it at the start of a row, so their own rules (a purchase spoiled by one bad line) see the row invalid."""
+    for column, value, message in values.pop(PROBLEMS, ()):
+        outcome.fail(column, value, message)
+
+
+PROBLEMS = "__problems__"
+
+
+def _cell_problem(column: str, value: str) -> tuple[str, str, str] | None:
+    # PostgreSQL refuses NUL in text, so such a cell would pass the preview and break the import part-way.
+    if "\x00" in value:
+        return (
+            column,
+            value.replace("\x00", "\\0")[:60],
+            gettext("contains a NUL character (binary data); the database cannot store it"),
+        )
+    return None
 
 
 def _rows(table: Table) -> Iterator[Row]:
@@ -249,7 +302,13 @@ def _rows(table: Table) -> Iterator[Row]:
             }
         else:
             values = dict(zip(table.headers, [*raw, *[""] * (width - len(raw))], strict=False))
-        yield Row(line=table.first_line + offset, values={k: _unguard((v or "").strip()) for k, v in values.items()})
+        cleaned = {k: _unguard((v or "").strip()) for k, v in values.items()}
+        problems = [problem for k, v in cleaned.items() if "\x00" in v and (problem := _cell_problem(k, v))]
+        if problems:
+            for column, _value, _message in problems:
+                cleaned[column] = ""  # handlers never see the value; the row is failed for it
+            cleaned[PROBLEMS] = problems
+        yield Row(line=table.first_line + offset, values=cleaned)
 
 
 def _unguard(value: str) -> str:
@@ -297,7 +356,8 @@ def _count(counts: dict, outcomes: list[Outcome]) -> None:
 
 
 def _fail(job: ImportJob, message: str) -> ImportJob:
-    ImportJob.objects.filter(pk=job.pk).update(
+    # A job staff cancelled meanwhile stays cancelled: that is what they did, and it ends the same way.
+    ImportJob.objects.filter(pk=job.pk).exclude(status=ImportJob.Status.CANCELLED).update(
         status=ImportJob.Status.FAILED, error_message=message, finished_at=timezone.now()
     )
     job.refresh_from_db()
@@ -327,8 +387,12 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
     try:
         return _preview(job, handler, token, chunk_size)
     except JobSuperseded:
-        logger.warning("Import %s: another run took the preview over; this one stopped", job.pk)
         job.refresh_from_db()
+        if job.status == ImportJob.Status.CANCELLED:
+            logger.info("Import %s: the preview stopped, the job was cancelled", job.pk)
+            _prepared_delete(job)
+        else:
+            logger.warning("Import %s: another run took the preview over; this one stopped", job.pk)
         return job
 
 
@@ -408,11 +472,52 @@ class ImportRefused(ValueError):
     pass
 
 
+CANCELLABLE = (
+    ImportJob.Status.QUEUED,
+    ImportJob.Status.PREVIEWING,
+    ImportJob.Status.PREVIEWED,
+    ImportJob.Status.IMPORTING,
+)
+
+
+def import_cancel(*, job: ImportJob, user: Any) -> ImportJob:
+    """Stop a job for good: a preview stops at its next chunk and writes nothing more; an import stops before
+    its next chunk (or, posting in rounds, after the round under way) and keeps the whole chunks committed
+    before. Clearing the claim is what stops a running preview (members.jobs)."""
+    with transaction.atomic():
+        locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in CANCELLABLE:
+            raise ImportRefused(
+                gettext("This import is '%(status)s' and can no longer be cancelled.")
+                % {"status": locked.get_status_display()}
+            )
+        locked.options = {
+            **{key: value for key, value in locked.options.items() if key != "stopped_during"},
+            "cancelled_by": getattr(user, "pk", None),
+            "cancelled_during": locked.status,
+        }
+        locked.status = ImportJob.Status.CANCELLED
+        locked.claim = ""
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "claim", "finished_at", "options"])
+    logger.info("Import %s cancelled by user %s", job.pk, getattr(user, "pk", None))
+    _prepared_delete(locked)
+    job.refresh_from_db()
+    return job
+
+
+def _cancelled(locked: ImportJob) -> bool:
+    return locked.status == ImportJob.Status.CANCELLED
+
+
+APPLICABLE = (ImportJob.Status.PREVIEWED, ImportJob.Status.IMPORTING)
+
+
 def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
     """Apply a previewed file chunk by chunk. Rerunning after an interruption continues at the checkpoint."""
     handler = handler_for(job.kind)
     job.refresh_from_db()
-    if job.status not in (ImportJob.Status.PREVIEWED, ImportJob.Status.IMPORTING):
+    if job.status not in APPLICABLE:
         raise ImportRefused(
             gettext("This import is '%(status)s': only a previewed file can be imported.")
             % {"status": job.get_status_display()}
@@ -428,7 +533,9 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
             )
             % {"count": job.invalid_rows}
         )
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING)
+    if not ImportJob.objects.filter(pk=job.pk, status__in=APPLICABLE).update(status=ImportJob.Status.IMPORTING):
+        job.refresh_from_db()
+        return job  # cancelled in the meantime
     try:
         workers = import_workers()
         # Processes need their own transactions: not on SQLite, nor inside a caller's transaction. And a file
@@ -447,7 +554,9 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
         return _fail(job, str(exc))
     finally:
         job.file.close()
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE, finished_at=timezone.now())
+    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.IMPORTING).update(
+        status=ImportJob.Status.DONE, finished_at=timezone.now()
+    )
     _prepared_delete(job)
     job.refresh_from_db()
     return job
@@ -462,6 +571,8 @@ def _apply_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> None:
             continue  # committed before an interruption
         with transaction.atomic():
             locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+            if _cancelled(locked):
+                return  # staff cancelled it: the chunks committed before stay, nothing more is written
             if locked.processed_rows >= position:
                 continue  # another worker got here first
             outcomes = planned() if callable(planned) else planned
@@ -507,7 +618,8 @@ def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: in
         pending.append((position, outcomes))
         rows += len(outcomes)
         if rows >= ROUND_ROWS:
-            _apply_round(job, handler, pending, workers, start=start)
+            if not _apply_round(job, handler, pending, workers, start=start):
+                return
             pending, rows, start = [], 0, position
     if pending:
         _apply_round(job, handler, pending, workers, start=start)
@@ -515,8 +627,12 @@ def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: in
 
 def _apply_round(
     job: ImportJob, handler: Handler, chunks: list[tuple[int, list[Outcome]]], workers: int, *, start: int
-) -> None:
-    """Post the chunks after row `start` (a position in the file) and move the checkpoint past them."""
+) -> bool:
+    """Post the chunks after row `start` (a position in the file) and move the checkpoint past them. Returns
+    False when staff cancelled the job: before the round nothing of it is posted; a cancel that arrives while
+    the round is being posted takes effect after it (its processes commit as they go), with the rows counted."""
+    if _cancelled(ImportJob.objects.get(pk=job.pk)):
+        return False
     outcomes = [outcome for _, chunk in chunks for outcome in chunk]
     first_line = outcomes[0].line if outcomes else 0
     position = chunks[-1][0]
@@ -527,7 +643,7 @@ def _apply_round(
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         if locked.processed_rows >= position:
-            return  # another worker applied this round and counted it
+            return True  # another worker applied this round and counted it
         applied_counts = dict(locked.options.get("applied", {}))
         _count(applied_counts, outcomes)
         locked.processed_rows = position
@@ -539,6 +655,7 @@ def _apply_round(
     last_position, last_outcomes = chunks[-1]
     own = last_outcomes[: last_position - (chunks[-2][0] if len(chunks) > 1 else start)]
     _refuse_changed(job, outcomes, first_line, posted_up_to=own[-1].line if own else first_line)
+    return not _cancelled(locked)
 
 
 def _round_started(job: ImportJob, position: int) -> datetime:
@@ -798,7 +915,8 @@ def import_files_cleanup(*, now=None) -> int:
     swept = 0
     # Only the abandoned jobs failed now: one confirmed meanwhile is importing, and keeps its file.
     ended = ImportJob.objects.filter(
-        Q(status__in=[Status.DONE, Status.FAILED], finished_at__lt=cutoff) | Q(pk__in=abandoned, status=Status.FAILED)
+        Q(status__in=[Status.DONE, Status.FAILED, Status.CANCELLED], finished_at__lt=cutoff)
+        | Q(pk__in=abandoned, status=Status.FAILED)
     )
     for job in ended.exclude(file="", lines_file="").only("pk", "file", "lines_file", "options"):
         _prepared_delete(job)
