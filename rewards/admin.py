@@ -15,7 +15,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -47,6 +47,7 @@ from .forms import EarningRuleForm, PointsAdjustForm
 from .models import (
     EarningRule,
     EventRule,
+    LedgerCheck,
     LedgerEntry,
     Partner,
     PointsAccount,
@@ -56,8 +57,10 @@ from .models import (
     TierChange,
     nip_normalise,
 )
+from .reconciliation import VIEW_PERMISSION as LEDGER_CHECK_VIEW
 from .selectors import member_standing, points_expiring
 from .services import PointsError, members_merge, points_adjust
+from .tasks import ledger_reconcile_task
 
 ADJUST_PERMISSION = "rewards.adjust_points"
 # One adjustment form may touch at most this many members (it runs in one transaction).
@@ -448,6 +451,94 @@ class TierChangeAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, ad
     list_select_related = ["member", "from_tier", "to_tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
+
+
+@admin.register(LedgerCheck)
+class LedgerCheckAdmin(members_admin.ViewOnlyAdminMixin, admin.ModelAdmin):
+    """The nightly ledger checks (rewards.reconciliation), read-only; staff who may read the ledger see them and
+    may run one now."""
+
+    list_display = ["started_at", "finished_at", "accounts_checked", "mismatch_count"]
+    list_filter = [("started_at", DateFieldListFilter)]
+    show_full_result_count = False
+    fields = ["started_at", "finished_at", "accounts_checked", "mismatch_count", "mismatch_table"]
+    readonly_fields = ["mismatch_table"]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(LEDGER_CHECK_VIEW)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request) or super().has_module_permission(request)
+
+    def get_urls(self):
+        return [
+            path("run/", self.admin_site.admin_view(self.run_view), name="rewards_ledgercheck_run"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_run_check": self.has_view_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def run_view(self, request):
+        """Queue a check now (POST only): it runs in a worker and its record appears in the list."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ledger_reconcile_task.delay_on_commit()
+        messages.success(
+            request, gettext("The ledger check was queued. Its result appears in this list when it has run.")
+        )
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:rewards_ledgercheck_changelist"))
+
+    @admin.display(description=_("first accounts that differ"))
+    def mismatch_table(self, check):
+        rows = [row for row in check.mismatches if isinstance(row, dict)] if isinstance(check.mismatches, list) else []
+        if not rows:
+            return "—"
+        members = Member.objects.in_bulk(
+            [row.get("member_id") for row in rows if isinstance(row.get("member_id"), int)]
+        )
+
+        def member_link(member_id):
+            member = members.get(member_id)
+            if member is None:
+                return format_html("{}", member_id)
+            url = reverse(f"{self.admin_site.name}:members_member_change", args=[member.pk])
+            return format_html('<a href="{}">{}</a>', url, member.member_number)
+
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    member_link(row.get("member_id")),
+                    row.get("balance", ""),
+                    row.get("ledger_available", ""),
+                    row.get("lots", ""),
+                    row.get("pending", ""),
+                    row.get("ledger_pending", ""),
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<th>{}</th>",
+                (
+                    (gettext("member"),),
+                    (gettext("stored balance"),),
+                    (gettext("available in the ledger"),),
+                    (gettext("remaining in the lots"),),
+                    (gettext("stored pending"),),
+                    (gettext("pending in the ledger"),),
+                ),
+            ),
+            body,
+        )
 
 
 # --- The reward catalog ----------------------------------------------------------------------------

@@ -206,6 +206,37 @@ class PointsLot(models.Model):
         return f"lot {self.pk}: {self.remaining}/{self.points}"
 
 
+class LedgerCheck(models.Model):
+    """One run of the ledger reconciliation: how many accounts it compared and those whose stored balances
+    differ from the ledger or the lots (a sample: member ids and numbers, never sentences)."""
+
+    SAMPLE_SIZE = 100
+
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    accounts_checked = models.PositiveIntegerField(_("accounts checked"))
+    mismatch_count = models.PositiveIntegerField(_("accounts that differ"))
+    # [{"member_id", "balance", "pending", "ledger_available", "ledger_pending", "lots"}], at most SAMPLE_SIZE.
+    mismatches = models.JSONField(_("first accounts that differ"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("ledger check")
+        verbose_name_plural = _("ledger checks")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-started_at", "-id"], name="ledger_check_latest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(finished_at__gte=models.F("started_at")), name="ledger_check_finished_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(mismatch_count__lte=models.F("accounts_checked")), name="ledger_check_count_within"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M}: {self.mismatch_count}"
+
+
 class EarningRule(models.Model):
     """A rule staff configure. Conditions left empty match everything."""
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import reconciliation, services
 
 
 @shared_task(acks_late=True)
@@ -18,3 +18,9 @@ def points_expire_task() -> int:
 @shared_task(acks_late=True)
 def tiers_recalculate_task() -> int:
     return services.tiers_recalculate_all()
+
+
+@shared_task(acks_late=True)
+def ledger_reconcile_task() -> int:
+    """The nightly ledger check (beat, 03:30). Each run records one check; running it twice adds two records."""
+    return reconciliation.ledger_check_run().pk
