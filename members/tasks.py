@@ -1,15 +1,23 @@
 """Background work for staff imports: the preview and the import of an uploaded file, guarded for staff.
 
 The engine (`members.importing`) does the work. These wrappers re-fetch the job, do nothing when it is no longer
-in a state they apply to (a redelivered task is harmless), and turn an unexpected error into a message staff can
-act on; the traceback goes to the log. The admin calls the same `*_run` functions for small files.
+in a state they apply to (a redelivered task, a cancelled job), and turn an unexpected error into a message staff
+can act on; the traceback goes to the log. The admin calls the same `*_run` functions for small files.
+
+The file tasks run on the queue "files" (settings.CELERY_TASK_ROUTES) with a soft and a hard time limit
+(FILE_TASK_SOFT_TIME_LIMIT, FILE_TASK_TIME_LIMIT), so one huge or hostile file cannot hold a worker for ever.
+The soft limit raises SoftTimeLimitExceeded in the task: the chunk it was in rolls back and the job fails with a
+message saying how far it got. The hard limit kills the pool process; Celery then calls `FileTask.on_failure` in
+the worker's main process, which fails the job the same way, so it never stays "importing" with no worker.
 """
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from .exports import ExportRefused, export_files_cleanup, export_job_fail, export_job_write
 from .importing import ImportRefused, import_apply, import_files_cleanup, import_preview
@@ -24,6 +32,11 @@ PREVIEW_STATUSES = (Status.QUEUED, Status.PREVIEWING)
 APPLY_STATUSES = (Status.PREVIEWED, Status.IMPORTING)  # IMPORTING: continue at the checkpoint
 
 
+def time_limit_minutes() -> int:
+    """The soft time limit of the file tasks, in whole minutes as staff read it (at least one)."""
+    return max(1, round(settings.FILE_TASK_SOFT_TIME_LIMIT / 60))
+
+
 def import_preview_run(job_id: int) -> ImportJob | None:
     """Preview a queued job. An unexpected error fails the job with a message and is logged."""
     job = ImportJob.objects.filter(pk=job_id).first()
@@ -31,6 +44,9 @@ def import_preview_run(job_id: int) -> ImportJob | None:
         return job
     try:
         return import_preview(job=job)
+    except SoftTimeLimitExceeded:
+        logger.warning("Import job %s: the preview reached the time limit", job_id)
+        return import_preview_timed_out(job_id)
     except Exception:
         logger.exception("Import job %s: the preview stopped unexpectedly", job_id)
         return import_job_stop(
@@ -56,6 +72,9 @@ def import_apply_run(job_id: int) -> ImportJob | None:
         return import_apply(job=job)
     except ImportRefused:
         raise
+    except SoftTimeLimitExceeded:
+        logger.warning("Import job %s: the import reached the time limit", job_id)
+        return import_apply_timed_out(job_id)
     except Exception:
         logger.exception("Import job %s: the import stopped unexpectedly", job_id)
         job.refresh_from_db()
@@ -70,23 +89,106 @@ def import_apply_run(job_id: int) -> ImportJob | None:
         )
 
 
-def import_job_stop(job_id: int, *, stage: str, message: str) -> ImportJob:
-    """Fail a job that stopped for a reason outside the file; staff can start it again from `stage`."""
-    job = ImportJob.objects.get(pk=job_id)
+def import_job_stop(job_id: int, *, stage: str | None, message: str, only_from=None) -> ImportJob:
+    """Fail a job that stopped for a reason outside the file; staff can start it again from `stage` (None: they
+    cannot, the file must change). With `only_from` (statuses), a job that has moved on meanwhile (cancelled by
+    staff, done) is left as it is."""
+    jobs = ImportJob.objects.filter(pk=job_id)
+    if only_from is not None:
+        jobs = jobs.filter(status__in=only_from)
+    job = jobs.first()
+    if job is None:
+        return ImportJob.objects.get(pk=job_id)
     job.status = Status.FAILED
     job.error_message = message
     job.finished_at = timezone.now()
-    job.options = {**job.options, "stopped_during": stage}
-    job.save(update_fields=["status", "error_message", "finished_at", "options"])
+    job.claim = ""
+    options = {key: value for key, value in job.options.items() if key != "stopped_during"}
+    job.options = {**options, "stopped_during": stage} if stage else options
+    jobs.filter(pk=job_id).update(
+        status=job.status,
+        error_message=job.error_message,
+        finished_at=job.finished_at,
+        claim=job.claim,
+        options=job.options,
+    )
+    job.refresh_from_db()
     return job
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+def import_preview_timed_out(job_id: int) -> ImportJob:
+    """The preview ran out of time: the file is too big to check in one go, so checking it again would not help."""
+    job = ImportJob.objects.get(pk=job_id)
+    minutes = time_limit_minutes()
+    message = ngettext(
+        "The check of the file took longer than the time limit of %(minutes)d minute, so it was stopped after "
+        "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
+        "The check of the file took longer than the time limit of %(minutes)d minutes, so it was stopped after "
+        "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
+        minutes,
+    ) % {"minutes": minutes, "done": job.previewed_rows}
+    return import_job_stop(job_id, stage=None, message=message, only_from=PREVIEW_STATUSES)
+
+
+def import_apply_timed_out(job_id: int) -> ImportJob:
+    """The import ran out of time: the chunks committed stay, and starting it again continues after them."""
+    job = ImportJob.objects.get(pk=job_id)
+    minutes = time_limit_minutes()
+    message = ngettext(
+        "The import stopped after the time limit of %(minutes)d minute, after %(done)s of %(total)s rows; those "
+        "rows were imported. Start it again to continue.",
+        "The import stopped after the time limit of %(minutes)d minutes, after %(done)s of %(total)s rows; those "
+        "rows were imported. Start it again to continue.",
+        minutes,
+    ) % {"minutes": minutes, "done": job.processed_rows, "total": job.total_rows}
+    return import_job_stop(job_id, stage="import", message=message, only_from=(Status.IMPORTING,))
+
+
+def export_job_timed_out(job_id: int, *, token: str | None = None) -> ExportJob:
+    minutes = time_limit_minutes()
+    message = ngettext(
+        "The export took longer than the time limit of %(minutes)d minute, so the file was not made. Narrow the "
+        "list with filters and export it again.",
+        "The export took longer than the time limit of %(minutes)d minutes, so the file was not made. Narrow the "
+        "list with filters and export it again.",
+        minutes,
+    ) % {"minutes": minutes}
+    if token is not None:
+        return export_job_fail(job_id, message=message, token=token)
+    # Killed at the hard limit: the run's token is gone with its process; only a job still at work is failed.
+    ExportJob.objects.filter(pk=job_id, status__in=[ExportJob.Status.QUEUED, ExportJob.Status.RUNNING]).update(
+        status=ExportJob.Status.FAILED, error_message=message, finished_at=timezone.now(), claim=""
+    )
+    return ExportJob.objects.get(pk=job_id)
+
+
+class FileTask(Task):
+    """A task of the files queue: late acknowledgement, the time limits of the settings, and a job that does not
+    outlive its process.
+
+    At the hard time limit the pool kills the process running the task, and Celery calls `on_failure` with
+    TimeLimitExceeded in the worker's main process (celery.worker.request.Request.on_timeout); the task is then
+    acknowledged, not delivered again. `timed_out(job_id)` fails the job with the time-limit message.
+    """
+
+    acks_late = True
+    reject_on_worker_lost = True
+    soft_time_limit = settings.FILE_TASK_SOFT_TIME_LIMIT
+    time_limit = settings.FILE_TASK_TIME_LIMIT
+    timed_out = None  # set per task: a function of the job's id
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded) and args and self.timed_out is not None:
+            logger.error("%s[%s]: stopped at the time limit; job %s failed", self.name, task_id, args[0])
+            self.timed_out(args[0])
+
+
+@shared_task(base=FileTask, timed_out=staticmethod(import_preview_timed_out))
 def import_preview_task(job_id: int) -> None:
     import_preview_run(job_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(base=FileTask, timed_out=staticmethod(import_apply_timed_out))
 def import_apply_task(job_id: int) -> None:
     try:
         import_apply_run(job_id)
@@ -126,6 +228,9 @@ def export_job_run(job_id: int) -> ExportJob | None:
     except ExportRefused as exc:
         logger.warning("Export job %s was refused: %s", job_id, exc)
         return export_job_fail(job_id, message=str(exc), token=token)
+    except SoftTimeLimitExceeded:
+        logger.warning("Export job %s reached the time limit", job_id)
+        return export_job_timed_out(job_id, token=token)
     except Exception:
         logger.exception("Export job %s stopped unexpectedly", job_id)
         return export_job_fail(
@@ -138,7 +243,7 @@ def export_job_run(job_id: int) -> ExportJob | None:
         )
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(base=FileTask, timed_out=staticmethod(export_job_timed_out))
 def export_job_task(job_id: int) -> None:
     export_job_run(job_id)
 
