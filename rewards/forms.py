@@ -8,17 +8,17 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .models import EarningRule
-
-MAX_ADJUSTMENT = 1_000_000
+from .services import MAX_ADJUSTMENT, adjustment_problem
 
 
 class PointsAdjustForm(forms.Form):
     """A staff correction of points. `token` makes a double-submitted form post each adjustment once."""
 
+    # The cap is checked by `adjustment_problem`, as the import and points_adjust check it; the bounds here
+    # only tell the browser.
     points = forms.IntegerField(
         label=_("Points"),
-        min_value=-MAX_ADJUSTMENT,
-        max_value=MAX_ADJUSTMENT,
+        widget=forms.NumberInput(attrs={"min": -MAX_ADJUSTMENT, "max": MAX_ADJUSTMENT}),
         help_text=_("Positive adds points, negative takes them away."),
     )
     reason = forms.CharField(
@@ -35,8 +35,8 @@ class PointsAdjustForm(forms.Form):
 
     def clean_points(self):
         points = self.cleaned_data["points"]
-        if points == 0:
-            raise ValidationError(_("Enter a number of points other than zero."))
+        if problem := adjustment_problem(points):
+            raise ValidationError(problem)
         return points
 
     def clean_reason(self):

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Exists, F, OuterRef, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 
 from loyalty_site.db import insert
@@ -288,6 +288,22 @@ def points_redeem(
     )
 
 
+# The most one adjustment may add or take away: the admin form, the adjustments import and points_adjust all
+# ask `adjustment_problem`, so none of them lets through what another refuses.
+MAX_ADJUSTMENT = 1_000_000
+
+
+def adjustment_problem(points: int) -> str | None:
+    """Why an adjustment of `points` is refused (zero, or more than MAX_ADJUSTMENT either way), or None."""
+    if points == 0:
+        return gettext("An adjustment of zero points changes nothing.")
+    if abs(points) > MAX_ADJUSTMENT:
+        return gettext("An adjustment adds or takes away at most %(limit)s points.") % {
+            "limit": formats.number_format(MAX_ADJUSTMENT, force_grouping=True)
+        }
+    return None
+
+
 @transaction.atomic
 def points_adjust(
     *,
@@ -301,8 +317,8 @@ def points_adjust(
     reason = (reason or "").strip()
     if not reason:
         raise PointsError(gettext("An adjustment needs a reason."))
-    if points == 0:
-        raise PointsError(gettext("An adjustment of zero points changes nothing."))
+    if problem := adjustment_problem(points):
+        raise PointsError(problem)
     if member.status in (Member.Status.MERGED, Member.Status.ERASED):
         raise PointsError(member_refusal(member.pk, member.status, member.member_number))
     account = account_lock(member=member)
