@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.values import date_problem, too_long
+
 from .importing import Column, Outcome, Row, register
 from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, ImportJob, LoyaltyCard, Member, MemberChange
 from .selectors import consent_states
@@ -126,6 +128,10 @@ class MemberImport:
                 outcome.fail(
                     "card_number", card, gettext("already belongs to member %(number)s") % {"number": card_owner[card]}
                 )
+            elif card and ("card", card) in seen:
+                outcome.fail("card_number", card, gettext("appears more than once in the file"))
+            if card:
+                seen.add(("card", card))
             consent_changes = {}
             for column, (channel, purpose) in CONSENT_COLUMNS.items():
                 if column in data:
@@ -167,13 +173,8 @@ class MemberImport:
         data: dict = {}
         for name in ("first_name", "last_name", "city"):
             if values.get(name):
-                if len(values[name]) > 100:
-                    outcome.fail(
-                        name,
-                        values[name][:40],
-                        ngettext("is longer than %(limit)d character", "is longer than %(limit)d characters", 100)
-                        % {"limit": 100},
-                    )
+                if problem := too_long(Member._meta.get_field(name), values[name]):
+                    outcome.fail(name, values[name][:40], problem)
                 data[name] = values[name]
         if email := values.get("email"):
             try:
@@ -181,6 +182,9 @@ class MemberImport:
                 data["email"] = email.lower()
             except ValidationError:
                 outcome.fail("email", email, gettext("'%(value)s' is not an email address") % {"value": email})
+            else:
+                if problem := too_long(Member._meta.get_field("email"), email):
+                    outcome.fail("email", email[:40], problem)
         if phone := values.get("phone"):
             try:
                 data["phone"] = normalise_phone(phone)
@@ -216,6 +220,8 @@ class MemberImport:
         if text := values.get("joined_at"):
             try:
                 joined = parse_datetime(text)
+                if problem := date_problem(joined, text):
+                    raise ValueError(problem)
                 if joined.time() == time.min:
                     joined = datetime.combine(joined.date(), time(12))
                 data["joined_at"] = timezone.make_aware(joined)

@@ -9,7 +9,6 @@ imported before the rewards that use them.
 
 import re
 from datetime import datetime, time
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
@@ -17,6 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.values import date_problem, decimal_problem, integer_problem, too_long
 from members.importing import Column, Outcome, Row, register
 from members.models import ImportJob
 from members.resources import normalise_phone
@@ -25,8 +25,6 @@ from members.tabular import parse_bool, parse_datetime, parse_decimal
 from .models import Partner, Reward, Tier, nip_is_valid, nip_normalise
 
 CODE = re.compile(r"^[-A-Za-z0-9_]+$")
-MAX_INTEGER = 2_147_483_647  # PositiveIntegerField's ceiling on every database Django supports
-MAX_CASH_VALUE = Decimal("99999999.99")  # max_digits=10, decimal_places=2
 
 # What staff may write in the `kind` column besides the code: the Polish names (the catalogue's translations
 # and the words a shop uses), so a file typed by hand in Polish is understood.
@@ -87,22 +85,18 @@ def _code(outcome: Outcome, values: dict[str, str], seen: set, *, max_length: in
     return code
 
 
-def _text(outcome: Outcome, values: dict[str, str], data: dict, column: str, max_length: int | None = None) -> None:
+def _text(outcome: Outcome, values: dict[str, str], data: dict, column: str, model) -> None:
+    """Text for the model field of the column's name; longer than the field holds is refused, never cut."""
     text = values.get(column, "")
     if not text:
         return
-    if max_length is not None and len(text) > max_length:
-        outcome.fail(
-            column,
-            text[:40],
-            ngettext("is longer than %(limit)d character", "is longer than %(limit)d characters", max_length)
-            % {"limit": max_length},
-        )
+    if problem := too_long(model._meta.get_field(column), text):
+        outcome.fail(column, text[:40], problem)
         return
     data[column] = text
 
 
-def _whole_number(outcome: Outcome, values: dict[str, str], data: dict, column: str, *, minimum: int) -> None:
+def _whole_number(outcome: Outcome, values: dict[str, str], data: dict, column: str, model, *, minimum: int) -> None:
     text = values.get(column, "")
     if not text:
         return
@@ -121,8 +115,8 @@ def _whole_number(outcome: Outcome, values: dict[str, str], data: dict, column: 
         else:
             message = gettext("'%(value)s' must be zero or more")
         outcome.fail(column, text, message % {"value": text})
-    elif number > MAX_INTEGER:
-        outcome.fail(column, text, gettext("'%(value)s' is too large") % {"value": text})
+    elif problem := integer_problem(model._meta.get_field(column), number, text):
+        outcome.fail(column, text, problem)
     else:
         data[column] = number
 
@@ -145,6 +139,9 @@ def _moment(outcome: Outcome, values: dict[str, str], data: dict, column: str, *
         moment = parse_datetime(text)
     except ValueError as exc:
         outcome.fail(column, text, str(exc))
+        return
+    if problem := date_problem(moment, text):
+        outcome.fail(column, text, problem)
         return
     if end_of_day and ":" not in text:
         moment = datetime.combine(moment.date(), time(23, 59, 59))
@@ -216,7 +213,7 @@ class PartnerImport:
             outcome = Outcome(line=row.line, action="new")
             if extra := values.pop("__extra__", None):
                 outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
-            code = _code(outcome, values, seen, max_length=30, kind=self.kind)
+            code = _code(outcome, values, seen, max_length=Partner._meta.get_field("code").max_length, kind=self.kind)
             data = self._parse(values, outcome)
             partner = existing.get(code)
             if partner is None:
@@ -230,9 +227,9 @@ class PartnerImport:
     @staticmethod
     def _parse(values: dict[str, str], outcome: Outcome) -> dict:
         data: dict = {}
-        _text(outcome, values, data, "name", 120)
-        _text(outcome, values, data, "legal_name", 200)
-        _text(outcome, values, data, "description")
+        _text(outcome, values, data, "name", Partner)
+        _text(outcome, values, data, "legal_name", Partner)
+        _text(outcome, values, data, "description", Partner)
         if text := values.get("nip"):
             nip = nip_normalise(text)
             if nip_is_valid(nip):
@@ -246,9 +243,13 @@ class PartnerImport:
         if text := values.get("email"):
             try:
                 validate_email(text)
-                data["email"] = text.lower()
             except ValidationError:
                 outcome.fail("email", text, gettext("'%(value)s' is not an email address") % {"value": text})
+            else:
+                if problem := too_long(Partner._meta.get_field("email"), text):
+                    outcome.fail("email", text[:40], problem)
+                else:
+                    data["email"] = text.lower()
         if text := values.get("phone"):
             try:
                 data["phone"] = normalise_phone(text)
@@ -257,7 +258,7 @@ class PartnerImport:
         if text := values.get("website"):
             url = text if re.match(r"^https?://", text, re.IGNORECASE) else f"https://{text}"
             try:
-                if len(url) > 200:
+                if too_long(Partner._meta.get_field("website"), url):
                     raise ValidationError("too long")
                 URLValidator(schemes=["http", "https"])(url)
                 data["website"] = url
@@ -334,7 +335,7 @@ class RewardImport:
             outcome = Outcome(line=row.line, action="new")
             if extra := values.pop("__extra__", None):
                 outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
-            code = _code(outcome, values, seen, max_length=40, kind=self.kind)
+            code = _code(outcome, values, seen, max_length=Reward._meta.get_field("code").max_length, kind=self.kind)
             reward = existing.get(code)
             data = self._parse(values, outcome, kinds=kinds, partners=partners, tiers=tiers)
             if reward is None:
@@ -349,10 +350,10 @@ class RewardImport:
     @staticmethod
     def _parse(values: dict[str, str], outcome: Outcome, *, kinds: dict, partners: dict, tiers: dict) -> dict:
         data: dict = {}
-        _text(outcome, values, data, "name", 200)
-        _text(outcome, values, data, "category", 60)
-        _text(outcome, values, data, "description")
-        _text(outcome, values, data, "terms")
+        _text(outcome, values, data, "name", Reward)
+        _text(outcome, values, data, "category", Reward)
+        _text(outcome, values, data, "description", Reward)
+        _text(outcome, values, data, "terms", Reward)
         if text := values.get("kind"):
             kind = kinds.get(text.lower())
             if kind is None:
@@ -364,14 +365,14 @@ class RewardImport:
                 )
             else:
                 data["kind"] = kind
-        _whole_number(outcome, values, data, "points_cost", minimum=1)
+        _whole_number(outcome, values, data, "points_cost", Reward, minimum=1)
         if text := values.get("cash_value"):
             try:
                 amount = parse_decimal(text)
                 if amount < 0:
                     outcome.fail("cash_value", text, gettext("'%(value)s' must be zero or more") % {"value": text})
-                elif amount > MAX_CASH_VALUE:
-                    outcome.fail("cash_value", text, gettext("'%(value)s' is too large") % {"value": text})
+                elif problem := decimal_problem(Reward._meta.get_field("cash_value"), amount, text):
+                    outcome.fail("cash_value", text, problem)
                 else:
                     data["cash_value"] = amount
             except ValueError as exc:
@@ -395,8 +396,8 @@ class RewardImport:
                     text,
                     gettext("no tier with code '%(code)s' (the tiers are: %(known)s)") % {"code": text, "known": known},
                 )
-        _whole_number(outcome, values, data, "stock", minimum=0)
-        _whole_number(outcome, values, data, "per_member_limit", minimum=1)
+        _whole_number(outcome, values, data, "stock", Reward, minimum=0)
+        _whole_number(outcome, values, data, "per_member_limit", Reward, minimum=1)
         _moment(outcome, values, data, "available_from")
         _moment(outcome, values, data, "available_until", end_of_day=True)
         _bool(outcome, values, data, "is_active")

@@ -19,19 +19,26 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.values import date_problem, decimal_problem, integer_range, too_long
 from members.importing import Column, Outcome, Row, register
-from members.models import ImportJob, LoyaltyCard, Member, Purchase, Refund
+from members.models import ImportJob, LoyaltyCard, Member, Purchase, PurchaseLine, Refund
 from members.resources import normalise_phone
 from members.services import LineData, MemberError
 from members.tabular import parse_datetime, parse_decimal
 
 from .batch import PurchaseRow, purchases_post_batch, recorded_purchases
+from .config import programme_config
 from .models import LedgerEntry, PointsAccount
-from .services import PointsError, member_refusal, points_adjust, refund_post
+from .services import PointsError, adjustment_problem, member_refusal, points_adjust, refund_post
 
 ROUND_CHUNK = 5000  # rows per transaction when a round is posted in processes
 
 KEY = re.compile(r"^[0-9A-Za-z_\-./]{1,64}$")
+WHOLE_NUMBER = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _field(model, name: str):
+    return model._meta.get_field(name)
 
 
 def _key_problem() -> str:
@@ -64,29 +71,90 @@ def _parse_when(
         return None
     clock = clock or _Clock()
     try:
-        when = clock.aware(parse_datetime(text))
+        moment = parse_datetime(text)
     except ValueError as exc:
         outcome.fail(column, text, str(exc))
         return None
+    if problem := date_problem(moment, text):
+        outcome.fail(column, text, problem)
+        return None
+    when = clock.aware(moment)
     if when > clock.latest:
         outcome.fail(column, text, gettext("'%(value)s' is in the future") % {"value": text})
     return when
 
 
-def _parse_amount(outcome: Outcome, column: str, text: str, *, positive: bool = False) -> Decimal | None:
+def _parse_amount(outcome: Outcome, column: str, text: str, field, *, positive: bool = False) -> Decimal | None:
+    """An amount in PLN that `field` (the model field it is written to) holds."""
     if not text:
         outcome.fail(column, "", gettext("is empty"))
         return None
     try:
-        amount = parse_decimal(text)
+        amount = parse_decimal(text, places=field.decimal_places)
     except ValueError as exc:
         outcome.fail(column, text, str(exc))
+        return None
+    if problem := decimal_problem(field, amount, text):
+        outcome.fail(column, text, problem)
         return None
     if positive and amount <= 0:
         outcome.fail(column, text, gettext("'%(value)s' must be greater than zero") % {"value": text})
     elif amount < 0:
         outcome.fail(column, text, gettext("'%(value)s' must be zero or more") % {"value": text})
     return amount
+
+
+class _PointsCeiling:
+    """The most points a purchase could earn under the programme's rules, and the most a member's account holds.
+
+    The points themselves are worked out by the batch, with the member's tier at that moment; the preview needs
+    only a bound: every multiplier that might apply (the highest tier's and all multiplier rules, which stack
+    additively, see rewards.earning) and every bonus. A purchase whose bound does not fit the ledger's columns
+    is refused, so the batch never meets a number the database refuses."""
+
+    def __init__(self):
+        config = programme_config()
+        ruleset = config.ruleset
+        factor = max([Decimal(1), *(tier.earn_multiplier for tier in config.tiers)])
+        factor += sum((max(rule.multiplier - 1, 0) for rule in ruleset.rules if rule.kind == "multiplier"), Decimal(0))
+        self.rate = ruleset.base_rate * factor
+        self.bonus = sum(rule.bonus_points for rule in ruleset.rules if rule.kind == "bonus")
+        self.cap = ruleset.cap
+        self.limit = min(
+            integer_range(_field(LedgerEntry, "points"))[1],
+            integer_range(_field(PointsAccount, "balance"))[1],
+            integer_range(_field(PointsAccount, "pending"))[1],
+        )
+
+    def points(self, amount: Decimal) -> int:
+        bound = int(amount * self.rate) + 1 + self.bonus
+        return bound if self.cap is None else min(bound, self.cap)
+
+    def refuse(self, groups: list[list[Outcome]]) -> None:
+        """Refuse the purchases whose points might not fit: alone, or added to the member's account and to the
+        member's earlier purchases in the chunk."""
+        heads = [g[0] for g in groups if g[0].action == "new" and g[0].data["amount"] is not None]
+        if not heads:
+            return
+        held = {
+            member_id: balance + pending
+            for member_id, balance, pending in PointsAccount.objects.filter(
+                member_id__in={head.data["member_id"] for head in heads}
+            ).values_list("member_id", "balance", "pending")
+        }
+        for head in heads:
+            bound = self.points(head.data["amount"])
+            member_id = head.data["member_id"]
+            total = held.get(member_id, 0) + bound
+            if bound > self.limit or total > self.limit:
+                head.fail(
+                    "amount",
+                    str(head.data["amount"]),
+                    gettext("'%(value)s' is too large: the points it could earn would not fit in the member's account")
+                    % {"value": formats.number_format(head.data["amount"], 2)},
+                )
+            else:
+                held[member_id] = total
 
 
 class MemberMatcher:
@@ -307,15 +375,12 @@ class PurchaseImport:
             purchased_at = _parse_when(
                 outcome, "purchased_at", values.get("purchased_at", ""), required=True, clock=clock
             )
-            amount = _parse_amount(outcome, "amount", values.get("amount", ""))
+            amount = _parse_amount(outcome, "amount", values.get("amount", ""), _field(Purchase, "amount"))
             store = values.get("store") or "online"
-            if len(store) > 30:
-                outcome.fail(
-                    "store",
-                    store[:40],
-                    ngettext("is longer than %(limit)d character", "is longer than %(limit)d characters", 30)
-                    % {"limit": 30},
-                )
+            if problem := too_long(_field(Purchase, "store"), store):
+                outcome.fail("store", store[:40], problem)
+            if values.get("source") and (problem := too_long(_field(Purchase, "source"), source)):
+                outcome.fail("source", source[:40], problem)
             if key in recorded and outcome.action != "invalid":
                 owner_pk, owner_number = recorded[key]
                 if member_id is not None and member_id != owner_pk:
@@ -343,6 +408,7 @@ class PurchaseImport:
             outcomes.append(outcome)
         from_lines_file: list[Outcome] = []  # returned after the chunk's own rows
         lines_file = lines if lines is not None else _NoLines
+        _PointsCeiling().refuse(groups)
         for index, group in enumerate(groups):
             head = group[0]
             head.data["lines"].extend(o.data["line"] for o in group[1:] if o.data.get("line"))
@@ -406,21 +472,28 @@ class PurchaseImport:
         sku = values.get("sku", "")
         if not sku:
             outcome.fail("sku", "", gettext("is empty while other line columns are filled"))
-        amount = _parse_amount(outcome, "line_amount", values.get("line_amount", ""))
+        # Refused when too long, as the batch refuses them: a cut name or category would earn by other rules.
+        for name in ("sku", "product_name", "category"):
+            if problem := too_long(_field(PurchaseLine, name), values.get(name, "")):
+                outcome.fail(name, values[name][:40], problem)
+        amount = _parse_amount(outcome, "line_amount", values.get("line_amount", ""), _field(PurchaseLine, "amount"))
         quantity = Decimal("1")
         if text := values.get("quantity"):
+            field = _field(PurchaseLine, "quantity")
             try:
-                quantity = parse_decimal(text, places=3)
+                quantity = parse_decimal(text, places=field.decimal_places)
                 if quantity <= 0:
                     raise ValueError(gettext("'%(value)s' must be greater than zero") % {"value": text})
+                if problem := decimal_problem(field, quantity, text):
+                    raise ValueError(problem)
             except ValueError as exc:
                 outcome.fail("quantity", text, str(exc))
         if amount is None or outcome.action == "invalid":
             return None
         return LineData(
-            sku=sku[:40],
-            product_name=values.get("product_name", "")[:200],
-            category=values.get("category", "")[:60],
+            sku=sku,
+            product_name=values.get("product_name", ""),
+            category=values.get("category", ""),
             quantity=quantity,
             amount=amount,
         )
@@ -612,8 +685,11 @@ class RefundImport:
                     gettext("no purchase '%(purchase)s' from source '%(source)s'")
                     % {"purchase": key[1], "source": key[0]},
                 )
-            amount = _parse_amount(outcome, "amount", values.get("amount", ""), positive=True)
+            amount = _parse_amount(outcome, "amount", values.get("amount", ""), _field(Refund, "amount"), positive=True)
             when = _parse_when(outcome, "refunded_at", values.get("refunded_at", ""), required=False)
+            reason = values.get("reason", "")
+            if problem := too_long(_field(Refund, "reason"), reason):
+                outcome.fail("reason", reason[:40], problem)
             if outcome.action != "invalid":
                 if (purchase.pk, refund_id) in done:
                     outcome.action = "skip"
@@ -631,7 +707,7 @@ class RefundImport:
                 "refund_id": refund_id,
                 "amount": amount,
                 "at": when,
-                "reason": values.get("reason", "")[:200],
+                "reason": reason,
             }
             outcomes.append(outcome)
         return outcomes
@@ -674,6 +750,7 @@ class AdjustmentImport:
         balances = dict(PointsAccount.objects.filter(member__in=members.values()).values_list("member_id", "balance"))
         keys = {self.key(r.values.get("adjustment_id", "")) for r in rows}
         posted = set(LedgerEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+        balance_max = integer_range(_field(PointsAccount, "balance"))[1]
         outcomes = []
         for row in rows:
             values = row.values
@@ -702,23 +779,33 @@ class AdjustmentImport:
                 )
             text = values.get("points", "")
             points = None
-            try:
-                points = int(text.replace(" ", "").replace("+", ""))
-                if points == 0:
-                    raise ValueError
-            except ValueError:
+            if not WHOLE_NUMBER.match(text.replace("\xa0", "").replace(" ", "")):
                 outcome.fail(
                     "points", text, gettext("'%(value)s' is not a whole number other than zero") % {"value": text}
                 )
+            else:
+                points = int(text.replace("\xa0", "").replace(" ", ""))
+                # The same rule as the admin form's and points_adjust's: one adjustment is capped.
+                if problem := adjustment_problem(points):
+                    outcome.fail("points", text, problem)
             reason = values.get("reason", "")
             if not reason:
                 outcome.fail("reason", "", gettext("is empty: every adjustment needs a reason"))
+            elif problem := too_long(LedgerEntry._meta.get_field("reason"), reason):
+                outcome.fail("reason", reason[:40], problem)
             if outcome.action != "invalid":
                 if self.key(adjustment_id) in posted:
                     outcome.action = "skip"
                 else:
                     balance = balances.get(member.pk, 0)
-                    if balance + points < 0:
+                    if balance + points > balance_max:
+                        outcome.fail(
+                            "points",
+                            text,
+                            gettext("the member has %(balance)s points; more would not fit in the balance")
+                            % {"balance": formats.number_format(balance, force_grouping=True)},
+                        )
+                    elif balance + points < 0:
                         outcome.fail(
                             "points",
                             text,
@@ -731,7 +818,7 @@ class AdjustmentImport:
                         )
                     else:
                         balances[member.pk] = balance + points
-            outcome.data = {"member": member, "points": points, "reason": reason[:255], "key": self.key(adjustment_id)}
+            outcome.data = {"member": member, "points": points, "reason": reason, "key": self.key(adjustment_id)}
             outcomes.append(outcome)
         return outcomes
 
