@@ -60,14 +60,11 @@ class RuleSet:
         )
 
 
-def _purchase_matches(
-    rule: EarningRule, amount: Decimal, store: str, at: datetime, tier: Tier | None, weekday: int
-) -> bool:
+def _purchase_matches(rule: EarningRule, store: str, at: datetime, tier: Tier | None, weekday: int) -> bool:
+    """Whether the rule applies to this purchase, its minimum basket apart (checked against what earns)."""
     if rule.tier_id is not None and (tier is None or tier.id != rule.tier_id):
         return False
     if rule.store and rule.store != store:
-        return False
-    if rule.min_basket is not None and amount < rule.min_basket:
         return False
     if rule.starts_at is not None and at < rule.starts_at:
         return False
@@ -96,7 +93,12 @@ def calculate_points(
     tier: Tier | None,
     ruleset: RuleSet,
 ) -> Earning:
-    """Points for a purchase and the list of what applied, for the member and staff to see."""
+    """Points for a purchase and the list of what applied, for the member and staff to see.
+
+    Excluded lines (alcohol, tobacco) earn nothing and unlock nothing: a multiplier's or a bonus's minimum
+    basket counts only the lines that earn points, and a bonus for a category or SKU needs an earning line of
+    it. An exclusion's own minimum basket counts the whole purchase. The per-purchase cap comes last, over
+    everything (docs/architecture.md, "Earning rules")."""
     lines = list(lines) or [Line(amount=amount)]
     weekday = 0
     if ruleset.has_weekday_rules:
@@ -109,24 +111,35 @@ def calculate_points(
     bonuses: list[EarningRule] = []
     # One pass over the rules, positional arguments: this runs per purchase in imports of millions of rows.
     for rule in ruleset.rules:
-        if _purchase_matches(rule, amount, store, purchased_at, tier, weekday):
+        if _purchase_matches(rule, store, purchased_at, tier, weekday):
             kind = rule.kind
             if kind == EXCLUDE:
-                excludes.append(rule)
+                if rule.min_basket is None or amount >= rule.min_basket:
+                    excludes.append(rule)
             elif kind == MULTIPLIER:
                 multipliers.append(rule)
             elif kind == BONUS:
                 bonuses.append(rule)
+    earning_lines = lines
+    excluded_amount = ZERO
+    if excludes:
+        earning_lines = []
+        for line in lines:
+            if any(_line_matches(rule, line) for rule in excludes):
+                excluded_amount += line.amount
+            else:
+                earning_lines.append(line)
+    earning_amount = amount - excluded_amount
+    if multipliers:
+        multipliers = [r for r in multipliers if r.min_basket is None or earning_amount >= r.min_basket]
+    if bonuses:
+        bonuses = [r for r in bonuses if r.min_basket is None or earning_amount >= r.min_basket]
 
     applied: list[dict] = []
     base = ZERO
     extra_by_rule: dict[int, Decimal] = {}
     tier_extra = ZERO
-    excluded_amount = ZERO
-    for line in lines:
-        if excludes and any(_line_matches(rule, line) for rule in excludes):
-            excluded_amount += line.amount
-            continue
+    for line in earning_lines:
         line_base = line.amount * ruleset.base_rate
         base += line_base
         if tier is not None and tier.earn_multiplier != ONE:
@@ -151,7 +164,7 @@ def calculate_points(
         total += extra
         applied.append({"rule": rule.id, "name": rule.name, "points": _floor(extra)})
     for rule in bonuses:
-        if (rule.sku or rule.category) and not any(_line_matches(rule, line) for line in lines):
+        if (rule.sku or rule.category) and not any(_line_matches(rule, line) for line in earning_lines):
             continue
         total += rule.bonus_points
         applied.append({"rule": rule.id, "name": rule.name, "points": rule.bonus_points})

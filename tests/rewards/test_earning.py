@@ -121,3 +121,33 @@ def test_enrolment_awards_joined_points_once(program):
     with pytest.raises(PointsError) as info:
         member_enroll(first_name="X", last_name="Y", referred_by_code="NOPE1234")
     assert str(info.value) == "Żaden aktywny członek nie ma kodu polecającego 'NOPE1234'."
+
+
+def test_excluded_lines_do_not_count_towards_a_minimum_basket(member, program):
+    """Alcohol earns nothing and unlocks nothing: a 250 zł basket of alcohol gets no basket bonus."""
+    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", category="Alkohol")
+    EarningRule.objects.create(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
+    EarningRule.objects.create(
+        name="Duży koszyk x2", kind="multiplier", multiplier=Decimal("2"), min_basket=Decimal("200")
+    )
+    only_alcohol = [LineData(sku="A1", category="Alkohol", amount=Decimal("250"))]
+    assert post(member, "250", lines=only_alcohol, external_id="alcohol").entry is None  # no points, no entry
+    mixed = [
+        LineData(sku="A1", category="Alkohol", amount=Decimal("150")),
+        LineData(sku="D1", category="Dom", amount=Decimal("100")),
+    ]
+    assert post(member, "250", lines=mixed, external_id="mixed").entry.points == 100  # 100 earning zł < 200
+    enough = [
+        LineData(sku="A1", category="Alkohol", amount=Decimal("50")),
+        LineData(sku="D1", category="Dom", amount=Decimal("200")),
+    ]
+    assert post(member, "250", lines=enough, external_id="enough").entry.points == 200 * 2 + 50
+
+
+def test_a_category_bonus_needs_an_earning_line_of_that_category(member, program):
+    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", sku="A1")
+    EarningRule.objects.create(name="Wino +30", kind="bonus", bonus_points=30, category="Wino")
+    wine_excluded = [LineData(sku="A1", category="Wino", amount=Decimal("40"))]
+    assert post(member, "40", lines=wine_excluded, external_id="w1").entry is None
+    wine = [LineData(sku="W2", category="Wino", amount=Decimal("40"))]
+    assert post(member, "40", lines=wine, external_id="w2").entry.points == 40 + 30
