@@ -1,6 +1,7 @@
 """Settings for the loyalty platform, read from environment variables (see docs/configuration.md)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -38,6 +39,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "loyalty_site.login_throttle",
     "django_htmx",
     "import_export",
     "members",
@@ -55,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: turns a login refused during a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -121,6 +126,38 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # bigger uploads stream to a temporary file
+
+# Login throttling (django-axes, loyalty_site/login_throttle; docs/configuration.md). Failed logins on the portal
+# and the admin are recorded in the database, per account and per client address. After LOGIN_FAILURE_LIMIT
+# failures of one username (whether or not it exists), each within LOGIN_COOLOFF_MINUTES of the previous, every
+# further login to it is refused with HTTP 429, the right password too, until the period has passed or staff
+# unlock it. One address gets a separate, higher limit: shops and mobile carriers put many members behind one.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50"))  # 0: no per-address limit
+LOGIN_COOLOFF_MINUTES = int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+# Proxies in front of Django that append the client's address to X-Forwarded-For (nginx: 1). 0 trusts no header.
+LOGIN_TRUSTED_PROXY_COUNT = int(os.environ.get("LOGIN_TRUSTED_PROXY_COUNT", "0"))
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1 or LOGIN_ADDRESS_FAILURE_LIMIT < 0:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more, LOGIN_ADDRESS_FAILURE_LIMIT 0 or more."
+    )
+AUTHENTICATION_BACKENDS = [
+    "loyalty_site.login_throttle.backends.LoginThrottleBackend",  # first: refuses a locked-out login unchecked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "loyalty_site.login_throttle.handlers.LoginThrottleHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own; the address limit is the handler's
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# Attempts during a lockout are not counted, so a lockout ends LOGIN_COOLOFF_MINUTES after the failure that set it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # a successful login clears the account's failures (not the address's)
+AXES_CLIENT_IP_CALLABLE = "loyalty_site.login_throttle.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "loyalty_site.login_throttle.responses.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Successful logins are not needed for throttling; keeping every member's login address would be personal data
+# kept for no purpose.
+AXES_DISABLE_ACCESS_LOG = True
 
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
