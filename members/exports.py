@@ -2,10 +2,11 @@
 
 The pieces every export uses live here, so `rewards.exports` can build on them:
 
-* `neutralise` and `SafeExportResource`: a text cell that starts with = + - @ tab or carriage return gets a
-  leading apostrophe, so Excel, LibreOffice and Google Sheets show it as text instead of running it as a
-  formula (CSV injection, OWASP). Only text is touched: numbers leave as numbers (points -50 stay -50 in
-  both CSV and XLSX), because a number is never a formula and staff need to sum them.
+* `neutralise` and `SafeExportResource`: a text cell that starts with = + - @ tab or carriage return (also
+  after leading spaces, tabs, line breaks or non-breaking spaces) gets a leading apostrophe, so Excel,
+  LibreOffice and Google Sheets show it as text instead of running it as a formula (CSV injection, OWASP).
+  Only text is touched: numbers leave as numbers (points -50 stay -50 in both CSV and XLSX), because a
+  number is never a formula and staff need to sum them.
 * `SafeCSV` and `SafeXLSX`: the two formats offered. They neutralise every text cell once more, whatever
   the resource, and never apply django-import-export's own `IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT`
   escaping, which only strips a leading "=" (losing data, missing + - @ tab CR) and turns every cell,
@@ -60,6 +61,8 @@ PERSONAL_DATA_PERMISSION = "members.view_member_personal_data"
 # What spreadsheets read as the start of a formula (OWASP "CSV Injection"): = + - @, and tab and carriage
 # return, which some spreadsheets skip before looking for one.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets skip these before looking for a trigger, so " =1+1" and "\n=1+1" are formulas too.
+FORMULA_LEADING_SPACE = " \t\r\n\xa0"
 # LogEntry has no flag for "exported". Django's own flags would lie (an export adds, changes and deletes
 # nothing), so export records carry their own: the admin's "Recent actions" shows them as plain text.
 EXPORT_FLAG = 4
@@ -76,9 +79,15 @@ EXPORTS_FOLDER = "exports"
 def neutralise(value):
     """A text cell a spreadsheet would run as a formula, made inert with a leading apostrophe. Anything
     that is not text (numbers, dates, booleans, empty cells) is returned as it is."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+    if isinstance(value, str) and starts_formula(value):
         return "'" + value
     return value
+
+
+def starts_formula(text: str) -> bool:
+    """Whether a spreadsheet could read the text as a formula: it starts with a trigger, also after spaces,
+    tabs, line breaks or non-breaking spaces."""
+    return text.startswith(FORMULA_TRIGGERS) or text.lstrip(FORMULA_LEADING_SPACE).startswith(FORMULA_TRIGGERS)
 
 
 class SafeExportResource(resources.ModelResource):

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members.exports import EXPORT_FLAG, SafeCSV, SafeXLSX
+from members.exports import EXPORT_FLAG, SafeCSV, SafeXLSX, neutralise
 from members.models import Member
 from members.services import member_update
 from rewards.services import points_earn, points_redeem, purchase_post
@@ -354,3 +354,15 @@ def test_the_export_form_names_each_column_as_staff_know_it_and_as_the_file_will
     assert "Numer członkowski (member_number)" in form
     assert "Kod pocztowy (postal_code)" in form
     assert "Member Number" not in form
+
+
+@pytest.mark.parametrize(
+    "value", [" =1+1", "\n=1+1", "\t@x", "\r\n-2+3", "\xa0+48", '  \t =HYPERLINK("http://x")', "\n\n@SUM(1)"]
+)
+def test_a_formula_after_leading_spaces_or_line_breaks_is_neutralised(value):
+    dataset = tablib.Dataset([value, "  ok", "a=b"], headers=["a", "b", "c"])
+
+    data = SafeCSV().export_data(dataset)
+
+    assert neutralise(value) == "'" + value
+    assert list(csv.reader(io.StringIO(data)))[1] == ["'" + value, "  ok", "a=b"]
