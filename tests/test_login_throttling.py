@@ -1,6 +1,8 @@
 """Login throttling: lockout per account and per address on the portal and admin logins, unlock, no enumeration."""
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.contrib.auth.models import Group, Permission
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -117,9 +120,11 @@ class CountingHasher(MD5PasswordHasher):
 
     algorithm = "counting_md5"
     calls = 0
+    _lock = threading.Lock()
 
     def encode(self, password, salt):
-        type(self).calls += 1
+        with self._lock:
+            type(self).calls += 1
         return super().encode(password, salt)
 
 
@@ -148,6 +153,32 @@ def test_the_password_hasher_runs_alike_for_existing_and_missing_accounts_and_no
     locked_existing = hashes_during(lambda: portal_login(existing_client, existing, PASSWORD))
     locked_missing = hashes_during(lambda: portal_login(missing_client, "no-such-user", PASSWORD))
     assert locked_existing == locked_missing == 0  # refused before any password check
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_eight_parallel_clients_guessing_one_account_get_it_locked(settings, make_member):
+    settings.PASSWORD_HASHERS = ["tests.test_login_throttling.CountingHasher"]
+    username = make_member(login=True).user.username
+    barrier = threading.Barrier(8)
+
+    def guess(i):
+        try:
+            client = client_at(f"198.51.100.{100 + i}")  # eight addresses: only the account limit applies
+            barrier.wait(timeout=30)
+            return [portal_login(client, username, f"guess-{i}-{n}").status_code for n in range(25)]
+        finally:
+            connections.close_all()
+
+    def attack():
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(status in (200, 429) for statuses in pool.map(guess, range(8)) for status in statuses)
+
+    checked = hashes_during(attack)
+    # The check before a login and the count after it are not one transaction: each parallel client can get at
+    # most one guess in past the limit, not the 200 it asked for.
+    assert settings.LOGIN_FAILURE_LIMIT <= checked <= settings.LOGIN_FAILURE_LIMIT + 7
+    assert portal_login(client_at("203.0.113.60"), username, PASSWORD).status_code == 429
 
 
 def test_one_address_is_locked_after_failures_across_many_usernames(settings, member_user):
