@@ -4,28 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rewards', '0009_lean_indexes'),
+        ("rewards", "0009_lean_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LedgerCheck',
+            name="LedgerCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(verbose_name='started at')),
-                ('finished_at', models.DateTimeField(verbose_name='finished at')),
-                ('accounts_checked', models.PositiveIntegerField(verbose_name='accounts checked')),
-                ('mismatch_count', models.PositiveIntegerField(verbose_name='accounts that differ')),
-                ('mismatches', models.JSONField(blank=True, default=list, verbose_name='first accounts that differ')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("started_at", models.DateTimeField(verbose_name="started at")),
+                ("finished_at", models.DateTimeField(verbose_name="finished at")),
+                ("accounts_checked", models.PositiveIntegerField(verbose_name="accounts checked")),
+                ("mismatch_count", models.PositiveIntegerField(verbose_name="accounts that differ")),
+                ("mismatches", models.JSONField(blank=True, default=list, verbose_name="first accounts that differ")),
             ],
             options={
-                'verbose_name': 'ledger check',
-                'verbose_name_plural': 'ledger checks',
-                'ordering': ['-started_at', '-id'],
-                'indexes': [models.Index(fields=['-started_at', '-id'], name='ledger_check_latest')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('finished_at__gte', models.F('started_at'))), name='ledger_check_finished_after_start'), models.CheckConstraint(condition=models.Q(('mismatch_count__lte', models.F('accounts_checked'))), name='ledger_check_count_within')],
+                "verbose_name": "ledger check",
+                "verbose_name_plural": "ledger checks",
+                "ordering": ["-started_at", "-id"],
+                "indexes": [models.Index(fields=["-started_at", "-id"], name="ledger_check_latest")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("finished_at__gte", models.F("started_at"))),
+                        name="ledger_check_finished_after_start",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("mismatch_count__lte", models.F("accounts_checked"))),
+                        name="ledger_check_count_within",
+                    ),
+                ],
             },
         ),
     ]
