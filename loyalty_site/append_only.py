@@ -1,7 +1,9 @@
 """Database triggers that make a table append-only: UPDATE and DELETE are refused by the database itself,
 so no import script, shell session or future bug can rewrite history.
 
-TRUNCATE stays allowed: it needs table ownership, and the test suite resets tables with it."""
+TRUNCATE and disabling the triggers need table ownership (or the TRUNCATE/TRIGGER privilege): the test suite
+resets tables with TRUNCATE as the owner. In production the application connects as a role that owns nothing
+and holds neither (`scripts/db_roles.sh`, docs/deploy.md), so only the owner that runs migrations can."""
 
 from django.db import migrations
 
