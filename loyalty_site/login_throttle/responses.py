@@ -18,8 +18,7 @@ def lockout_message(*, minutes: int, staff: bool) -> str:
     """The same words whether or not the account exists: a lockout never tells which usernames are real."""
     if staff:
         text = ngettext(
-            "Too many failed attempts. Try again in %(minutes)d minute or ask an administrator to unlock your "
-            "account.",
+            "Too many failed attempts. Try again in %(minutes)d minute or ask an administrator to unlock your account.",
             "Too many failed attempts. Try again in %(minutes)d minutes or ask an administrator to unlock your "
             "account.",
             minutes,
