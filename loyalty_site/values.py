@@ -65,14 +65,19 @@ def decimal_problem(field: Field, value: Decimal, text: str) -> str | None:
             "'%(value)s' has more than %(places)d decimal places",
             places,
         ) % {"value": text, "places": places}
-    ceiling = Decimal(10) ** (field.max_digits - places)
-    if abs(value) >= ceiling:
-        largest = ceiling - Decimal(1).scaleb(-places)
-        return gettext("'%(value)s' is too large: at most %(limit)s") % {
-            "value": text,
-            "limit": formats.number_format(largest, places, force_grouping=True),
-        }
+    if abs(value) >= Decimal(10) ** (field.max_digits - places):
+        return decimal_too_large(field, text)
     return None
+
+
+def decimal_too_large(field: Field, text: str) -> str:
+    """What is wrong with an amount above what the column holds (also one too long to be read as a number)."""
+    places = field.decimal_places
+    largest = Decimal(10) ** (field.max_digits - places) - Decimal(1).scaleb(-places)
+    return gettext("'%(value)s' is too large: at most %(limit)s") % {
+        "value": text,
+        "limit": formats.number_format(largest, places, force_grouping=True),
+    }
 
 
 def date_problem(value: date | datetime, text: str) -> str | None:

@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.values import date_problem, decimal_problem, integer_problem, too_long
+from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_problem, too_long
 from members.importing import Column, Outcome, Row, register
 from members.models import ImportJob
 from members.resources import normalise_phone
@@ -377,6 +377,8 @@ class RewardImport:
                     data["cash_value"] = amount
             except ValueError as exc:
                 outcome.fail("cash_value", text, str(exc))
+            except ArithmeticError:  # more digits than decimal arithmetic carries
+                outcome.fail("cash_value", text, decimal_too_large(Reward._meta.get_field("cash_value"), text))
         if text := values.get("partner"):
             if text in partners:
                 data["partner_id"] = partners[text]

@@ -19,7 +19,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.values import date_problem, decimal_problem, integer_range, too_long
+from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_range, too_long
 from members.importing import Column, Outcome, Row, register
 from members.models import ImportJob, LoyaltyCard, Member, Purchase, PurchaseLine, Refund
 from members.resources import normalise_phone
@@ -93,6 +93,9 @@ def _parse_amount(outcome: Outcome, column: str, text: str, field, *, positive: 
         amount = parse_decimal(text, places=field.decimal_places)
     except ValueError as exc:
         outcome.fail(column, text, str(exc))
+        return None
+    except ArithmeticError:  # more digits than decimal arithmetic carries
+        outcome.fail(column, text, decimal_too_large(field, text))
         return None
     if problem := decimal_problem(field, amount, text):
         outcome.fail(column, text, problem)
@@ -488,6 +491,8 @@ class PurchaseImport:
                     raise ValueError(problem)
             except ValueError as exc:
                 outcome.fail("quantity", text, str(exc))
+            except ArithmeticError:  # more digits than decimal arithmetic carries
+                outcome.fail("quantity", text, decimal_too_large(field, text))
         if amount is None or outcome.action == "invalid":
             return None
         return LineData(
