@@ -158,3 +158,32 @@ def test_a_reimported_export_loses_the_formula_guard(staff_user):
     import_apply(job=import_preview(job=job_for(content, staff_user)))
     member = Member.objects.get(member_number="3000000009")
     assert (member.first_name, member.phone) == ("=Jan", "+48601000999")
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("email", "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".pl"),
+        ("city", "Ł" * 101),
+    ],
+)
+def test_a_value_longer_than_the_members_column_is_a_row_error(consent_text, staff_user, column, value):
+    previewed = import_preview(job=job_for(members_csv(2, {3: f"{column}={value}"}), staff_user, only_valid_rows=True))
+
+    error = ImportRowError.objects.get(job=previewed)
+    assert (error.line, error.column) == (3, column)
+    assert import_apply(job=previewed).status == "done"
+    assert Member.objects.count() == 1
+
+
+def test_a_joining_date_at_the_end_of_the_calendar_is_a_row_error(consent_text, staff_user):
+    header, first, second, third = members_csv(3).decode().strip().split("\n")
+    content = "\n".join(
+        [header + ";joined_at", first + ";0001-01-01", second + ";31.12.9999 23:59", third + ";2025-06-01"]
+    ).encode()
+    previewed = import_preview(job=job_for(content, staff_user, only_valid_rows=True))
+
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column"))
+    assert errors == [(2, "joined_at"), (3, "joined_at")]
+    assert import_apply(job=previewed).status == "done"
+    assert Member.objects.count() == 1

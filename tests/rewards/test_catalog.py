@@ -619,3 +619,36 @@ def test_an_exported_catalog_imports_back_unchanged(admin_client_, staff_user, p
         writer.writerows(rows)
         job = run_import(kind, buffer.getvalue().encode(), staff_user)
         assert job.counts == {"skip": len(rows)}, errors_of(job)
+
+
+def test_reward_numbers_and_dates_the_database_cannot_hold_are_row_errors(staff_user):
+    content = (
+        "code;name;kind;points_cost;cash_value;stock;available_until\n"
+        "big;Duża;voucher;99999999999;1;;\n"
+        "cash;Drogie;voucher;10;123456789012,00;;\n"
+        "old;Stara;voucher;10;;;0001-01-01\n"
+        "late;Późna;voucher;10;;-1;31.12.9999 23:59\n"
+        "ok;Dobra;voucher;10;5,00;3;31.12.2030\n"
+    ).encode()
+    previewed = run_import("rewards", content, staff_user, only_valid_rows=True)
+
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column"))
+    assert errors == [
+        (2, "points_cost"),
+        (3, "cash_value"),
+        (4, "available_until"),
+        (5, "stock"),
+        (5, "available_until"),
+    ]
+    assert previewed.counts == {"new": 1, "invalid": 4}
+    assert import_apply(job=previewed).status == "done"
+    assert list(Reward.objects.values_list("code", flat=True)) == ["ok"]
+
+
+def test_a_partner_name_longer_than_the_column_is_refused_not_cut(staff_user):
+    content = f"code;name;email\nlong;{'Ż' * 121};a@example.pl\n".encode()
+    previewed = run_import("partners", content, staff_user)
+
+    error = ImportRowError.objects.get(job=previewed)
+    assert (error.line, error.column) == (2, "name")
+    assert not Partner.objects.exists()

@@ -1,5 +1,6 @@
 """Importing purchases, refunds and adjustments: points posted once, errors by line and column."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -327,3 +328,73 @@ def test_a_failed_import_removes_its_kept_outcomes(members, program, staff_user)
     members[1].save()
     assert import_apply(job=previewed, chunk_size=5).status == "failed"
     assert not storage.exists(name)
+
+
+@pytest.fixture
+def support_user(db):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username="support", is_staff=True)
+    user.groups.add(Group.objects.get(name="Support"))
+    return user
+
+
+def test_a_trillion_points_adjustment_is_a_row_error_in_the_preview(members, program, support_user):
+    number = members[0].member_number
+    content = f"adjustment_id;member_number;points;reason\nK-1;{number};1000000000000;Błąd\nK-2;{number};40;Ok\n"
+    previewed = import_preview(job=job("adjustments", content.encode(), support_user, only_valid_rows=True))
+
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "value"))
+    assert errors == [(2, "points", "1000000000000")]
+    assert previewed.counts == {"new": 1, "invalid": 1}
+    done = import_apply(job=previewed)
+    assert done.status == "done" and done.options["applied"] == {"new": 1, "invalid": 1}
+    assert list(LedgerEntry.objects.filter(kind="adjust").values_list("points", flat=True)) == [40]
+
+
+def test_an_adjustment_above_the_admin_forms_cap_is_refused_by_the_import_as_by_the_form(
+    members, program, support_user
+):
+    from rewards.forms import PointsAdjustForm
+
+    number = members[0].member_number
+    content = f"adjustment_id;member_number;points;reason\nK-9;{number};+999 999 999;Prezent\n"
+    previewed = import_preview(job=job("adjustments", content.encode(), support_user))
+
+    error = ImportRowError.objects.get(job=previewed)
+    assert (error.line, error.column, error.value) == (2, "points", "+999 999 999")
+    form = PointsAdjustForm({"points": "999999999", "reason": "Prezent", "token": uuid.uuid4()})
+    assert not form.is_valid()
+    assert form.errors["points"] == [error.message]
+    with pytest.raises(ImportRefused):
+        import_apply(job=previewed)
+    assert LedgerEntry.objects.filter(kind="adjust").count() == 0
+
+
+def test_an_over_long_sku_is_refused_by_the_import_as_the_batch_refuses_it(members, program, staff_user):
+    from members.services import LineData
+    from rewards.batch import PurchaseRow, purchases_post_batch
+
+    day = (timezone.localdate() - timedelta(days=5)).strftime("%d.%m.%Y")
+    sku = "S" * 41
+    content = f"{HEADER}\nLONG-1;{members[0].member_number};{day} 10:00;50,00;online;{sku};Dom;50,00\n".encode()
+    previewed = import_preview(job=job("purchases", content, staff_user, only_valid_rows=True))
+
+    error = ImportRowError.objects.get(job=previewed)
+    assert (error.line, error.column) == (2, "sku")
+    assert previewed.counts == {"invalid": 1}
+    assert import_apply(job=previewed).status == "done"
+    assert not PurchaseLine.objects.exists() and not Purchase.objects.exists()
+    line = LineData(sku=sku, product_name="", category="Dom", quantity=Decimal("1"), amount=Decimal("50"))
+    row = PurchaseRow(
+        member_id=members[0].pk,
+        source="pos",
+        external_id="LONG-1",
+        amount=Decimal("50"),
+        purchased_at=timezone.now() - timedelta(days=5),
+        store="online",
+        lines=(line,),
+    )
+    assert len(purchases_post_batch([row]).refusals) == 1
+    assert not Purchase.objects.exists()
