@@ -54,7 +54,7 @@ IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES = 64 * MB
 IMPORT_XLSX_MAX_PART_BYTES = 16 * MB
 IMPORT_XLSX_MAX_TOTAL_BYTES = 1024 * MB
 # Spreadsheet XML packs 5-30 times; bombs pack hundreds of times (deflate reaches about 1,000).
-IMPORT_XLSX_MAX_RATIO = 150
+IMPORT_XLSX_MAX_RATIO = 200
 IMPORT_XLSX_RATIO_FROM_BYTES = 1 * MB
 IMPORT_XLSX_MAX_PARTS = 1_000
 # Elements inside one cell or shared string (rich-text runs): a real one has a handful.
