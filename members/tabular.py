@@ -206,7 +206,7 @@ def read_csv(stream: io.BufferedIOBase) -> Table:
             % {"line": line, "limit": max_line_bytes}
         )
 
-    def decoded(block: bytes, codec: str) -> io.StringIO:
+    def decoded(block: bytes, codec: str) -> Iterator[str]:
         try:
             return io.StringIO(block.decode(codec), newline="")
         except UnicodeDecodeError as exc:
@@ -218,7 +218,7 @@ def read_csv(stream: io.BufferedIOBase) -> Table:
                 % {"line": reader.line_num + _line_ends(block[: exc.start]) + 1, "encoding": encoding}
             ) from exc
 
-    def blocks() -> Iterator[io.StringIO]:
+    def blocks() -> Iterator[Iterator[str]]:
         """The file in blocks of whole lines, each decoded on its own: lines are cut at the newline byte,
         which is the same byte in every encoding we read, so no character is ever split. No line is read
         further than the line length limit."""
@@ -264,16 +264,14 @@ def read_csv(stream: io.BufferedIOBase) -> Table:
 
     def numbered_rows() -> Iterator[tuple[int, list[str]]]:
         line = reader.line_num
-        count = 0
         try:
-            for cells in reader:
-                count += 1
-                if count > max_rows:
-                    raise _too_many_rows(line + 1, max_rows)
+            for count, cells in enumerate(reader, 1):
                 end = reader.line_num
                 # A cell is never longer than its line: lengths are only looked at in a record of several
                 # lines or in a block that may hold a long line, which keeps the common case fast.
-                if len(cells) > max_columns or ((long_lines or end - line > 1) and cells):
+                if count > max_rows or len(cells) > max_columns or ((long_lines or end - line > 1) and cells):
+                    if count > max_rows:
+                        raise _too_many_rows(line + 1, max_rows)
                     _check_cells(cells, line + 1, max_columns, max_chars)
                 yield line + 1, cells
                 line = end
