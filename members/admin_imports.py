@@ -10,6 +10,7 @@ Staff see an import of a kind (members, purchases, ...) only with that kind's ha
 import logging
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
@@ -107,9 +108,9 @@ def count_rows(job: ImportJob) -> list[dict]:
     Always the four actions every handler has; then any a handler adds (a purchase's item lines).
     """
     applied = job.options.get("applied")
-    counts, labels = (
-        (applied, DONE_LABELS) if job.status == Status.DONE and applied is not None else (job.counts, PREVIEW_LABELS)
-    )
+    # A cancelled import: what its committed chunks did, not what the whole file would have done.
+    ended = job.status == Status.DONE or (job.status == Status.CANCELLED and job.processed_rows)
+    counts, labels = (applied, DONE_LABELS) if ended and applied is not None else (job.counts, PREVIEW_LABELS)
     rows = [
         {"action": action, "number": int(counts.get(action, 0)), "label": label} for action, label in labels.items()
     ]
@@ -236,6 +237,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             path("upload/", wrap(self.upload_view), name=f"{prefix}_upload"),
             path("template/<str:kind>/", wrap(self.template_view), name=f"{prefix}_template"),
             path("<int:job_id>/confirm/", wrap(self.confirm_view), name=f"{prefix}_confirm"),
+            path("<int:job_id>/cancel/", wrap(self.cancel_view), name=f"{prefix}_cancel"),
             path("<int:job_id>/report/", wrap(self.report_view), name=f"{prefix}_report"),
             *super().get_urls(),
         ]
@@ -359,6 +361,12 @@ class ImportJobAdmin(admin.ModelAdmin):
             "can_choose_valid_rows": job.status == Status.PREVIEWED and job.invalid_rows and not job.only_valid_rows,
             "can_restart": job.status == Status.FAILED and job.options.get("stopped_during") in ("preview", "import"),
             "confirm_url": self._url("confirm", job.pk),
+            "cancel_url": (
+                self._url("cancel", job.pk)
+                if job.status in importing.CANCELLABLE and self._may_cancel(request, job)
+                else ""
+            ),
+            "cancelled": self._cancelled(job),
             "upload_url": f"{self._url('upload')}?kind={job.kind}" if may_import(request.user, job.kind) else "",
             "sample": self._sample(request, job),
         }
@@ -420,6 +428,52 @@ class ImportJobAdmin(admin.ModelAdmin):
             for row in job.sample
         ]
         return {"columns": columns, "rows": rows}
+
+    # -- Cancel --
+
+    def _may_cancel(self, request, job: ImportJob) -> bool:
+        """The job's own uploader, or staff who may import its kind."""
+        user = request.user
+        return user.is_superuser or job.created_by_id == user.pk or may_import(user, job.kind)
+
+    def _cancelled(self, job: ImportJob) -> dict | None:
+        """Who cancelled the job and when, for its page."""
+        if job.status != Status.CANCELLED:
+            return None
+        user_id = job.options.get("cancelled_by")
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+        return {"by": user or "—", "at": job.finished_at}
+
+    def cancel_view(self, request, job_id):
+        """GET asks to confirm (what stays imported, what stops); POST cancels."""
+        if request.method not in ("GET", "HEAD", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        try:
+            job = ImportJob.objects.select_related("created_by").get(pk=int(job_id))
+        except (ValueError, ImportJob.DoesNotExist):
+            raise Http404(gettext("No such import.")) from None
+        if not self._may_cancel(request, job):
+            raise PermissionDenied
+        job_url = self._url("change", job.pk)
+        if request.method == "POST":
+            try:
+                importing.import_cancel(job=job, user=request.user)
+            except ImportRefused as exc:
+                messages.warning(request, str(exc))
+                return HttpResponseRedirect(job_url)
+            self.log_change(request, job, gettext("Cancelled the import."))
+            messages.success(request, gettext("The import was cancelled: nothing more is checked or imported."))
+            return HttpResponseRedirect(job_url)
+        if job.status not in importing.CANCELLABLE:
+            return HttpResponseRedirect(job_url)
+        context = self._context(
+            request,
+            title=gettext("Cancel the import of %(file)s?") % {"file": job.original_name},
+            job=job,
+            job_url=job_url,
+            kind_label=kind_label(job.kind),
+        )
+        return TemplateResponse(request, "admin/members/importjob/cancel.html", context)
 
     # -- Confirm, restart, report --
 
