@@ -13,9 +13,11 @@ the worker's main process, which fails the job the same way, so it never stays "
 
 import logging
 
-from celery import Task, shared_task
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
@@ -32,9 +34,35 @@ PREVIEW_STATUSES = (Status.QUEUED, Status.PREVIEWING)
 APPLY_STATUSES = (Status.PREVIEWED, Status.IMPORTING)  # IMPORTING: continue at the checkpoint
 
 
-def time_limit_minutes() -> int:
-    """The soft time limit of the file tasks, in whole minutes as staff read it (at least one)."""
-    return max(1, round(settings.FILE_TASK_SOFT_TIME_LIMIT / 60))
+def stopped_by_time_limit(exc: BaseException) -> bool:
+    """Whether the time limit stopped the work. The soft limit may strike in the middle of a query or a commit;
+    the database driver then fails too, and its error, not SoftTimeLimitExceeded, is what reaches us."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def fresh_connection() -> None:
+    """Drop the database connection after an interruption that may have left it in the middle of a command; the
+    next query opens a new one. Whatever the interrupted transaction held is rolled back by the server. Only in
+    a worker's task, never inside a caller's transaction (a web request's, a test's)."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close()
+    except Exception:  # closing a broken connection may fail too: it is gone either way
+        logger.warning("Closing the interrupted database connection failed", exc_info=True)
+
+
+def time_limit_minutes(seconds: float | None = None) -> int:
+    """A time limit (by default the soft one of the file tasks) in whole minutes, as staff read it (at least one)."""
+    if seconds is None:
+        seconds = settings.FILE_TASK_SOFT_TIME_LIMIT
+    return max(1, round(seconds / 60))
 
 
 def import_preview_run(job_id: int) -> ImportJob | None:
@@ -44,10 +72,11 @@ def import_preview_run(job_id: int) -> ImportJob | None:
         return job
     try:
         return import_preview(job=job)
-    except SoftTimeLimitExceeded:
-        logger.warning("Import job %s: the preview reached the time limit", job_id)
-        return import_preview_timed_out(job_id)
-    except Exception:
+    except Exception as exc:
+        if stopped_by_time_limit(exc):
+            fresh_connection()
+            logger.warning("Import job %s: the preview reached the time limit", job_id, exc_info=True)
+            return import_preview_timed_out(job_id)
         logger.exception("Import job %s: the preview stopped unexpectedly", job_id)
         return import_job_stop(
             job_id,
@@ -72,10 +101,11 @@ def import_apply_run(job_id: int) -> ImportJob | None:
         return import_apply(job=job)
     except ImportRefused:
         raise
-    except SoftTimeLimitExceeded:
-        logger.warning("Import job %s: the import reached the time limit", job_id)
-        return import_apply_timed_out(job_id)
-    except Exception:
+    except Exception as exc:
+        if stopped_by_time_limit(exc):
+            fresh_connection()
+            logger.warning("Import job %s: the import reached the time limit", job_id, exc_info=True)
+            return import_apply_timed_out(job_id)
         logger.exception("Import job %s: the import stopped unexpectedly", job_id)
         job.refresh_from_db()
         return import_job_stop(
@@ -116,10 +146,10 @@ def import_job_stop(job_id: int, *, stage: str | None, message: str, only_from=N
     return job
 
 
-def import_preview_timed_out(job_id: int) -> ImportJob:
+def import_preview_timed_out(job_id: int, *, seconds: float | None = None) -> ImportJob:
     """The preview ran out of time: the file is too big to check in one go, so checking it again would not help."""
     job = ImportJob.objects.get(pk=job_id)
-    minutes = time_limit_minutes()
+    minutes = time_limit_minutes(seconds)
     message = ngettext(
         "The check of the file took longer than the time limit of %(minutes)d minute, so it was stopped after "
         "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
@@ -130,10 +160,10 @@ def import_preview_timed_out(job_id: int) -> ImportJob:
     return import_job_stop(job_id, stage=None, message=message, only_from=PREVIEW_STATUSES)
 
 
-def import_apply_timed_out(job_id: int) -> ImportJob:
+def import_apply_timed_out(job_id: int, *, seconds: float | None = None) -> ImportJob:
     """The import ran out of time: the chunks committed stay, and starting it again continues after them."""
     job = ImportJob.objects.get(pk=job_id)
-    minutes = time_limit_minutes()
+    minutes = time_limit_minutes(seconds)
     message = ngettext(
         "The import stopped after the time limit of %(minutes)d minute, after %(done)s of %(total)s rows; those "
         "rows were imported. Start it again to continue.",
@@ -144,8 +174,8 @@ def import_apply_timed_out(job_id: int) -> ImportJob:
     return import_job_stop(job_id, stage="import", message=message, only_from=(Status.IMPORTING,))
 
 
-def export_job_timed_out(job_id: int, *, token: str | None = None) -> ExportJob:
-    minutes = time_limit_minutes()
+def export_job_timed_out(job_id: int, *, token: str | None = None, seconds: float | None = None) -> ExportJob:
+    minutes = time_limit_minutes(seconds)
     message = ngettext(
         "The export took longer than the time limit of %(minutes)d minute, so the file was not made. Narrow the "
         "list with filters and export it again.",
@@ -162,9 +192,9 @@ def export_job_timed_out(job_id: int, *, token: str | None = None) -> ExportJob:
     return ExportJob.objects.get(pk=job_id)
 
 
-class FileTask(Task):
+class FileTask(DjangoTask):
     """A task of the files queue: late acknowledgement, the time limits of the settings, and a job that does not
-    outlive its process.
+    outlive its process. A DjangoTask, as the app's other tasks are (`delay_on_commit`).
 
     At the hard time limit the pool kills the process running the task, and Celery calls `on_failure` with
     TimeLimitExceeded in the worker's main process (celery.worker.request.Request.on_timeout); the task is then
@@ -173,14 +203,24 @@ class FileTask(Task):
 
     acks_late = True
     reject_on_worker_lost = True
-    soft_time_limit = settings.FILE_TASK_SOFT_TIME_LIMIT
+    soft_time_limit = settings.FILE_TASK_SOFT_TIME_LIMIT  # for a message sent without limits
     time_limit = settings.FILE_TASK_TIME_LIMIT
     timed_out = None  # set per task: a function of the job's id
 
+    def apply_async(self, args=None, kwargs=None, **options):
+        # The limits travel in the task's message and the worker applies those first: take them from the sending
+        # process's settings when it sends, not from the values read when this module was imported.
+        options.setdefault("soft_time_limit", settings.FILE_TASK_SOFT_TIME_LIMIT)
+        options.setdefault("time_limit", settings.FILE_TASK_TIME_LIMIT)
+        return super().apply_async(args, kwargs, **options)
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded) and args and self.timed_out is not None:
+        if stopped_by_time_limit(exc) and args and self.timed_out is not None:
             logger.error("%s[%s]: stopped at the time limit; job %s failed", self.name, task_id, args[0])
-            self.timed_out(args[0])
+            fresh_connection()  # in the process the soft limit struck, maybe in the middle of a query
+            # Killed at the hard limit: TimeLimitExceeded carries it (celery.worker.request.Request.on_timeout).
+            hard = exc.args[0] if isinstance(exc, TimeLimitExceeded) and exc.args else None
+            self.timed_out(args[0], seconds=hard if isinstance(hard, int | float) else None)
 
 
 @shared_task(base=FileTask, timed_out=staticmethod(import_preview_timed_out))
@@ -228,10 +268,11 @@ def export_job_run(job_id: int) -> ExportJob | None:
     except ExportRefused as exc:
         logger.warning("Export job %s was refused: %s", job_id, exc)
         return export_job_fail(job_id, message=str(exc), token=token)
-    except SoftTimeLimitExceeded:
-        logger.warning("Export job %s reached the time limit", job_id)
-        return export_job_timed_out(job_id, token=token)
-    except Exception:
+    except Exception as exc:
+        if stopped_by_time_limit(exc):
+            fresh_connection()
+            logger.warning("Export job %s reached the time limit", job_id, exc_info=True)
+            return export_job_timed_out(job_id, token=token)
         logger.exception("Export job %s stopped unexpectedly", job_id)
         return export_job_fail(
             job_id,
