@@ -720,20 +720,40 @@ def test_a_prefork_worker_posts_a_big_purchases_file_in_forked_processes(
 
 
 @contextmanager
-def celery_worker(settings, tmp_path, monkeypatch, *options: str):
-    """A `celery worker` process on a queue of its own, against the test database; stopped afterwards."""
+def celery_worker(settings, tmp_path, monkeypatch, *options: str, env: dict | None = None):
+    """A `celery worker` process against the test database, stopped afterwards. It consumes queues of its own:
+    one for the default queue and one for the queue "files" (the settings route the file tasks there), as a
+    production worker consumes `-Q celery,files`. `env`: more environment for the worker (its time limits)."""
     from loyalty_site.celery import app
 
     queue = f"imports-test-{os.getpid()}-{tmp_path.name}"
+    files_queue = f"{queue}-files"
     monkeypatch.setattr(app.conf, "task_default_queue", queue)
+    routes = {
+        name: {**route, "queue": files_queue} if route.get("queue") == "files" else route
+        for name, route in (app.conf.task_routes or {}).items()
+    }
+    monkeypatch.setattr(app.conf, "task_routes", routes)
+    # Celery prepares its routes once and keeps its router: make it read the routes above (restored after).
+    monkeypatch.setattr(app.amqp, "_rtable", None)
+    monkeypatch.delattr(app.amqp, "router", raising=False)
     database = {**settings.DATABASES["default"], "NAME": connection.settings_dict["NAME"]}
     url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "MEDIA_ROOT": str(settings.MEDIA_ROOT), "IMPORT_WORKERS": "2"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "IMPORT_WORKERS": "2",
+        **(env or {}),
+    }
     if database.get("PASSWORD"):
         env["PGPASSWORD"] = database["PASSWORD"]
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "loyalty_site", "worker", *options, "-Q", queue, "-l", "INFO"],
+        [
+            *(sys.executable, "-m", "celery", "-A", "loyalty_site", "worker", *options),
+            *("-Q", f"{queue},{files_queue}", "-l", "INFO"),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
