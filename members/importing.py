@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext, ngettext, pgettext
 
-from .exports import FORMULA_TRIGGERS, neutralise
+from .exports import neutralise, starts_formula
 from .jobs import JobSuperseded, job_beat, job_claim
 from .models import ImportJob, ImportRowError
 from .tabular import FileFormatError, Table, read_table
@@ -291,7 +291,7 @@ def _cell_problem(column: str, value: str) -> tuple[str, str, str] | None:
 
 def _rows(table: Table) -> Iterator[Row]:
     width = len(table.headers)
-    for offset, raw in enumerate(table.rows):
+    for line, raw in table.numbered_rows:
         if not any(cell.strip() for cell in raw):
             continue  # blank lines are not rows
         if len(raw) > width and any(cell.strip() for cell in raw[width:]):
@@ -308,12 +308,12 @@ def _rows(table: Table) -> Iterator[Row]:
             for column, _value, _message in problems:
                 cleaned[column] = ""  # handlers never see the value; the row is failed for it
             cleaned[PROBLEMS] = problems
-        yield Row(line=table.first_line + offset, values=cleaned)
+        yield Row(line=line, values=cleaned)
 
 
 def _unguard(value: str) -> str:
     """Our exports prefix formula-like text with ' (members.exports.neutralise); a re-imported export drops it."""
-    if len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_TRIGGERS):
+    if len(value) > 1 and value[0] == "'" and starts_formula(value[1:]):
         return value[1:]
     return value
 
