@@ -16,8 +16,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+
+from loyalty_site.login_throttle.admin import UNLOCK_PERMISSION
+from loyalty_site.login_throttle.services import login_unlock
 
 from .exports import (
     ConsentEventResource,
@@ -255,6 +258,7 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     ordering = ["-joined_at", "-id"]
     raw_id_fields = ["referred_by"]
     inlines = [LoyaltyCardInline, ConsentEventInline, PurchaseInline, MemberChangeInline]
+    actions = ["unlock_login"]
     readonly_fields = [
         "member_number",
         "referral_code",
@@ -460,8 +464,28 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
         )
         return HttpResponseRedirect(duplicates_url)
 
+    # --- Login ------------------------------------------------------------------------------------------
 
-# --- Consent ---------------------------------------------------------------------------------------
+    def has_unlock_login_permission(self, request) -> bool:
+        return request.user.has_perm(UNLOCK_PERMISSION)
+
+    @admin.action(permissions=["unlock_login"], description=_("Unlock login"))
+    def unlock_login(self, request, queryset):
+        """Support staff at the counter: a member locked out by failed logins can log in again at once."""
+        members = [member for member in queryset.select_related("user") if member.user_id]
+        for member in members:
+            login_unlock(username=member.user.get_username(), actor=request.user)
+            self.log_change(request, member, gettext("Unlocked login (failed attempts cleared)."))
+        self.message_user(
+            request,
+            ngettext(
+                "Unlocked %(count)d login: it can be used again at once.",
+                "Unlocked %(count)d logins: they can be used again at once.",
+                len(members),
+            )
+            % {"count": len(members)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(ConsentText)

@@ -99,7 +99,7 @@ admin.site.unregister(Member)
 
 @admin.register(Member)
 class MemberAdmin(members_admin.MemberAdmin):
-    actions = ["adjust_points"]
+    actions = [*members_admin.MemberAdmin.actions, "adjust_points"]
     resource_classes = [MemberPointsResource]
     list_select_related = ["points_account__tier"]
     merge_supported = True

@@ -315,3 +315,17 @@ def test_authenticate_without_a_request_still_works_and_is_not_throttled(member_
     lock(member_user)
     assert authenticate(username=member_user.username, password=PASSWORD) == member_user
     assert authenticate(username=member_user.username, password=WRONG) is None
+
+
+def test_support_unlocks_a_member_from_the_members_list(client, make_member):
+    member = make_member(login=True)
+    lock(member.user)
+    support = get_user_model().objects.create_user(username="counter", is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client.force_login(support)
+    changelist = reverse("admin:members_member_changelist")
+    assert b"unlock_login" in client.get(changelist).content
+    response = client.post(changelist, {"action": "unlock_login", "_selected_action": [member.pk]})
+    assert response.status_code == 302
+    assert "Unlocked login" in LogEntry.objects.get(object_id=str(member.pk), user=support).get_change_message()
+    assert portal_login(client_at("198.51.100.10"), member.user.username, PASSWORD).status_code == 302
