@@ -645,10 +645,12 @@ def test_reward_numbers_and_dates_the_database_cannot_hold_are_row_errors(staff_
     assert list(Reward.objects.values_list("code", flat=True)) == ["ok"]
 
 
-def test_a_partner_name_longer_than_the_column_is_refused_not_cut(staff_user):
-    content = f"code;name;email\nlong;{'Ż' * 121};a@example.pl\n".encode()
-    previewed = run_import("partners", content, staff_user)
+def test_a_partner_email_longer_than_the_column_is_a_row_error(staff_user):
+    email = "a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".pl"
+    content = f"code;name;email\nlong;Kino;{email}\n".encode()
+    previewed = run_import("partners", content, staff_user, only_valid_rows=True)
 
     error = ImportRowError.objects.get(job=previewed)
-    assert (error.line, error.column) == (2, "name")
+    assert (error.line, error.column) == (2, "email")
+    assert import_apply(job=previewed).status == "done"
     assert not Partner.objects.exists()
