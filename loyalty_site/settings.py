@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "axes",
+    "loyalty_site.login_throttle.apps.AxesConfig",  # django-axes, with a translated name
     "loyalty_site.login_throttle",
     "django_htmx",
     "import_export",
@@ -158,6 +158,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Successful logins are not needed for throttling; keeping every member's login address would be personal data
 # kept for no purpose.
 AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no "AXES: BEGIN" banner in the log of every process and manage.py command
 
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"

@@ -18,4 +18,9 @@ OVERRIDDEN = (
     gettext_noop("Add %(name)s"),
     gettext_noop("This exporter will export the following fields: "),
     gettext_noop("Select all"),
+    # django-axes's Polish lacks these model names.
+    gettext_noop("access failure"),
+    gettext_noop("access failures"),
+    gettext_noop("access attempt expiration"),
+    gettext_noop("access attempt expirations"),
 )

@@ -721,7 +721,11 @@ def parse_decimal(text: str, *, places: int = 2) -> Decimal:
         raise ValueError(gettext("'%(value)s' is not a number") % {"value": text}) from exc
     if not value.is_finite():
         raise ValueError(gettext("'%(value)s' is not a number") % {"value": text})
-    if value != value.quantize(Decimal(1).scaleb(-places)):
+    try:
+        quantized = value.quantize(Decimal(1).scaleb(-places))
+    except ArithmeticError as exc:  # more digits than decimal arithmetic carries (28)
+        raise ValueError(gettext("'%(value)s' is too large") % {"value": text}) from exc
+    if value != quantized:
         raise ValueError(
             ngettext(
                 "'%(value)s' has more than %(places)d decimal place",
@@ -730,7 +734,7 @@ def parse_decimal(text: str, *, places: int = 2) -> Decimal:
             )
             % {"value": text, "places": places}
         )
-    return value.quantize(Decimal(1).scaleb(-places))
+    return quantized
 
 
 _TRUE = {"1", "tak", "t", "yes", "y", "true", "prawda", "x"}

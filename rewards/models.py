@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from members.models import Member, Purchase
 
@@ -234,7 +234,8 @@ class LedgerCheck(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M}: {self.mismatch_count}"
+        when = formats.date_format(timezone.localtime(self.started_at), "SHORT_DATETIME_FORMAT")
+        return gettext("Ledger check of %(when)s") % {"when": when}
 
 
 class EarningRule(models.Model):

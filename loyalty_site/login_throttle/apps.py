@@ -1,5 +1,6 @@
 """The login-throttling app: its system check is registered when Django starts."""
 
+from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -11,3 +12,9 @@ class LoginThrottleConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  registers the proxy configuration check
+
+
+class AxesConfig(AxesAppConfig):
+    """django-axes under a name staff read in their language (its own is the untranslated "Axes")."""
+
+    verbose_name = _("Login lockouts")

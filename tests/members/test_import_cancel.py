@@ -81,7 +81,8 @@ def assert_whole_chunks_applied(job: ImportJob) -> None:
 def time_limits(settings, soft: int, hard: int) -> dict:
     """The file tasks' limits for the tasks this process sends (the message carries them) and for the worker."""
     settings.FILE_TASK_SOFT_TIME_LIMIT, settings.FILE_TASK_TIME_LIMIT = soft, hard
-    return {"FILE_TASK_SOFT_TIME_LIMIT": str(soft), "FILE_TASK_TIME_LIMIT": str(hard)}
+    # The worker writes the job's messages in its language: the tests read them in English.
+    return {"FILE_TASK_SOFT_TIME_LIMIT": str(soft), "FILE_TASK_TIME_LIMIT": str(hard), "LANGUAGE_CODE": "en"}
 
 
 def wait_until(condition, worker, tmp_path, *, timeout: float, what: str):

@@ -103,3 +103,12 @@ def test_messages_are_translated_not_written_in_polish():
         with pytest.raises(ValueError) as info:
             parse_decimal("1,99", places=1)
         assert str(info.value) == "'1,99' has more than 1 decimal place"
+
+
+def test_a_number_of_more_digits_than_decimals_carry_is_too_large():
+    from django.utils import translation
+
+    from members.tabular import parse_decimal
+
+    with translation.override("en"), pytest.raises(ValueError, match="too large"):
+        parse_decimal("99999999999999999999999999", places=3)
