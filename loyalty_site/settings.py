@@ -234,6 +234,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every login attempt and clean-up at INFO; lockouts (WARNING) are what staff need.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Import-export: the staff who may import or export are decided by model permissions.
