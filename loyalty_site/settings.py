@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "rewards",
     "campaigns",
     "analytics",
+    "loyalty_site.demo",  # demo_seed: above every app it fills
 ]
 
 MIDDLEWARE = [

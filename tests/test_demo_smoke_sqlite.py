@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rewards.demo_data import Buyer, PeoplePlanner, PurchasePlanner
+from loyalty_site.demo.data import Buyer, PeoplePlanner, PurchasePlanner
 
 pytestmark = pytest.mark.smoke_sqlite
 

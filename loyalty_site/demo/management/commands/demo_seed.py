@@ -18,11 +18,8 @@ from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from members.models import Channel, ConsentEvent, ConsentPurpose, ConsentText, LoyaltyCard, Member, Purchase
-from members.services import LineData
-from rewards import services
-from rewards.batch import PurchaseRow, purchases_post_batch
-from rewards.demo_data import (
+from loyalty_site.demo.bulk import insert
+from loyalty_site.demo.data import (
     Buyer,
     PeoplePlanner,
     PersonPlan,
@@ -31,8 +28,11 @@ from rewards.demo_data import (
     black_friday,
     showcase_weight,
 )
-from rewards.management.commands._demo.bulk import insert
-from rewards.management.commands._demo.ledger import lots_expire_bulk, opening_bonuses
+from loyalty_site.demo.ledger import lots_expire_bulk, opening_bonuses
+from members.models import Channel, ConsentEvent, ConsentPurpose, ConsentText, LoyaltyCard, Member, Purchase
+from members.services import LineData
+from rewards import services
+from rewards.batch import PurchaseRow, purchases_post_batch
 from rewards.models import EarningRule, EventRule, PointsAccount, ProgramSettings, Tier, TierChange
 from rewards.selectors import ledger_mismatches, member_standing, points_expiring
 
