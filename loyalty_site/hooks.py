@@ -16,7 +16,8 @@ Two moments:
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.db import transaction
@@ -51,6 +52,29 @@ def announce(events: Sequence[Event], *, using: str | None = None) -> None:
         function(batch)
     for function in _on_commit.get(event_type, ()):
         transaction.on_commit(lambda function=function: function(batch), using=using)
+
+
+def has_receivers(event_type: type) -> bool:
+    """Whether anyone listens to `event_type`: a path that works in sets builds its events only then, so
+    announcing costs nothing (no list, no query) while nobody subscribes."""
+    return bool(_in_transaction.get(event_type) or _on_commit.get(event_type))
+
+
+def unregister(event_type: type, function: Receiver) -> None:
+    """Remove a receiver of `event_type` (either moment); removing one not registered does nothing."""
+    for registry in (_in_transaction, _on_commit):
+        if function in registry.get(event_type, ()):
+            registry[event_type].remove(function)
+
+
+@contextmanager
+def receiving(event_type: type, function: Receiver, *, on_commit: bool = False) -> Iterator[Receiver]:
+    """`function` receives `event_type` inside the block only (tests, one-off scripts)."""
+    receiver(event_type, on_commit=on_commit)(function)
+    try:
+        yield function
+    finally:
+        unregister(event_type, function)
 
 
 def receivers(event_type: type) -> list[Receiver]:
