@@ -10,6 +10,10 @@ the next purchase the higher multiplier), as `purchase_post` recalculates the ti
 The batch follows the tier in memory, mirroring `tier_recalculate`, and writes the tiers and tier changes
 with the chunk. The tests compare the batch with `purchase_post` row by row, so the mirrors cannot drift
 unnoticed.
+
+What a part wrote is announced (loyalty_site.hooks) as `purchase_post` announces it, in sets: one
+PurchasePosted per purchase recorded anew and one TierChanged per tier change, each type in one call per
+committed part, at the end of the part's transaction. Nothing is built while nobody listens.
 """
 
 import itertools
@@ -28,16 +32,19 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext
 
+from loyalty_site.hooks import announce, has_receivers
 from members.models import Member, Purchase, PurchaseLine
 from members.services import LineData
 
 from .config import programme_config
 from .earning import RuleSet, calculate_points
+from .events import PurchasePosted, TierChanged
 from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
 from .services import (
     add_months,
     expiry_for,
     member_refusal,
+    purchase_categories,
     purchase_earn_key,
     qualified_tier,
     recorded_for_another,
@@ -427,8 +434,11 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
             _calculate(rows, accounts, tier_states, context, writes, emit=copy.write_row)
     else:
         _calculate(rows, accounts, tier_states, context, writes, emit=None)
-    _write(rows, writes)
+    purchase_ids = _write(rows, writes)
     result.tier_changes = _update_accounts(accounts, writes.points, tier_states, context)
+    # Last in the transaction, after every write of the part: an attempt that fails on a write (a deadlock, a
+    # purchase recorded meanwhile) has announced nothing, and what receivers write sees the part complete.
+    _announce(rows, purchase_ids, writes, tier_states, context)
     result.created = len(rows)
     result.entries = len(writes.entries)
     result.points = sum(available + pending for available, pending in writes.points.values())
@@ -689,11 +699,52 @@ def _tier_follow(state: _TierState, *, row: PurchaseRow, points: int, context: _
 # --- Writing -------------------------------------------------------------------------------------
 
 
-def _write(rows: list[PurchaseRow], writes: _Writes) -> None:
+def _announce(
+    rows: list[PurchaseRow],
+    purchase_ids: list[int],
+    writes: _Writes,
+    tier_states: dict[int, _TierState],
+    context: _Context,
+) -> None:
+    """The part's events as purchase_post announces them row by row, one call per type."""
+    if has_receivers(PurchasePosted):
+        points = dict(zip(writes.entry_purchase, (entry[4] for entry in writes.entries), strict=True))
+        announce(
+            [
+                PurchasePosted(
+                    member_id=row.member_id,
+                    purchase_id=purchase_id,
+                    amount=row.amount,
+                    purchased_at=row.purchased_at,
+                    store=row.store or "online",
+                    source=row.source,
+                    categories=purchase_categories(row.lines),
+                    points=points.get(index, 0),
+                )
+                for index, (row, purchase_id) in enumerate(zip(rows, purchase_ids, strict=True))
+            ]
+        )
+    if tier_states and has_receivers(TierChanged):
+        announce(
+            [
+                TierChanged(
+                    member_id=member_id,
+                    from_tier_id=old.pk if old is not None else None,
+                    to_tier_id=new.pk if new is not None else None,
+                    changed_at=context.now,
+                )
+                for member_id, state in tier_states.items()
+                for old, new, _reason in state.history
+            ]
+        )
+
+
+def _write(rows: list[PurchaseRow], writes: _Writes) -> list[int]:
+    """Write the part's rows; returns the new purchases' ids, in the rows' order."""
     if writes.purchase_ids is not None:
         _write_copy(rows, writes)
-    else:
-        _write_insert(rows, writes)
+        return writes.purchase_ids
+    return _write_insert(rows, writes)
 
 
 def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
@@ -750,7 +801,7 @@ def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
                 )
 
 
-def _write_insert(rows: list[PurchaseRow], writes: _Writes) -> None:
+def _write_insert(rows: list[PurchaseRow], writes: _Writes) -> list[int]:
     """Multi-row INSERTs that return the new ids (SQLite since 3.35, and PostgreSQL)."""
     created_at = timezone.now()
     purchases = [
@@ -794,6 +845,7 @@ def _write_insert(rows: list[PurchaseRow], writes: _Writes) -> None:
         )
         for lot in writes.lots
     )
+    return [purchase.pk for purchase in purchases]
 
 
 def _insert(objects: list[models.Model]) -> None:

@@ -3,6 +3,10 @@
 Invariants kept here and in the database: the ledger is append-only (a trigger refuses UPDATE and DELETE),
 each entry has a unique idempotency key, `PointsAccount.balance` equals the sum of the member's available
 entries and `pending` the sum of the pending ones, and neither is ever negative (CHECK constraints).
+
+What other apps react to (rewards.events, through loyalty_site.hooks) is announced here, in the transaction
+that wrote it and only when it was written anew: `purchase_post`, `refund_post`, `points_redeem` and
+`_apply_tier` (every tier change of the single paths); the batch announces its own in sets (rewards.batch).
 """
 
 from collections.abc import Iterable, Sequence
@@ -19,11 +23,13 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 
 from loyalty_site.db import insert
+from loyalty_site.hooks import announce, has_receivers
 from members.models import Member, Purchase, Refund
 from members.services import LineData, MemberError, member_merge_profile, purchase_create, refund_create
 
 from .config import programme_config
 from .earning import Line, RuleSet, calculate_points
+from .events import PointsRedeemed, PurchasePosted, PurchaseRefunded, TierChanged
 from .models import (
     EventRule,
     LedgerEntry,
@@ -277,7 +283,7 @@ def points_redeem(
             )
             % {"balance": account.balance, "points": points}
         )
-    return _post(
+    entry = _post(
         account=account,
         kind=LedgerEntry.Kind.REDEEM,
         points=-points,
@@ -286,6 +292,9 @@ def points_redeem(
         reference=reference,
         actor=actor,
     )
+    if has_receivers(PointsRedeemed):
+        announce([PointsRedeemed(member_id=account.member_id, entry_id=entry.pk, points=points, reference=reference)])
+    return entry
 
 
 # The most one adjustment may add or take away: the admin form, the adjustments import and points_adjust all
@@ -541,6 +550,11 @@ def purchase_earn_key(purchase: Purchase) -> str:
     return f"purchase:{purchase.source}:{purchase.external_id}"
 
 
+def purchase_categories(lines: Iterable[LineData]) -> tuple[str, ...]:
+    """The categories of a purchase's lines, each once, in the order they first appear (PurchasePosted)."""
+    return tuple(dict.fromkeys(line.category for line in lines if line.category))
+
+
 @transaction.atomic
 def purchase_post(
     *,
@@ -598,6 +612,22 @@ def purchase_post(
             now=now,
             settings=settings,
         )
+    if has_receivers(PurchasePosted):
+        # Before the tier moves, as the batch announces its purchases before its tier changes.
+        announce(
+            [
+                PurchasePosted(
+                    member_id=member.pk,
+                    purchase_id=purchase.pk,
+                    amount=purchase.amount,
+                    purchased_at=purchased_at,
+                    store=purchase.store,
+                    source=source,
+                    categories=purchase_categories(lines),
+                    points=entry.points if entry is not None else 0,
+                )
+            ]
+        )
     tier_recalculate(member=member, account=account, now=now, tiers=config.tiers, settings=settings)
     return PostedPurchase(purchase, entry, created=True)
 
@@ -653,6 +683,7 @@ def refund_post(
         return refund, _existing(key)
     earn = _existing(purchase_earn_key(purchase))
     if earn is None or purchase.amount == 0:
+        _announce_refund(refund=refund, purchase=purchase, entry=None)
         tier_recalculate(member=purchase.member)
         return refund, None
     already = -LedgerEntry.objects.filter(
@@ -671,8 +702,24 @@ def refund_post(
             actor=actor,
             reference=f"refund:{refund.pk}",
         )
+    _announce_refund(refund=refund, purchase=purchase, entry=entry)
     tier_recalculate(member=purchase.member)
     return refund, entry
+
+
+def _announce_refund(*, refund: Refund, purchase: Purchase, entry: LedgerEntry | None) -> None:
+    if has_receivers(PurchaseRefunded):
+        announce(
+            [
+                PurchaseRefunded(
+                    member_id=purchase.member_id,
+                    purchase_id=purchase.pk,
+                    refund_id=refund.pk,
+                    amount=refund.amount,
+                    points=-entry.points if entry is not None else 0,
+                )
+            ]
+        )
 
 
 # --- Non-purchase events -------------------------------------------------------------------------
@@ -843,6 +890,17 @@ def _apply_tier(*, account: PointsAccount, target: Tier | None, now: datetime, g
         TierChange.objects.create(
             member_id=account.member_id, from_tier=current, to_tier=update["tier"], reason=reason, changed_at=now
         )
+        if has_receivers(TierChanged):
+            announce(
+                [
+                    TierChanged(
+                        member_id=account.member_id,
+                        from_tier_id=current.pk if current is not None else None,
+                        to_tier_id=update["tier"].pk if update["tier"] is not None else None,
+                        changed_at=now,
+                    )
+                ]
+            )
     return account
 
 
