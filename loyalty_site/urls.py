@@ -1,12 +1,29 @@
-"""URL root: the staff admin under /admin/, the member portal at /."""
+"""URL root: the staff admin under /admin/, the member portal at /.
+
+The portal is composed here from each app's own pages, all in the one `portal` namespace (settings name
+`portal:login`, `portal:home`): one include of a list, since two includes with the same namespace would let only
+the first be reversed. Importing an app's `urls.py` also imports its `portal.py`, which registers the app's
+navigation entries and dashboard cards (`loyalty_site.portal`).
+"""
 
 from django.contrib import admin
 from django.urls import include, path
 
+from members import urls as members_urls
+from rewards import urls as rewards_urls
+
+from . import views
+
 admin.site.site_header = "Program lojalnościowy — panel personelu"
 admin.site.site_title = "Program lojalnościowy"
 
+portal_urlpatterns = [
+    *members_urls.urlpatterns,  # home, login, logout
+    *rewards_urls.urlpatterns,  # history
+    path("healthz", views.health, name="health"),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("rewards.urls")),
+    path("", include((portal_urlpatterns, "portal"))),
 ]

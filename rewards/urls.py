@@ -1,15 +1,11 @@
-"""The member portal's URLs (namespace `portal`)."""
+"""The rewards app's portal pages: the history of points. The site includes them in the `portal` namespace."""
 
 from django.urls import path
 
-from . import views
-
-app_name = "portal"
+# Importing portal registers the history link and the points cards (loyalty_site.portal): the site's URLconf imports
+# this module before any page is drawn.
+from . import portal, views  # noqa: F401
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("historia/", views.history, name="history"),
-    path("logowanie/", views.login, name="login"),
-    path("wyloguj/", views.logout, name="logout"),
-    path("healthz", views.health, name="health"),
 ]

@@ -1,4 +1,5 @@
-"""The member portal: login, the home page with balance and tier, the paginated history and its HTMX fragment."""
+"""The rewards app's portal pages: the home page's points cards (balance, tier, latest entries), the paginated
+history and its HTMX fragment."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -50,78 +51,23 @@ def add_entries(member, count):
 # --- Access --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["portal:home", "portal:history"])
-def test_anonymous_visitor_is_sent_to_login(client, db, name):
-    response = client.get(reverse(name))
+def test_anonymous_visitor_is_sent_from_history_to_login(client, db):
+    response = client.get(reverse("portal:history"))
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("portal:login"))
+    assert response["Location"] == f"{reverse('portal:login')}?next={reverse('portal:history')}"
 
 
-def test_login_page_renders_the_form(client, db):
-    response = client.get(reverse("portal:login"))
-    assert response.status_code == 200
-    assert b'name="username"' in response.content and b'name="password"' in response.content
-
-
-def test_member_logs_in_with_password_and_lands_on_home(client, member_a):
-    response = client.post(
-        reverse("portal:login"), {"username": member_a.user.username, "password": PASSWORD}, follow=True
-    )
-    assert response.redirect_chain[-1][0] == reverse("portal:home")
-    assert "Anna" in response.content.decode()
-
-
-def test_wrong_password_shows_an_error_and_stays_logged_out(client, member_a):
-    response = client.post(reverse("portal:login"), {"username": member_a.user.username, "password": "wrong"})
-    assert response.status_code == 200
-    assert "_auth_user_id" not in client.session
-    assert b"alert--error" in response.content
-
-
-def test_logout_needs_post(client, member_a):
+def test_history_refuses_post(client, member_a):
     login(client, member_a)
-    assert client.get(reverse("portal:logout")).status_code == 405
-    assert "_auth_user_id" in client.session
-    response = client.post(reverse("portal:logout"))
-    assert response.status_code == 302 and response["Location"] == reverse("portal:login")
-    assert "_auth_user_id" not in client.session
+    assert client.post(reverse("portal:history")).status_code == 405
 
 
-def test_htmx_logout_redirects_the_browser_with_hx_redirect(client, member_a):
-    login(client, member_a)
-    response = client.post(reverse("portal:logout"), HTTP_HX_REQUEST="true")
-    assert response.status_code == 200
-    assert response["HX-Redirect"] == reverse("portal:login")
-    assert "_auth_user_id" not in client.session
-
-
-def test_health_endpoint_answers_ok_without_login(client, db):
-    response = client.get(reverse("portal:health"))
-    assert response.status_code == 200 and response.content == b"ok"
-    assert reverse("portal:health") == "/healthz"
-
-
-@pytest.mark.parametrize("name", ["portal:home", "portal:history"])
-def test_portal_pages_refuse_post(client, member_a, name):
-    login(client, member_a)
-    assert client.post(reverse(name)).status_code == 405
-
-
-def test_staff_without_membership_sees_a_friendly_page_with_admin_link(client, staff_user):
+def test_staff_without_membership_gets_the_no_membership_page_on_history(client, staff_user):
     client.force_login(staff_user)
-    for name in ("portal:home", "portal:history"):
-        response = client.get(reverse(name))
-        assert response.status_code == 200
-        assert "portal/no_membership.html" in [t.name for t in response.templates]
-        assert reverse("admin:index").encode() in response.content
-
-
-def test_user_without_membership_gets_no_admin_link(client, django_user_model):
-    user = django_user_model.objects.create_user(username="bez-karty", password=PASSWORD)
-    client.force_login(user)
-    response = client.get(reverse("portal:home"))
-    assert "portal/no_membership.html" in [t.name for t in response.templates]
-    assert reverse("admin:index").encode() not in response.content
+    response = client.get(reverse("portal:history"))
+    assert response.status_code == 200
+    assert "members/portal/no_membership.html" in [t.name for t in response.templates]
+    assert reverse("admin:index").encode() in response.content
 
 
 # --- Home ----------------------------------------------------------------------------------------
@@ -203,6 +149,34 @@ def test_home_lists_the_last_ten_entries(client, member_a):
     assert len(response.context["entries"]) == 10
 
 
+def test_home_draws_the_points_cards_in_order(client, member_a):
+    login(client, member_a)
+    response = client.get(reverse("portal:home"))
+    assert [card.name for card in response.context["cards"]] == ["balance", "tier", "recent"]
+    html = response.content.decode()
+    assert html.index('class="card balance"') < html.index('class="card tier"') < html.index('class="card recent"')
+    templates = [t.name for t in response.templates]
+    for card in ("balance", "tier", "recent"):
+        assert f"rewards/partials/_card_{card}.html" in templates
+
+
+def test_home_leaves_the_tier_card_out_when_the_programme_has_no_tiers(client, make_member, program):
+    member = make_member(login=True)
+    purchase_post(member=member, source="pos", external_id="N-1", amount=Decimal("30"))
+    login(client, member)
+    response = client.get(reverse("portal:home"))
+    assert [card.name for card in response.context["cards"]] == ["balance", "recent"]
+    assert 'class="card tier"' not in response.content.decode()
+    assert 'data-testid="balance"' in response.content.decode()
+
+
+def test_home_of_a_new_member_says_there_are_no_points_yet(client, make_member, program, tiers):
+    member = make_member(login=True)
+    login(client, member)
+    html = client.get(reverse("portal:home")).content.decode()
+    assert "Nie masz jeszcze żadnych punktów" in html
+
+
 def _home_queries(client, member):
     login(client, member)
     with CaptureQueriesContext(connection) as captured:
@@ -237,6 +211,7 @@ def test_history_is_paginated_by_twenty(client, member_a):
     page = first.context["page"]
     assert len(page.object_list) == 20 and page.paginator.num_pages == 3
     assert b"<html" in first.content
+    assert "rewards/portal/history.html" in [t.name for t in first.templates]
     assert b'href="?page=2"' in first.content
     last = client.get(reverse("portal:history"), {"page": 3})
     assert len(last.context["page"].object_list) == 5
