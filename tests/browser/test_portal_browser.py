@@ -1,4 +1,5 @@
-"""The member portal in a real browser: log in, read the balance, page through history with HTMX, log out."""
+"""The member portal in a real browser: log in, read the balance, page through history with HTMX, log out; a card
+and a link another app registers take their place on both screens."""
 
 import re
 from datetime import timedelta
@@ -7,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from loyalty_site import portal
 from members.services import LineData
 from rewards.models import EarningRule, ProgramSettings, Tier
 from rewards.services import points_earn, points_redeem, purchase_post
@@ -81,8 +83,10 @@ def test_member_logs_in_pages_history_with_htmx_and_logs_out(page, shopper, scre
     page.locator("details.entry__why").first.locator("summary").click()
     page.screenshot(path=screenshot_dir / "home-desktop.png", full_page=True)
 
+    assert page.locator(".site-nav__link[aria-current=page]").inner_text() == "Start"
     page.get_by_role("link", name="Historia", exact=True).click()
     page.wait_for_url("**/historia/")
+    assert page.locator(".site-nav__link[aria-current=page]").inner_text() == "Historia"
     assert page.get_by_text("Strona 1 z 2").is_visible()
     first_page_entries = page.locator("#ledger .entry").all_inner_texts()
     assert len(first_page_entries) == 20
@@ -134,3 +138,34 @@ def test_staff_without_membership_sees_the_admin_link(new_page, django_user_mode
     page.get_by_role("button", name="Zaloguj się").click()
     page.get_by_role("link", name="Przejdź do panelu personelu").wait_for()
     page.screenshot(path=screenshot_dir / "no-membership-desktop.png", full_page=True)
+
+
+@pytest.fixture
+def survey_app(settings, tmp_path):
+    """A card and a link of a pretend app above rewards (campaigns' surveys, say), removed afterwards."""
+    folder = tmp_path / "templates"
+    (folder / "tests" / "portal").mkdir(parents=True)
+    (folder / "tests" / "portal" / "_survey_card.html").write_text(
+        '<section class="card survey" data-testid="survey"><h2 class="card__title">Ankieta</h2>'
+        "<p>Trzy pytania o Twoje ostatnie zakupy.</p></section>"
+    )
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], folder]}]
+    portal.nav_entry("surveys", "Ankiety", "portal:history", order=15)
+    portal.dashboard_card("survey", "tests/portal/_survey_card.html", lambda request, member: {}, order=25)
+    try:
+        yield
+    finally:
+        portal.nav_entry_remove("surveys")
+        portal.dashboard_card_remove("survey")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_card_and_a_link_another_app_registers_fit_the_dashboard(new_page, shopper, survey_app, viewport):
+    page = new_page(viewport)
+    log_in(page, shopper)
+    survey, tier, recent = (page.locator(f".dashboard > .card.{name}") for name in ("survey", "tier", "recent"))
+    assert survey.is_visible() and page.get_by_role("link", name="Ankiety").is_visible()
+    # In the grid after the tier card and before the latest entries, which keep the full width.
+    assert tier.bounding_box()["y"] < survey.bounding_box()["y"] < recent.bounding_box()["y"]
+    assert recent.bounding_box()["width"] >= survey.bounding_box()["width"]
+    assert_no_horizontal_overflow(page)
