@@ -39,7 +39,6 @@ from .forms import (
     mask_date,
     mask_email,
     mask_phone,
-    normalize_phone,
 )
 from .models import (
     Channel,
@@ -52,8 +51,9 @@ from .models import (
     PurchaseLine,
     Refund,
 )
+from .phones import normalise_phone
 from .selectors import member_duplicate_groups, members_with_consent
-from .services import AUDITED_FIELDS, MemberError, consent_record, member_create, member_update
+from .services import AUDITED_FIELDS, MemberError, consent_record, member_enroll, member_update
 
 PERSONAL_DATA_PERMISSION = "members.view_member_personal_data"
 MERGE_PERMISSION = "members.merge_members"
@@ -237,7 +237,7 @@ class MarketingConsentListFilter(admin.SimpleListFilter):
 
 @admin.register(Member)
 class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
-    """Members. Saving goes through `member_create` / `member_update`, so every staff edit is audited."""
+    """Members. Saving goes through `member_enroll` / `member_update`, so every staff edit is audited."""
 
     form = MemberAdminForm
     # Named, so that the export mixin keeps it (with "Likely duplicates") under its Export link.
@@ -286,7 +286,10 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        phone = normalize_phone(search_term)
+        try:
+            phone = normalise_phone(search_term)
+        except ValueError:
+            phone = ""  # not a phone number: the other fields were searched
         if phone and phone != search_term.strip():
             # "601 234 567" finds +48601234567.
             results = results | queryset.filter(phone=phone)
@@ -351,8 +354,13 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
             if changes:
                 member_update(member=obj, actor=request.user, changes=changes, note="admin")
             return
-        created = member_create(
-            **{name: form.cleaned_data[name] for name in AUDITED_FIELDS if name in form.cleaned_data}
+        # Enrolled like every member who joins: audited with who added them, and announced (the joining bonus).
+        fields = {name: form.cleaned_data[name] for name in AUDITED_FIELDS if name in form.cleaned_data}
+        created = member_enroll(
+            actor=request.user,
+            join_source=fields.pop("join_source", None) or Member.JoinSource.ADMIN,
+            note="admin",
+            **fields,
         )
         # The admin keeps working with `obj` (inlines point at it): make it the created member.
         for field in Member._meta.concrete_fields:

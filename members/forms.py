@@ -1,30 +1,14 @@
 """Staff forms for members: the admin's member form, the consent event form and the merge confirmation."""
 
-import re
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .models import ConsentEvent, ConsentText, LoyaltyCard, Member
+from .phones import normalise_phone
 
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 # Statuses staff may set by hand; "merged" and "erased" are the results of the merge and erasure services.
 STAFF_SETTABLE_STATUSES = (Member.Status.ACTIVE, Member.Status.SUSPENDED)
-
-
-def normalize_phone(value: str) -> str:
-    """A phone number as typed by staff ("601 234 567", "0048 601-234-567") in E.164, or "" if it is none."""
-    digits = _PHONE_SEPARATORS.sub("", value or "")
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if re.fullmatch(r"\d{9}", digits):
-        return "+48" + digits  # a Polish national number
-    if re.fullmatch(r"48\d{9}", digits):
-        return "+" + digits
-    if re.fullmatch(r"\+[1-9]\d{6,14}", digits):
-        return digits
-    return ""
 
 
 def mask_email(value: str) -> str:
@@ -52,10 +36,12 @@ class PhoneField(forms.CharField):
         value = super().to_python(value)
         if value in self.empty_values:
             return value
-        normalized = normalize_phone(value)
-        if not normalized:
-            raise ValidationError(_("Enter the phone number in international format, e.g. +48601234567."))
-        return normalized
+        try:
+            return normalise_phone(value)
+        except ValueError:
+            raise ValidationError(
+                _("Enter the phone number in international format, e.g. +48601234567."), code="invalid_phone"
+            ) from None
 
 
 class MemberAdminForm(forms.ModelForm):

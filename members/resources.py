@@ -1,6 +1,9 @@
 """Import and export of members: the file columns, row validation and bulk writes.
 
-Rows are matched on the member number. Consent columns create consent events with source "import"
+Rows are matched on the member number. New members are enrolled and changed ones updated through the
+members services' set versions (`members_enroll_many`, `members_update_many`), audited as staff edits are;
+`MemberJoined` is announced for the chunk's new members, with the joining bonus only when staff ticked
+"award the joining bonus" on the upload form. Consent columns create consent events with source "import"
 and the consent text version chosen on the upload form; a member imported without them has no consent.
 """
 
@@ -16,9 +19,10 @@ from django.utils.translation import gettext_lazy as _
 from loyalty_site.values import date_problem, too_long
 
 from .importing import Column, Outcome, Row, register
-from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, ImportJob, LoyaltyCard, Member, MemberChange
+from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, ImportJob, LoyaltyCard, Member
+from .phones import normalise_phone
 from .selectors import consent_states
-from .services import new_referral_code
+from .services import members_enroll_many, members_update_many
 from .tabular import parse_bool, parse_date, parse_datetime
 
 CONSENT_COLUMNS = {
@@ -44,24 +48,20 @@ CHANNELS = {"email": "email", "e-mail": "email", "sms": "sms"}
 POSTAL_CODE = re.compile(r"^\d{2}-\d{3}$")
 
 
-def normalise_phone(text: str) -> str:
-    """'601 234 567', '0048601234567' and '+48 601-234-567' all become +48601234567."""
-    digits = re.sub(r"[\s\-().]", "", text)
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if re.fullmatch(r"\d{9}", digits):
-        digits = "+48" + digits
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
-        raise ValueError(
-            gettext("'%(value)s' is not a phone number (e.g. +48601234567 or 601 234 567)") % {"value": text}
-        )
-    return digits
+JOINING_BONUS_OPTION = "award_joining_bonus"
+
+
+def awards_joining_bonus(job: ImportJob) -> bool:
+    """Whether the job's new members join now (bonus, welcome) rather than arrive from another system's history."""
+    return bool(job.options.get(JOINING_BONUS_OPTION))
 
 
 class MemberImport:
     kind = "members"
     label = _("Members (with consent)")
     permission = "members.add_member"
+    # The upload form asks whether new members get the joining bonus (members.import_forms).
+    joining_bonus_option = True
     columns = [
         Column(
             "member_number",
@@ -241,43 +241,31 @@ class MemberImport:
 
     def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
         now = timezone.now()
+        note = f"import #{job.pk}"
         new = [o for o in outcomes if o.action == "new"]
-        created = Member.objects.bulk_create(
-            [
+        created = members_enroll_many(
+            members=[
                 Member(
                     member_number=o.data["number"],
-                    referral_code=new_referral_code(),
                     join_source=Member.JoinSource.IMPORT,
                     joined_at=o.data["fields"].get("joined_at", now),
                     **{k: v for k, v in o.data["fields"].items() if k in PROFILE_FIELDS},
                 )
                 for o in new
-            ]
+            ],
+            actor=job.created_by,
+            welcome=awards_joining_bonus(job),
+            note=note,
         )
         for outcome, member in zip(new, created, strict=True):
             outcome.data["member"] = member
-        updated = [o for o in outcomes if o.action == "update" and o.data["changes"]]
-        if updated:
-            members = []
-            audit = []
-            for o in updated:
-                member = o.data["member"]
-                for name, value in o.data["changes"].items():
-                    audit.append(
-                        MemberChange(
-                            member=member,
-                            actor=job.created_by,
-                            field=name,
-                            old_value=str(getattr(member, name) or ""),
-                            new_value=str(value or ""),
-                            note=f"import #{job.pk}",
-                        )
-                    )
-                    setattr(member, name, value)
-                members.append(member)
-            fields = sorted({name for o in updated for name in o.data["changes"]})
-            Member.objects.bulk_update(members, fields)
-            MemberChange.objects.bulk_create(audit)
+        members_update_many(
+            changes={
+                o.data["member"].pk: o.data["changes"] for o in outcomes if o.action == "update" and o.data["changes"]
+            },
+            actor=job.created_by,
+            note=note,
+        )
         LoyaltyCard.objects.bulk_create(
             [LoyaltyCard(member=o.data["member"], number=o.data["card"]) for o in outcomes if o.data["card"]]
         )

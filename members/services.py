@@ -1,19 +1,22 @@
 """Writes about members: enrolment, profile edits with an audit trail, consent events, purchases, refunds."""
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from loyalty_site.db import insert_unless_exists
+from loyalty_site.hooks import announce
 
+from .events import MemberJoined
 from .models import (
     Channel,
     ConsentEvent,
@@ -26,6 +29,7 @@ from .models import (
     PurchaseLine,
     Refund,
 )
+from .phones import normalise_phone
 from .selectors import consent_state
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -71,7 +75,9 @@ def member_create(
     card_number: str | None = None,
     **profile: Any,
 ) -> Member:
-    """Enrol a member. Numbers and referral codes are random; a clash (rare) is retried."""
+    """Create a member. Numbers and referral codes are random; a clash (rare) is retried. This is the row
+    alone: a member who joins the programme is enrolled through `member_enroll`, which calls this."""
+    phone = _phone_checked(phone)
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -98,18 +104,32 @@ def member_create(
     raise MemberError(gettext("Could not allocate a unique member number; try again."))
 
 
-@transaction.atomic
-def member_update(
-    *, member: Member, actor: AbstractBaseUser | None, changes: Mapping[str, Any], note: str = ""
+def _phone_checked(phone: str) -> str:
+    """The phone in E.164 ("" stays ""), or a ValidationError on the field, as `full_clean` raises."""
+    if not phone:
+        return ""
+    try:
+        return normalise_phone(phone)
+    except ValueError as exc:
+        raise ValidationError({"phone": [str(exc)]}) from None
+
+
+def _audit_value(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _changes_set(
+    *, member: Member, actor: AbstractBaseUser | None, changes: Mapping[str, Any], note: str
 ) -> list[MemberChange]:
-    """Apply profile changes and record each changed field with who changed it."""
-    member = Member.objects.select_for_update().get(pk=member.pk)
+    """Set `changes` on `member` (not saved) and return the audit rows of the fields that really change."""
     recorded = []
     for field, new_value in changes.items():
         if field not in AUDITED_FIELDS:
             raise MemberError(gettext("The field '%(field)s' cannot be changed here.") % {"field": field})
         if field == "email":
             new_value = (new_value or "").strip().lower()
+        elif field == "phone":
+            new_value = _phone_checked(new_value or "")
         old_value = getattr(member, field)
         if old_value == new_value:
             continue
@@ -119,16 +139,121 @@ def member_update(
                 member=member,
                 actor=actor,
                 field=field,
-                old_value="" if old_value is None else str(old_value),
-                new_value="" if new_value is None else str(new_value),
+                old_value=_audit_value(old_value),
+                new_value=_audit_value(new_value),
                 note=note,
             )
         )
+    return recorded
+
+
+@transaction.atomic
+def member_update(
+    *, member: Member, actor: AbstractBaseUser | None, changes: Mapping[str, Any], note: str = ""
+) -> list[MemberChange]:
+    """Apply profile changes and record each changed field with who changed it."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    recorded = _changes_set(member=member, actor=actor, changes=changes, note=note)
     if recorded:
         member.full_clean(exclude=["user", "referred_by", "merged_into"])
         member.save()
         MemberChange.objects.bulk_create(recorded)
     return recorded
+
+
+@transaction.atomic
+def members_update_many(
+    *, changes: Mapping[int, Mapping[str, Any]], actor: AbstractBaseUser | None, note: str = ""
+) -> list[MemberChange]:
+    """`member_update` for a set (an import's chunk), keyed by member id: the same rules and the same audit
+    rows, with one locking query, one UPDATE and one INSERT of the audit for the set.
+
+    The caller has validated the values field by field (the import's prepare does, with the rules the
+    admin form applies); uniqueness and the check constraints are the database's."""
+    if not changes:
+        return []
+    members = list(Member.objects.select_for_update().filter(pk__in=list(changes)).order_by("pk"))
+    recorded: list[MemberChange] = []
+    changed = []
+    fields: set[str] = set()
+    for member in members:
+        rows = _changes_set(member=member, actor=actor, changes=changes[member.pk], note=note)
+        if rows:
+            recorded.extend(rows)
+            changed.append(member)
+            fields.update(row.field for row in rows)
+    if changed:
+        Member.objects.bulk_update(changed, sorted(fields))
+        MemberChange.objects.bulk_create(recorded)
+    return recorded
+
+
+def member_referrer(*, referral_code: str) -> Member:
+    """The active member whose referral code a newcomer gave, or a MemberError saying there is none."""
+    referrer = Member.objects.filter(referral_code=referral_code.strip().upper(), status=Member.Status.ACTIVE).first()
+    if referrer is None:
+        raise MemberError(gettext("No active member has the referral code '%(code)s'.") % {"code": referral_code})
+    return referrer
+
+
+def _enrolment_record(member: Member, actor: AbstractBaseUser | None, note: str) -> MemberChange:
+    # The audit row of an enrolment: who brought the member in, and how (the join source, from nothing).
+    return MemberChange(
+        member=member, actor=actor, field="join_source", old_value="", new_value=member.join_source, note=note
+    )
+
+
+def _joined(member: Member, welcome: bool) -> MemberJoined:
+    return MemberJoined(
+        member_id=member.pk,
+        joined_at=member.joined_at,
+        join_source=member.join_source,
+        referred_by_id=member.referred_by_id,
+        welcome=welcome,
+    )
+
+
+def member_enroll(
+    *,
+    actor: AbstractBaseUser | None,
+    join_source: str,
+    welcome: bool = True,
+    referred_by_code: str = "",
+    referred_by: Member | None = None,
+    note: str = "",
+    **fields: Any,
+) -> Member:
+    """Enrol a member, whichever way they join (admin, import, sign-up, API), in one transaction: create them
+    (`member_create`), record who enrolled them, and announce `MemberJoined` (rewards awards the joining
+    bonus when `welcome`). A newcomer's `referred_by_code` names the referrer (MemberError when no active
+    member has it); staff who picked the referrer pass `referred_by` instead."""
+    with transaction.atomic():
+        if referred_by_code:
+            referred_by = member_referrer(referral_code=referred_by_code)
+        member = member_create(referred_by=referred_by, join_source=join_source, **fields)
+        MemberChange.objects.bulk_create([_enrolment_record(member, actor, note)])
+        announce([_joined(member, welcome)])
+    return member
+
+
+def members_enroll_many(
+    *, members: Sequence[Member], actor: AbstractBaseUser | None, welcome: bool, note: str = ""
+) -> list[Member]:
+    """`member_enroll` for a set (an import's chunk): unsaved members, each with its number, join source and
+    profile, created with one INSERT, audited as `member_enroll` audits, announced as one set of
+    `MemberJoined`. Referral codes are drawn here. The caller has validated the rows field by field (the
+    import's prepare does); uniqueness is the database's."""
+    if not members:
+        return []
+    with transaction.atomic():
+        for member in members:
+            member.referral_code = member.referral_code or new_referral_code()
+            member.email = (member.email or "").strip().lower()
+            member.phone = _phone_checked(member.phone)
+        created = Member.objects.bulk_create(members)
+        MemberChange.objects.bulk_create([_enrolment_record(member, actor, note) for member in created])
+        announce([_joined(member, welcome) for member in created])
+    return created
 
 
 def consent_record(
