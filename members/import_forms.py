@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .importing import HANDLERS, Handler
 from .models import ConsentText
+from .resources import JOINING_BONUS_OPTION
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 ALLOWED_EXTENSIONS = (".csv", ".xlsx")
@@ -38,6 +39,11 @@ def uses_source(handler: Handler) -> bool:
 def uses_lines_file(handler: Handler) -> bool:
     """A kind whose lines may come as a second file (purchases): the upload form offers a second file."""
     return bool(getattr(handler, "lines_columns", None))
+
+
+def uses_joining_bonus(handler: Handler) -> bool:
+    """A kind that enrols members (the members import): the upload form asks whether they get the joining bonus."""
+    return bool(getattr(handler, "joining_bonus_option", False))
 
 
 def consent_versions() -> list[str]:
@@ -86,6 +92,15 @@ class ImportUploadForm(forms.Form):
         required=False,
         help_text=_("Otherwise a file with any error imports nothing, and you can correct it and upload it again."),
     )
+    award_joining_bonus = forms.BooleanField(
+        label=_("Award the joining bonus to new members"),
+        required=False,
+        initial=False,
+        help_text=_(
+            "Tick it for members who join now. Leave it unticked for a history of members from another system: "
+            "they joined long ago and get no joining bonus."
+        ),
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,6 +118,8 @@ class ImportUploadForm(forms.Form):
                 del self.fields["source"]
             if handler is None or not uses_lines_file(handler):
                 del self.fields["lines_file"]
+            if handler is None or not uses_joining_bonus(handler):
+                del self.fields["award_joining_bonus"]
 
     def selected_kind(self) -> str:
         """The kind chosen (bound form) or preselected; the first one staff may import otherwise."""
@@ -124,8 +141,8 @@ class ImportUploadForm(forms.Form):
         return cleaned
 
     def job_options(self) -> dict:
-        """The job's options: only those the chosen kind uses, only when given."""
-        names = ("consent_version", "source")
+        """The job's options: only those the chosen kind uses, only when given (the joining bonus: ticked)."""
+        names = ("consent_version", "source", JOINING_BONUS_OPTION)
         return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
 
 
