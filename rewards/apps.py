@@ -9,7 +9,10 @@ class RewardsConfig(AppConfig):
     verbose_name = "Punkty i nagrody"
 
     def ready(self) -> None:
-        from . import resources  # noqa: F401  registers the purchases, refunds and adjustments imports
+        from . import (
+            receivers,  # noqa: F401  subscribes to other apps' events (members joining)
+            resources,  # noqa: F401  registers the purchases, refunds and adjustments imports
+        )
 
         # Registers the partners and rewards imports; after the ones above, so the upload form keeps listing
         # the files staff import every day first.

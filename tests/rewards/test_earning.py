@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from members.events import MemberJoined
 from members.models import Member
 from members.services import LineData
 from rewards.models import EarningRule, EventRule, LedgerEntry, PointsAccount
@@ -100,12 +101,15 @@ def test_suspended_member_cannot_post_purchases(member, program):
 def test_enrolment_awards_joined_points_once(program):
     from datetime import date
 
-    from rewards.services import PointsError, member_enroll
+    from members.services import MemberError, member_enroll
+    from rewards.receivers import joining_bonus_award
 
     EventRule.objects.create(event="joined", points=100, cap_count=1, cap_period="ever")
     EventRule.objects.create(event="profile_completed", points=50, cap_count=1, cap_period="ever")
-    referrer = member_enroll(first_name="Ala", last_name="Nowak", email="ala@example.pl")
+    referrer = member_enroll(actor=None, join_source="online", first_name="Ala", last_name="Nowak", email="ala@x.pl")
     member = member_enroll(
+        actor=None,
+        join_source="referral",
         first_name="Ola",
         last_name="Wiśniewska",
         email="ola@example.pl",
@@ -118,9 +122,20 @@ def test_enrolment_awards_joined_points_once(program):
     assert member.referred_by == referrer and member.join_source == "referral"
     assert PointsAccount.objects.get(member=referrer).balance == 100
     assert PointsAccount.objects.get(member=member).balance == 150
-    with pytest.raises(PointsError) as info:
-        member_enroll(first_name="X", last_name="Y", referred_by_code="NOPE1234")
+    # The same enrolment announced again (a re-run) awards nothing more.
+    joining_bonus_award([MemberJoined(member.pk, member.joined_at, "referral", referrer.pk, welcome=True)])
+    assert PointsAccount.objects.get(member=member).balance == 150
+    with pytest.raises(MemberError) as info:
+        member_enroll(actor=None, join_source="referral", first_name="X", last_name="Y", referred_by_code="NOPE1234")
     assert str(info.value) == "Żaden aktywny członek nie ma kodu polecającego 'NOPE1234'."
+
+
+def test_members_from_another_systems_history_get_no_joining_points(program):
+    from members.services import member_enroll
+
+    EventRule.objects.create(event="joined", points=100, cap_count=1, cap_period="ever")
+    member = member_enroll(actor=None, join_source="import", welcome=False, first_name="Ala", last_name="Nowak")
+    assert not LedgerEntry.objects.filter(member=member).exists()
 
 
 def test_excluded_lines_do_not_count_towards_a_minimum_basket(member, program):
