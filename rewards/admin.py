@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from members import admin as members_admin
 from members.exports import SafeExportAdminMixin
 from members.models import Member
-from members.resources import normalise_phone
+from members.phones import normalise_phone
 from members.services import MemberError
 
 from .catalog import available_q, ended_q, not_yet_available_q, out_of_stock_q

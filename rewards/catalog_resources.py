@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_problem, too_long
 from members.importing import Column, Outcome, Row, register
 from members.models import ImportJob
-from members.resources import normalise_phone
+from members.phones import normalise_phone
 from members.tabular import parse_bool, parse_datetime, parse_decimal
 
 from .models import Partner, Reward, Tier, nip_is_valid, nip_normalise
