@@ -28,9 +28,16 @@ def main() -> int:
     parser.add_argument("--verify-members", type=int, default=200, help="members re-posted one by one to compare")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the batch run")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument(
+        "--receiver",
+        action="store_true",
+        help="subscribe one trivial in-transaction receiver to PurchasePosted and TierChanged (the cost of hooks)",
+    )
     args = parser.parse_args()
 
     url = _setup.bootstrap()
+    if args.receiver:
+        subscribe_trivial_receiver()
     from django.utils import timezone
 
     now = timezone.now()
@@ -68,6 +75,19 @@ def main() -> int:
         return 1
     print("\nAll checks passed: ledger == balances, one earn entry per purchase with points, rerun creates 0.")
     return 0
+
+
+def subscribe_trivial_receiver() -> None:
+    """A receiver that does nothing with what it gets: what is left is the cost of building and announcing."""
+    from loyalty_site.hooks import receiver
+    from rewards.events import PurchasePosted, TierChanged
+
+    def trivial(events) -> None:
+        len(events)
+
+    for event_type in (PurchasePosted, TierChanged):
+        receiver(event_type)(trivial)
+    print("One trivial in-transaction receiver of PurchasePosted and TierChanged")
 
 
 def prepare(member_count: int) -> list[int]:
