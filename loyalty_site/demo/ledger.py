@@ -1,4 +1,4 @@
-"""Set-based ledger writes for demo_seed, where the one-at-a-time services would take hours at benchmark sizes.
+"""Set-based ledger writes for demo_seed, where the one-at-a-time services would add about an hour at benchmark size.
 
 Each function writes what the service would have written, one row for one row: the same kinds, buckets,
 reasons, references and idempotency keys, the same lots and the same balance changes. So the services treat
@@ -7,6 +7,12 @@ invariants hold; demo_seed ends with rewards.selectors.ledger_mismatches(), whic
 
   opening_bonuses   = rewards.services.event_award for the sign-up events of members being enrolled
   lots_expire_bulk  = rewards.services.points_expire, with each expiry dated when its lot ran out
+
+They stay copies until rewards offers set-based services for the same writes. Measured through
+`event_award` and `points_expire` one member at a time (December 2026, 2-CPU server): the default demo on
+SQLite took 64 s of CPU instead of 29 s, and at 10,000 members and 100,000 purchases on PostgreSQL these two
+steps took 634 s instead of 12 s (about an hour more at the benchmark size). tests/demo/test_ledger.py runs each
+copy beside its service on the same history and compares the rows, so they cannot drift apart unnoticed.
 """
 
 from collections import defaultdict
