@@ -923,7 +923,9 @@ def _update_accounts(
         if state.tier_changed:
             account.tier_since = context.now
         account.changed = True
-        history.extend((member_id, old.pk if old else None, new.pk, reason) for old, new, reason in state.history)
+        history.extend(
+            (member_id, old.pk if old else None, new.pk if new else None, reason) for old, new, reason in state.history
+        )
     _save_accounts([account for _, account in sorted(accounts.items()) if account.changed])
     if not history:
         return 0

@@ -48,10 +48,6 @@ from .paths import (
 
 SPEND, POINTS = Tier.Basis.SPEND.value, Tier.Basis.POINTS.value
 EXAMPLES = 12
-DOWNGRADE_TO_NO_TIER_SHORT = (
-    "the batch and the import fail (AttributeError in rewards.batch._update_accounts) on a downgrade to no tier, "
-    "which purchase_post writes as a TierChange to no tier; see DOWNGRADE_TO_NO_TIER"
-)
 
 
 @pytest.fixture
@@ -193,8 +189,9 @@ def history_posted_every_way(programme: Programme, history: History, *, make_mem
         event(ingredient)  # shown by --hypothesis-show-statistics: how often histories reach each ingredient
 
 
-# The smallest history Hypothesis finds where the ways differ (DOWNGRADE_TO_NO_TIER, below): an entry tier from
-# 50 zł, no grace; 100 zł, then six weeks later two purchases of 10 zł posted together.
+# The smallest history Hypothesis found where the ways differed (the batch's downgrade to no tier, see the
+# regression test at the end): an entry tier from 50 zł, no grace; 100 zł, then six weeks later two purchases
+# of 10 zł posted together.
 CLOSED_ENTRY_TIER = Programme(
     base_rate=Decimal("1"),
     pending_days=0,
@@ -226,25 +223,12 @@ DROPPED_BELOW_IT = History(
 )
 
 
-@pytest.mark.xfail(strict=True, reason=DOWNGRADE_TO_NO_TIER_SHORT)
 @pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 @PROPERTY
 @given(programme=programmes(), history=histories())
 @example(programme=CLOSED_ENTRY_TIER, history=DROPPED_BELOW_IT)
 def test_every_way_of_posting_a_history_gives_the_same_points(make_member, staff_user, clock, programme, history):
-    history_posted_every_way(programme, history, make_member=make_member, user=staff_user, clock=clock)
-
-
-@pytest.mark.concurrency
-@pytest.mark.django_db(transaction=True)
-@PROPERTY
-@given(programme=programmes(open_entry_tier=True), history=histories())
-def test_every_way_of_posting_a_history_gives_the_same_points_while_everyone_has_a_tier(
-    make_member, staff_user, clock, programme, history
-):
-    """The property above, minus the one divergence known (a first tier with a threshold, which a member can
-    fall below): it guards everything else until the fix lands; then the test above passes and replaces it."""
     history_posted_every_way(programme, history, make_member=make_member, user=staff_user, clock=clock)
 
 
@@ -341,18 +325,12 @@ def test_a_history_with_every_ingredient_gives_the_same_points_every_way(make_me
     assert {"excluded 150.00 PLN", "Kosmetyki", "Weekend", "Koszyk", "Promocja", "cap 400"} <= applied
 
 
-# --- Where the ways differ: regressions, failing until the fix lands ------------------------------
-
-DOWNGRADE_TO_NO_TIER = (
-    "rewards.batch._tier_follow records a downgrade below an entry tier that needs a threshold as "
-    "(tier, None, reason), and rewards.batch._update_accounts then reads `new.pk` of None (AttributeError): the "
-    "batch, and so the import, fails where purchase_post (rewards.services._apply_tier) writes a TierChange "
-    "to no tier"
-)
+# --- Where the ways differed: regressions ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=DOWNGRADE_TO_NO_TIER)
 def test_a_batch_drops_a_member_below_a_closed_entry_tier_as_one_by_one_does(make_member, clock):
+    """Found by the property above: the batch recorded a downgrade to no tier as (tier, None) and then read
+    `new.pk` of None, so the batch, and the import, failed where purchase_post writes a TierChange to no tier."""
     ProgramSettings.objects.update_or_create(
         pk=1,
         defaults={
