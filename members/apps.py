@@ -7,4 +7,7 @@ class MembersConfig(AppConfig):
     verbose_name = "Członkowie"
 
     def ready(self) -> None:
-        from . import resources  # noqa: F401  registers the members import
+        from . import (
+            portal,  # noqa: F401  registers the home page's navigation entry
+            resources,  # noqa: F401  registers the members import
+        )

@@ -768,29 +768,6 @@ def event_award(*, member: Member, event: str, reference: str, now: datetime | N
     )
 
 
-def member_enroll(*, referred_by_code: str = "", **member_fields) -> Member:
-    """Enrol a member and award the 'joined' event points (and the referrer's, if a rule exists)."""
-    from members.services import member_create
-
-    with transaction.atomic():
-        referrer = None
-        if referred_by_code:
-            referrer = Member.objects.filter(
-                referral_code=referred_by_code.strip().upper(), status=Member.Status.ACTIVE
-            ).first()
-            if referrer is None:
-                raise PointsError(
-                    gettext("No active member has the referral code '%(code)s'.") % {"code": referred_by_code}
-                )
-            member_fields.setdefault("join_source", Member.JoinSource.REFERRAL)
-        member = member_create(referred_by=referrer, **member_fields)
-        account_lock(member=member)
-        event_award(member=member, event=EventRule.Event.JOINED, reference="enrolment")
-        if member_profile_is_complete(member):
-            event_award(member=member, event=EventRule.Event.PROFILE_COMPLETED, reference="profile")
-        return member
-
-
 def member_profile_is_complete(member: Member) -> bool:
     return all([member.email, member.phone, member.birth_date, member.city, member.postal_code])
 
@@ -1035,7 +1012,6 @@ __all__ = [
     "PostedPurchase",
     "account_lock",
     "event_award",
-    "member_enroll",
     "members_merge",
     "points_adjust",
     "points_earn",
