@@ -78,30 +78,42 @@ def member_create(
     """Create a member. Numbers and referral codes are random; a clash (rare) is retried. This is the row
     alone: a member who joins the programme is enrolled through `member_enroll`, which calls this."""
     phone = _phone_checked(phone)
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                member = Member(
-                    user=user,
-                    member_number=member_number or new_member_number(),
-                    referral_code=new_referral_code(),
-                    first_name=first_name,
-                    last_name=last_name,
-                    email=email.strip().lower(),
-                    phone=phone,
-                    referred_by=referred_by,
-                    join_source=join_source,
-                    **profile,
-                )
-                member.full_clean(exclude=["user", "referred_by", "merged_into"])
-                member.save()
-                if card_number:
+    with transaction.atomic():
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    member = Member(
+                        user=user,
+                        member_number=member_number or new_member_number(),
+                        referral_code=new_referral_code(),
+                        first_name=first_name,
+                        last_name=last_name,
+                        email=email.strip().lower(),
+                        phone=phone,
+                        referred_by=referred_by,
+                        join_source=join_source,
+                        **profile,
+                    )
+                    member.full_clean(exclude=["user", "referred_by", "merged_into"])
+                    member.save()
+                    break
+            except IntegrityError:
+                if member_number:
+                    raise
+        else:
+            raise MemberError(gettext("Could not allocate a unique member number; try again."))
+        if card_number:
+            # Apart from the retries above: a card that is taken is the caller's mistake, not a number clash.
+            try:
+                with transaction.atomic():
                     LoyaltyCard.objects.create(member=member, number=card_number)
-                return member
-        except IntegrityError:
-            if member_number:
-                raise
-    raise MemberError(gettext("Could not allocate a unique member number; try again."))
+            except IntegrityError as exc:
+                owner = LoyaltyCard.objects.filter(number=card_number).values_list("member__member_number", flat=True)
+                raise MemberError(
+                    gettext("The card %(card)s already belongs to member %(number)s.")
+                    % {"card": card_number, "number": owner.first() or "?"}
+                ) from exc
+        return member
 
 
 def _phone_checked(phone: str) -> str:

@@ -143,3 +143,14 @@ def test_merge_moves_the_portal_login_to_a_survivor_without_one(make_member, pro
     members_merge(survivor=survivor, duplicate=duplicate, actor=staff_user)
     login.refresh_from_db()
     assert portal_member(login) == survivor
+
+
+def test_a_card_that_belongs_to_another_member_is_refused_by_name_and_creates_no_member(db):
+    from members.models import Member
+    from members.services import MemberError, member_create
+
+    first = member_create(first_name="Ala", last_name="Nowak", card_number="CARD-1")
+    with pytest.raises(MemberError) as refused:
+        member_create(first_name="Ola", last_name="Kowalska", card_number="CARD-1")
+    assert "CARD-1" in str(refused.value) and first.member_number in str(refused.value)
+    assert Member.objects.count() == 1
