@@ -30,8 +30,6 @@ import billiard
 from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
 from django.db.models import F, Lookup, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
-from django.utils.functional import Promise
-from django.utils.translation import gettext, ngettext
 
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Member, Purchase, PurchaseLine
@@ -41,20 +39,18 @@ from .config import programme_config
 from .earning import RuleSet, calculate_points
 from .events import PurchasePosted, TierChanged
 from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
+from .planning import MEMBER, RECORDED, Problem, purchase_problems
 from .services import (
     add_months,
     expiry_for,
-    member_refusal,
     purchase_categories,
     purchase_earn_key,
     qualified_tier,
-    recorded_for_another,
 )
 
 RETRIES = 3
 # SQLite refuses statements with more than 32,766 parameters (999 before 3.32): look rows up in slices.
 SQLITE_IN_SLICE = 900
-MAX_AMOUNT = Decimal("1e10")  # Purchase.amount has 12 digits, 2 after the point
 ZERO = Decimal("0")
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
 PENDING = LedgerEntry.Bucket.PENDING.value
@@ -348,7 +344,7 @@ def _post_process(
 class _Candidate(NamedTuple):
     index: int  # position in the rows given to the batch
     row: PurchaseRow
-    problem: str | None  # why purchase_create would refuse it, unless it turns out recorded already
+    problem: Problem | None  # why purchase_problems refuses it, unless it turns out recorded already
     number: str  # the member's number, to name them when another row claims the same purchase
 
 
@@ -365,11 +361,11 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> B
         # purchase_post's checks in its order: the member first, then (_post_part, under the account locks)
         # the purchase recorded already, here or in the database, then the amounts.
         status, number = members.get(row.member_id, (None, ""))
-        if status != Member.Status.ACTIVE:
-            reason = member_refusal(row.member_id, status, number)
-            result.refusals.append(Refusal(start + offset, row.source, row.external_id, reason))
+        problems = _row_problems(row, status=status, number=number)
+        if problems and problems[0].about == MEMBER:
+            result.refusals.append(Refusal(start + offset, row.source, row.external_id, problems[0].message))
         else:
-            candidates.append(_Candidate(start + offset, row, _row_problem(row), number))
+            candidates.append(_Candidate(start + offset, row, problems[0] if problems else None, number))
     if candidates:
         result.add(_post_part_with_retry(candidates, context))
     result.refusals.sort(key=lambda refusal: refusal.index)
@@ -411,13 +407,15 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
         owner = owners.get(key)
         if owner is not None and owner[0] != row.member_id:
             # purchase_post refuses a receipt recorded for someone else; so does the batch.
-            refusal = Refusal(candidate.index, row.source, row.external_id, _theirs(row, owner[1]), "external_id")
+            problem = _row_problems(row, owner=owner)[0]
+            refusal = Refusal(candidate.index, row.source, row.external_id, problem.message, "external_id")
             result.refusals.append(refusal)
         elif owner is not None:
             result.skipped += 1
             result.skips.append(candidate.index)
         elif candidate.problem is not None:
-            result.refusals.append(Refusal(candidate.index, row.source, row.external_id, candidate.problem, "row"))
+            problem = candidate.problem
+            result.refusals.append(Refusal(candidate.index, row.source, row.external_id, problem.message, "row"))
         else:
             rows.append(row)
             owners[key] = (row.member_id, candidate.number)
@@ -505,45 +503,24 @@ def _calculate(
             writes.lots.append(_Lot(position, row.member_id, points, row.purchased_at, expiry_for(earned_at, settings)))
 
 
-def _max_lengths(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[str, Promise | str, int], ...]:
-    # The verbose name is lazy, so a refusal names the field in the language it is written in.
-    fields = [model._meta.get_field(name) for name in names]
-    return tuple((f.name, f.verbose_name, f.max_length) for f in fields)
-
-
-_PURCHASE_LIMITS = _max_lengths(Purchase, ("source", "external_id", "store"))
-_LINE_LIMITS = _max_lengths(PurchaseLine, ("sku", "category", "product_name"))
-
-
-def _row_problem(row: PurchaseRow) -> str | None:
-    """Why purchase_create (or the database) would refuse the row, found before anything is written."""
-    if not row.source or not row.external_id:
-        return gettext("A purchase needs a source and an external id.")
-    for name, words, limit in _PURCHASE_LIMITS:
-        if len(getattr(row, name) or "") > limit:
-            return ngettext(
-                "The %(field)s is longer than %(limit)d character.",
-                "The %(field)s is longer than %(limit)d characters.",
-                limit,
-            ) % {"field": words, "limit": limit}
-    if row.amount < 0:
-        return gettext("A purchase amount cannot be negative.")
-    if row.amount >= MAX_AMOUNT:
-        return gettext("The purchase amount is too large.")
-    if row.lines:
-        if any(line.amount < 0 for line in row.lines):
-            return gettext("A line amount cannot be negative.")
-        if sum((line.amount for line in row.lines), ZERO) > row.amount:
-            return gettext("The line amounts add up to more than the purchase amount.")
-        for line in row.lines:
-            for name, words, limit in _LINE_LIMITS:
-                if len(getattr(line, name) or "") > limit:
-                    return ngettext(
-                        "A line's %(field)s is longer than %(limit)d character.",
-                        "A line's %(field)s is longer than %(limit)d characters.",
-                        limit,
-                    ) % {"field": words, "limit": limit}
-    return None
+def _row_problems(
+    row: PurchaseRow, *, status: str | None = None, number: str = "", owner: tuple[int, str] | None = None
+) -> list[Problem]:
+    """rewards.planning.purchase_problems for a row: with the member's status and number before the locks,
+    with the purchase's owner (recorded for another member) under them."""
+    checked = {"member_status": status, "member_number": number} if owner is None else {"recorded_for": owner}
+    problems = purchase_problems(
+        source=row.source,
+        external_id=row.external_id,
+        amount=row.amount,
+        store=row.store,
+        lines=row.lines,
+        member_id=row.member_id,
+        **checked,
+    )
+    if owner is not None:
+        return [problem for problem in problems if problem.about == RECORDED]
+    return problems
 
 
 # --- Reading and locking -------------------------------------------------------------------------
@@ -583,10 +560,6 @@ def recorded_purchases(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
             if (source, external_id) in wanted:
                 recorded[(source, external_id)] = (member_id, number, created_at)
     return recorded
-
-
-def _theirs(row: PurchaseRow, number: str) -> str:
-    return recorded_for_another(source=row.source, external_id=row.external_id, number=number)
 
 
 def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:

@@ -29,7 +29,8 @@ from members.tabular import parse_datetime, parse_decimal
 from .batch import PurchaseRow, purchases_post_batch, recorded_purchases
 from .config import programme_config
 from .models import LedgerEntry, PointsAccount
-from .services import PointsError, adjustment_problem, member_refusal, points_adjust, refund_post
+from .planning import line_problems, member_refusal, purchase_problems
+from .services import PointsError, adjustment_problem, points_adjust, refund_post
 
 ROUND_CHUNK = 5000  # rows per transaction when a round is posted in processes
 
@@ -84,8 +85,11 @@ def _parse_when(
     return when
 
 
-def _parse_amount(outcome: Outcome, column: str, text: str, field, *, positive: bool = False) -> Decimal | None:
-    """An amount in PLN that `field` (the model field it is written to) holds."""
+def _parse_amount(
+    outcome: Outcome, column: str, text: str, field, *, positive: bool = False, signed: bool = False
+) -> Decimal | None:
+    """An amount in PLN that `field` (the model field it is written to) holds. `signed`: a negative amount is
+    read, for rewards.planning to refuse in the words every path uses."""
     if not text:
         outcome.fail(column, "", gettext("is empty"))
         return None
@@ -102,7 +106,7 @@ def _parse_amount(outcome: Outcome, column: str, text: str, field, *, positive: 
         return None
     if positive and amount <= 0:
         outcome.fail(column, text, gettext("'%(value)s' must be greater than zero") % {"value": text})
-    elif amount < 0:
+    elif amount < 0 and not signed:
         outcome.fail(column, text, gettext("'%(value)s' must be zero or more") % {"value": text})
     return amount
 
@@ -378,23 +382,11 @@ class PurchaseImport:
             purchased_at = _parse_when(
                 outcome, "purchased_at", values.get("purchased_at", ""), required=True, clock=clock
             )
-            amount = _parse_amount(outcome, "amount", values.get("amount", ""), _field(Purchase, "amount"))
+            amount = _parse_amount(outcome, "amount", values.get("amount", ""), _field(Purchase, "amount"), signed=True)
             store = values.get("store") or "online"
-            if problem := too_long(_field(Purchase, "store"), store):
-                outcome.fail("store", store[:40], problem)
-            if values.get("source") and (problem := too_long(_field(Purchase, "source"), source)):
-                outcome.fail("source", source[:40], problem)
-            if key in recorded and outcome.action != "invalid":
-                owner_pk, owner_number = recorded[key]
-                if member_id is not None and member_id != owner_pk:
-                    # The same purchase id for someone else is a mistake in the file, not a repeat upload.
-                    outcome.fail(
-                        "purchase_id",
-                        external_id,
-                        gettext("is already recorded for member %(number)s") % {"number": owner_number},
-                    )
-                else:
-                    outcome.action = "skip"
+            owner = recorded.get(key)
+            if owner is not None and outcome.action != "invalid" and member_id in (None, owner[0]):
+                outcome.action = "skip"
             outcome.data = {
                 "row": None,
                 "member_id": member_id,
@@ -404,6 +396,8 @@ class PurchaseImport:
                 "purchased_at": purchased_at,
                 "store": store,
                 "lines": [line] if line else [],
+                # The same purchase id for someone else is a mistake in the file, not a repeat upload.
+                "recorded_for": owner,
             }
             if has_line:
                 own_lines.add(len(groups))
@@ -418,18 +412,8 @@ class PurchaseImport:
             entries = lines_file.claim((head.data["source"], head.data["external_id"]))
             joined = self._join(head, entries, index in own_lines)
             from_lines_file.extend(joined)
-            if head.action == "new" and head.data["amount"] is not None and head.data["lines"]:
-                total = sum((li.amount for li in head.data["lines"]), Decimal("0"))
-                if total > head.data["amount"]:
-                    head.fail(
-                        "line_amount",
-                        str(total),
-                        gettext("the lines add up to %(total)s, more than the amount %(amount)s")
-                        % {
-                            "total": formats.number_format(total, 2),
-                            "amount": formats.number_format(head.data["amount"], 2),
-                        },
-                    )
+            if head.action != "skip":
+                self._check(head)
             bad = next((o for o in group if o.action == "invalid"), None)
             bad_line = next((o for o in joined if o.action == "invalid"), None)
             external_id = head.data.get("external_id", "")
@@ -446,6 +430,25 @@ class PurchaseImport:
                 for other in [*group[1:], *joined]:
                     other.action = "skip"
         return outcomes + from_lines_file
+
+    @staticmethod
+    def _check(head: Outcome) -> None:
+        """What rewards.planning.purchase_problems refuses, in its words, unless the column was refused already
+        while it was read (a line's own problems are on the line's row: `_line`)."""
+        data = head.data
+        problems = purchase_problems(
+            source=data["source"],
+            external_id=data["external_id"],
+            amount=data["amount"],
+            store=data["store"],
+            lines=data["lines"],
+            member_id=data["member_id"],
+            recorded_for=data.pop("recorded_for"),
+        )
+        for problem in problems:
+            column = _PROBLEM_COLUMNS[problem.about]
+            if problem.line is None and not any(error[0] == column for error in head.errors):
+                head.fail(column, problem.value, problem.message)
 
     @staticmethod
     def _join(head: Outcome, entries: list, own_lines: bool) -> list[Outcome]:
@@ -475,11 +478,14 @@ class PurchaseImport:
         sku = values.get("sku", "")
         if not sku:
             outcome.fail("sku", "", gettext("is empty while other line columns are filled"))
+        amount = _parse_amount(
+            outcome, "line_amount", values.get("line_amount", ""), _field(PurchaseLine, "amount"), signed=True
+        )
         # Refused when too long, as the batch refuses them: a cut name or category would earn by other rules.
-        for name in ("sku", "product_name", "category"):
-            if problem := too_long(_field(PurchaseLine, name), values.get(name, "")):
-                outcome.fail(name, values[name][:40], problem)
-        amount = _parse_amount(outcome, "line_amount", values.get("line_amount", ""), _field(PurchaseLine, "amount"))
+        for problem in line_problems(
+            sku=sku, product_name=values.get("product_name", ""), category=values.get("category", ""), amount=amount
+        ):
+            outcome.fail("line_amount" if problem.about == "amount" else problem.about, problem.value, problem.message)
         quantity = Decimal("1")
         if text := values.get("quantity"):
             field = _field(PurchaseLine, "quantity")
@@ -570,6 +576,18 @@ class PurchaseImport:
             outcome.fail(columns[refusal.about], value, refusal.reason)
         for index in result.skips:
             new[index].action = "skip"  # recorded since the preview (a till, another import): counted as such
+
+
+# The column of the purchases file a rewards.planning problem is about.
+_PROBLEM_COLUMNS = {
+    "member": "member_number",
+    "recorded": "purchase_id",
+    "external_id": "purchase_id",
+    "source": "source",
+    "store": "store",
+    "amount": "amount",
+    "lines": "line_amount",
+}
 
 
 def _key(outcome: Outcome) -> tuple[str, str]:

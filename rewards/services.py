@@ -39,6 +39,7 @@ from .models import (
     Tier,
     TierChange,
 )
+from .planning import member_refusal, purchase_problems, recorded_for_another
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 PENDING = LedgerEntry.Bucket.PENDING
@@ -527,25 +528,6 @@ class PostedPurchase:
     created: bool
 
 
-def member_refusal(member_id: int, status: str | None, number: str) -> str:
-    """Why points are not posted for this member (status None: no such member), in staff's words."""
-    if status is None:
-        return gettext("No member with id %(id)s.") % {"id": member_id}
-    return gettext("Member %(number)s is %(status)s.") % {
-        "number": number,
-        "status": str(Member.Status(status).label).lower(),
-    }
-
-
-def recorded_for_another(*, source: str, external_id: str, number: str) -> str:
-    """A purchase recorded for member `number`, posted again for someone else: a mistake, not a repeat."""
-    return gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.") % {
-        "external_id": external_id,
-        "source": source,
-        "number": number,
-    }
-
-
 def purchase_earn_key(purchase: Purchase) -> str:
     return f"purchase:{purchase.source}:{purchase.external_id}"
 
@@ -569,8 +551,18 @@ def purchase_post(
     now: datetime | None = None,
 ) -> PostedPurchase:
     """Record a purchase and post its points with the rules applied. Posting it again changes nothing."""
-    if member.status != Member.Status.ACTIVE:
-        raise PointsError(member_refusal(member.pk, member.status, member.member_number))
+    problems = purchase_problems(
+        source=source,
+        external_id=external_id,
+        amount=amount,
+        store=store or "online",
+        lines=lines,
+        member_id=member.pk,
+        member_status=member.status,
+        member_number=member.member_number,
+    )
+    if problems:
+        raise PointsError(problems[0].message)
     config = programme_config()
     account = account_lock(member=member, tiers=config.tiers)
     now = now or timezone.now()

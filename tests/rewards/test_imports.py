@@ -98,7 +98,8 @@ def test_a_purchase_id_recorded_for_another_member_is_an_error_not_a_skip(member
     purchase_post(member=members[3], source="pos", external_id="PAR-000001", amount=Decimal("101.50"))
     previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
     errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message"))
-    assert errors == [(3, "purchase_id", f"jest już zapisany dla członka {members[3].member_number}")]
+    message = f"Zakup PAR-000001 ze źródła pos jest już zapisany dla członka {members[3].member_number}."
+    assert errors == [(3, "purchase_id", message)]
     assert previewed.counts == {"new": 2, "invalid": 1}
 
 

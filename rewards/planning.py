@@ -1,0 +1,159 @@
+"""What happens to a purchase, decided once, without queries: whether it is refused and why, and how a tier moves.
+
+Every path that posts purchases asks these functions (`purchase_post`, the batch, the purchases import and,
+through the batch, the demo data); the paths differ only in how they read what the functions need, how they
+lock and how they write what the functions decide.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
+
+from members.models import Member, Purchase, PurchaseLine
+
+MAX_AMOUNT = Decimal("1e10")  # Purchase.amount has 12 digits, 2 after the point
+ZERO = Decimal("0")
+
+# What a problem is about: the member, the receipt (recorded for another member), or a field of the purchase
+# ("source", "external_id", "store", "amount", "lines": the lines together) or of one line ("sku",
+# "product_name", "category", "amount", with `line` set).
+MEMBER = "member"
+RECORDED = "recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a purchase is refused, in words for the person who sent it, and what it is about."""
+
+    about: str
+    message: str
+    value: str = ""  # the value refused, as staff would find it in their file
+    line: int | None = None  # for a problem of one line: its position among the purchase's lines, from 0
+
+
+class _Unchecked:
+    """The member was checked by the caller (or will be): purchase_problems leaves it alone."""
+
+
+UNCHECKED = _Unchecked()
+
+
+def _max_lengths(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[str, Promise | str, int], ...]:
+    # The verbose name is lazy, so a refusal names the field in the language it is written in.
+    fields = [model._meta.get_field(name) for name in names]
+    return tuple((f.name, f.verbose_name, f.max_length) for f in fields)
+
+
+_PURCHASE_LIMITS = _max_lengths(Purchase, ("source", "external_id", "store"))
+_LINE_LIMITS = _max_lengths(PurchaseLine, ("sku", "category", "product_name"))
+
+
+def member_refusal(member_id: int, status: str | None, number: str) -> str:
+    """Why points are not posted for this member (status None: no such member), in staff's words."""
+    if status is None:
+        return gettext("No member with id %(id)s.") % {"id": member_id}
+    return gettext("Member %(number)s is %(status)s.") % {
+        "number": number,
+        "status": str(Member.Status(status).label).lower(),
+    }
+
+
+def recorded_for_another(*, source: str, external_id: str, number: str) -> str:
+    """A purchase recorded for member `number`, posted again for someone else: a mistake, not a repeat."""
+    return gettext("Purchase %(external_id)s from %(source)s is already recorded for member %(number)s.") % {
+        "external_id": external_id,
+        "source": source,
+        "number": number,
+    }
+
+
+def line_problems(
+    *, sku: str, product_name: str, category: str, amount: Decimal | None, line: int | None = None
+) -> list[Problem]:
+    """What is wrong with one line of a purchase (amount None: not known, not checked)."""
+    problems = []
+    if amount is not None and amount < 0:
+        problems.append(Problem("amount", gettext("A line amount cannot be negative."), str(amount), line))
+    values = {"sku": sku, "product_name": product_name, "category": category}
+    for name, words, limit in _LINE_LIMITS:
+        if len(values[name] or "") > limit:
+            message = ngettext(
+                "A line's %(field)s is longer than %(limit)d character.",
+                "A line's %(field)s is longer than %(limit)d characters.",
+                limit,
+            ) % {"field": words, "limit": limit}
+            problems.append(Problem(name, message, values[name][:40], line))
+    return problems
+
+
+def purchase_problems(
+    *,
+    source: str,
+    external_id: str,
+    amount: Decimal | None,
+    store: str = "online",
+    lines: Sequence = (),
+    member_id: int | None = None,
+    member_status: str | _Unchecked | None = UNCHECKED,
+    member_number: str = "",
+    recorded_for: tuple[int, str] | None = None,
+) -> list[Problem]:
+    """Every reason to refuse the purchase, most important first: the one validator of a purchase.
+
+    `lines` are LineData (or anything with sku, product_name, category and amount). `member_status` None
+    means no such member; left UNCHECKED, the member is not looked at. `recorded_for` is (member id, member
+    number) of the member the purchase is recorded for already, when it is: someone else than `member_id` is
+    a problem, the same member is a repeat (the caller skips it), not a problem. `amount` None: the caller
+    could not read it (and said so), the amount is not checked.
+    """
+    problems: list[Problem] = []
+    if member_status is not UNCHECKED and member_status != Member.Status.ACTIVE:
+        problems.append(Problem(MEMBER, member_refusal(member_id, member_status, member_number)))
+    if recorded_for is not None and recorded_for[0] != member_id:
+        message = recorded_for_another(source=source, external_id=external_id, number=recorded_for[1])
+        problems.append(Problem(RECORDED, message, external_id))
+    if not source or not external_id:
+        problems.append(
+            Problem("external_id" if source else "source", gettext("A purchase needs a source and an external id."))
+        )
+    values = {"source": source, "external_id": external_id, "store": store}
+    for name, words, limit in _PURCHASE_LIMITS:
+        if len(values[name] or "") > limit:
+            message = ngettext(
+                "The %(field)s is longer than %(limit)d character.",
+                "The %(field)s is longer than %(limit)d characters.",
+                limit,
+            ) % {"field": words, "limit": limit}
+            problems.append(Problem(name, message, values[name][:40]))
+    if amount is not None:
+        if amount < 0:
+            problems.append(Problem("amount", gettext("A purchase amount cannot be negative."), str(amount)))
+        elif amount >= MAX_AMOUNT:
+            problems.append(Problem("amount", gettext("The purchase amount is too large."), str(amount)))
+    if lines:
+        problems.extend(
+            problem
+            for index, line in enumerate(lines)
+            if line.amount < 0
+            for problem in line_problems(sku="", product_name="", category="", amount=line.amount, line=index)
+        )
+        total = sum((line.amount for line in lines), ZERO)
+        if amount is not None and total > amount:
+            message = gettext("The line amounts add up to more than the purchase amount.")
+            problems.append(Problem("lines", message, str(total)))
+        for index, line in enumerate(lines):
+            problems.extend(
+                line_problems(
+                    sku=line.sku, product_name=line.product_name, category=line.category, amount=None, line=index
+                )
+            )
+    return problems
+
+
+def purchase_refusal(problems: list[Problem]) -> str | None:
+    """The words of the first problem, or None: what a path that refuses a purchase whole says."""
+    return problems[0].message if problems else None
