@@ -39,13 +39,12 @@ from .config import programme_config
 from .earning import RuleSet, calculate_points
 from .events import PurchasePosted, TierChanged
 from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
-from .planning import MEMBER, RECORDED, Problem, purchase_problems
+from .planning import MEMBER, RECORDED, Problem, purchase_problems, tier_move
 from .services import (
     add_months,
     expiry_for,
     purchase_categories,
     purchase_earn_key,
-    qualified_tier,
 )
 
 RETRIES = 3
@@ -640,32 +639,26 @@ def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, 
 
 
 def _tier_follow(state: _TierState, *, row: PurchaseRow, points: int, context: _Context) -> None:
-    """Move the tier as tier_recalculate does after each purchase (mirrors rewards.services._apply_tier)."""
+    """Move the tier as tier_recalculate does after each purchase: rewards.planning.tier_move on the figures
+    followed in memory."""
     if context.window_start <= row.purchased_at <= context.now:
         state.spend += row.amount
     if points > 0 and row.purchased_at >= context.window_start:
         state.points += points
-    target = qualified_tier(
-        tiers=context.tiers, values={Tier.Basis.SPEND: state.spend, Tier.Basis.POINTS: Decimal(state.points)}
+    move = tier_move(
+        current_tier=state.tier,
+        below_since=state.below_since,
+        progress_value={Tier.Basis.SPEND: state.spend, Tier.Basis.POINTS: Decimal(state.points)},
+        tiers=context.tiers,
+        now=context.now,
+        grace_days=context.settings.tier_grace_days,
     )
-    current = state.tier
-    current_rank = current.rank if current else -1
-    target_rank = target.rank if target else -1
-    grace_days = context.settings.tier_grace_days
-    if target_rank > current_rank or current is None:
-        if target is not None and target != current:
-            state.history.append((current, target, "qualified" if current is None else "upgrade"))
-            state.tier, state.below_since = target, None
-            state.changed = state.tier_changed = True
-    elif target_rank < current_rank:
-        if state.below_since is None:
-            state.below_since, state.changed = context.now, True
-        elif context.now - state.below_since >= timedelta(days=grace_days):
-            state.history.append((current, target, f"downgrade after {grace_days} days' grace"))
-            state.tier, state.below_since = target, None
-            state.changed = state.tier_changed = True
-    elif state.below_since is not None:
-        state.below_since, state.changed = None, True
+    if move.changed:
+        state.tier, state.below_since, state.changed = move.tier, move.below_since, True
+        if move.change is not None:
+            state.history.append(move.change)
+            state.tier_changed = True
+    target = move.target
     # The figures only grow within a batch, so a member qualified for the top tier stays there.
     state.settled = target is not None and target == state.tier and target.rank == context.tiers[-1].rank
 

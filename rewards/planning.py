@@ -5,8 +5,9 @@ through the batch, the demo data); the paths differ only in how they read what t
 lock and how they write what the functions decide.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import models
@@ -14,6 +15,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext
 
 from members.models import Member, Purchase, PurchaseLine
+
+from .models import Tier
 
 MAX_AMOUNT = Decimal("1e10")  # Purchase.amount has 12 digits, 2 after the point
 ZERO = Decimal("0")
@@ -157,3 +160,58 @@ def purchase_problems(
 def purchase_refusal(problems: list[Problem]) -> str | None:
     """The words of the first problem, or None: what a path that refuses a purchase whole says."""
     return problems[0].message if problems else None
+
+
+# --- Tiers ---------------------------------------------------------------------------------------
+
+
+def qualified_tier(*, tiers: Sequence[Tier], values: Mapping[str, Decimal]) -> Tier | None:
+    """The highest tier whose threshold the member's figures reach (values by Tier.Basis)."""
+    best = None
+    for tier in tiers:
+        if values.get(tier.basis, ZERO) >= tier.threshold:
+            best = tier if best is None or tier.rank > best.rank else best
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class TierMove:
+    """Where a member's tier goes: the tier and the start of the time below it after the move, and the change
+    to record (from, to, reason) when the tier itself changes."""
+
+    target: Tier | None  # the tier the figures qualify for
+    tier: Tier | None
+    below_since: datetime | None
+    change: tuple[Tier | None, Tier | None, str] | None
+    changed: bool  # the tier or below_since differ from before: something to write
+
+
+def tier_move(
+    *,
+    current_tier: Tier | None,
+    below_since: datetime | None,
+    progress_value: Mapping[str, Decimal],
+    tiers: Sequence[Tier],
+    now: datetime,
+    grace_days: int,
+) -> TierMove:
+    """The one tier state machine: upgrade at once; below the tier's threshold, start counting, and downgrade
+    (possibly to no tier) only once `grace_days` have passed since; back at the tier's level, stop counting.
+    `progress_value`: what counts towards a tier over the window, by Tier.Basis (spend, points)."""
+    target = qualified_tier(tiers=tiers, values=progress_value)
+    current_rank = current_tier.rank if current_tier else -1
+    target_rank = target.rank if target else -1
+    tier, since, change = current_tier, below_since, None
+    if target_rank > current_rank or current_tier is None:
+        if target is not None and target != current_tier:
+            change = (current_tier, target, "qualified" if current_tier is None else "upgrade")
+            tier, since = target, None
+    elif target_rank < current_rank:
+        if below_since is None:
+            since = now
+        elif now - below_since >= timedelta(days=grace_days):
+            change = (current_tier, target, f"downgrade after {grace_days} days' grace")
+            tier, since = target, None
+    elif below_since is not None:
+        since = None
+    return TierMove(target, tier, since, change, changed=change is not None or since != below_since)

@@ -39,7 +39,7 @@ from .models import (
     Tier,
     TierChange,
 )
-from .planning import member_refusal, purchase_problems, recorded_for_another
+from .planning import TierMove, member_refusal, purchase_problems, recorded_for_another, tier_move
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 PENDING = LedgerEntry.Bucket.PENDING
@@ -797,14 +797,6 @@ _TIER_POINTS_SQL = (
 )
 
 
-def qualified_tier(*, tiers: Sequence[Tier], values: dict[str, Decimal]) -> Tier | None:
-    best = None
-    for tier in tiers:
-        if values.get(tier.basis, Decimal("0")) >= tier.threshold:
-            best = tier if best is None or tier.rank > best.rank else best
-    return best
-
-
 def tier_recalculate(
     *,
     member: Member,
@@ -829,35 +821,32 @@ def tier_recalculate(
             )
             for basis in bases
         }
-        target = qualified_tier(tiers=tiers, values=values)
-        return _apply_tier(account=account, target=target, now=now, grace_days=settings.tier_grace_days)
+        move = tier_move(
+            current_tier=account.tier,
+            below_since=account.tier_below_since,
+            progress_value=values,
+            tiers=tiers,
+            now=now,
+            grace_days=settings.tier_grace_days,
+        )
+        return _apply_tier(account=account, move=move, now=now)
 
 
-def _apply_tier(*, account: PointsAccount, target: Tier | None, now: datetime, grace_days: int) -> PointsAccount:
-    current = account.tier
-    current_rank = current.rank if current else -1
-    target_rank = target.rank if target else -1
-    update: dict = {}
-    if target_rank > current_rank or current is None:
-        if target is not None and target != current:
-            update = {"tier": target, "tier_since": now, "tier_below_since": None}
-            reason = "qualified" if current is None else "upgrade"
-    elif target_rank < current_rank:
-        if account.tier_below_since is None:
-            update = {"tier_below_since": now}
-        elif now - account.tier_below_since >= timedelta(days=grace_days):
-            update = {"tier": target, "tier_since": now, "tier_below_since": None}
-            reason = f"downgrade after {grace_days} days' grace"
-    elif account.tier_below_since is not None:
-        update = {"tier_below_since": None}
-    if not update:
+def _apply_tier(*, account: PointsAccount, move: TierMove, now: datetime) -> PointsAccount:
+    """Write what rewards.planning.tier_move decided for the locked account, and announce a change."""
+    if not move.changed:
         return account
+    current = account.tier
+    update: dict = {"tier_below_since": move.below_since}
+    if move.change is not None:
+        update |= {"tier": move.tier, "tier_since": now}
     for name, value in update.items():
         setattr(account, name, value)
     PointsAccount.objects.filter(pk=account.pk).update(**update)
-    if "tier" in update:
+    if move.change is not None:
+        _old, new, reason = move.change
         TierChange.objects.create(
-            member_id=account.member_id, from_tier=current, to_tier=update["tier"], reason=reason, changed_at=now
+            member_id=account.member_id, from_tier=current, to_tier=new, reason=reason, changed_at=now
         )
         if has_receivers(TierChanged):
             announce(
@@ -903,13 +892,28 @@ def tiers_recalculate_all(*, now: datetime | None = None, member_ids: Iterable[i
             Tier.Basis.SPEND: spend.get(account.member_id) or Decimal("0"),
             Tier.Basis.POINTS: Decimal(points.get(account.member_id) or 0),
         }
-        target = qualified_tier(tiers=tiers, values=values)
-        before = (account.tier_id, account.tier_below_since)
-        if target == account.tier and account.tier_below_since is None:
+        move = tier_move(
+            current_tier=account.tier,
+            below_since=account.tier_below_since,
+            progress_value=values,
+            tiers=tiers,
+            now=now,
+            grace_days=settings.tier_grace_days,
+        )
+        if not move.changed:
             continue
+        before = (account.tier_id, account.tier_below_since)
         with transaction.atomic():
             locked = PointsAccount.objects.select_for_update(of=("self",)).select_related("tier").get(pk=account.pk)
-            _apply_tier(account=locked, target=target, now=now, grace_days=settings.tier_grace_days)
+            move = tier_move(
+                current_tier=locked.tier,
+                below_since=locked.tier_below_since,
+                progress_value=values,
+                tiers=tiers,
+                now=now,
+                grace_days=settings.tier_grace_days,
+            )
+            _apply_tier(account=locked, move=move, now=now)
             if (locked.tier_id, locked.tier_below_since) != before:
                 changed += 1
     return changed

@@ -1,11 +1,13 @@
 """rewards.planning: the one validator of a purchase and the one tier state machine, without the database."""
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import translation
 
 from members.services import LineData
-from rewards.planning import purchase_problems
+from rewards.models import Tier
+from rewards.planning import purchase_problems, tier_move
 
 
 def problems(**given):
@@ -42,3 +44,42 @@ def test_the_same_member_or_an_unchecked_member_is_no_problem():
 def test_problems_come_most_important_first():
     found = problems(member_id=7, member_status="suspended", member_number="1000000007", amount=Decimal("-1"))
     assert [about for about, _message, _line in found] == ["member", "amount"]
+
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+SILVER = Tier(pk=1, code="silver", name="Silver", rank=0, threshold=Decimal("100"), basis="spend")
+GOLD = Tier(pk=2, code="gold", name="Gold", rank=1, threshold=Decimal("1000"), basis="spend")
+
+
+def move(tier, spend, below_since=None, grace_days=30):
+    return tier_move(
+        current_tier=tier,
+        below_since=below_since,
+        progress_value={"spend": Decimal(spend)},
+        tiers=[SILVER, GOLD],
+        now=NOW,
+        grace_days=grace_days,
+    )
+
+
+def test_a_tier_is_reached_at_once():
+    assert move(None, 100).change == (None, SILVER, "qualified")
+    reached = move(SILVER, 1500, below_since=NOW - timedelta(days=3))
+    assert (reached.tier, reached.below_since, reached.change) == (GOLD, None, (SILVER, GOLD, "upgrade"))
+
+
+def test_falling_below_starts_the_grace_and_the_downgrade_waits_for_its_end():
+    below = move(GOLD, 500)
+    assert (below.tier, below.below_since, below.change, below.changed) == (GOLD, NOW, None, True)
+    waiting = move(GOLD, 500, below_since=NOW - timedelta(days=29))
+    assert (waiting.tier, waiting.change, waiting.changed) == (GOLD, None, False)
+    down = move(GOLD, 50, below_since=NOW - timedelta(days=30))
+    assert (down.tier, down.below_since) == (None, None)
+    assert down.change == (GOLD, None, "downgrade after 30 days' grace")
+
+
+def test_back_at_the_tier_stops_the_grace_and_staying_changes_nothing():
+    back = move(GOLD, 1000, below_since=NOW - timedelta(days=10))
+    assert (back.tier, back.below_since, back.change, back.changed) == (GOLD, None, None, True)
+    assert move(GOLD, 2000).changed is False
+    assert move(None, 10).changed is False
