@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -36,13 +36,23 @@ from members.models import Member, Purchase, PurchaseLine
 from members.services import LineData
 
 from .config import programme_config
-from .earning import RuleSet, calculate_points
+from .earning import RuleSet
 from .events import PurchasePosted, TierChanged
 from .models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
-from .planning import MEMBER, RECORDED, Problem, purchase_problems, tier_move
+from .planning import (
+    MEMBER,
+    POINTS,
+    RECORDED,
+    SPEND,
+    PlanConfig,
+    Problem,
+    PurchasePlan,
+    Standing,
+    plan_purchase,
+    purchase_problems,
+)
 from .services import (
     add_months,
-    expiry_for,
     purchase_categories,
     purchase_earn_key,
 )
@@ -126,6 +136,7 @@ class _Context:
     tiers: list[Tier]  # empty: tiers are left as they are
     tiers_by_id: dict[int, Tier]
     window_start: datetime
+    plan: PlanConfig
     reference: str = ""
 
 
@@ -150,7 +161,7 @@ class _TierState:
     tier: Tier | None
     below_since: datetime | None
     spend: Decimal
-    points: int
+    points: Decimal
     changed: bool = False
     tier_changed: bool = False
     settled: bool = False  # in the top tier and qualified for it: more purchases cannot move it
@@ -227,6 +238,9 @@ def purchases_post_batch(
         tiers=list(config.tiers) if recalculate_tiers else [],
         tiers_by_id={tier.pk: tier for tier in config.tiers},
         window_start=add_months(now, -settings.tier_window_months),
+        plan=PlanConfig.at(
+            ruleset=config.ruleset, settings=settings, tiers=list(config.tiers) if recalculate_tiers else [], now=now
+        ),
         reference=reference,
     )
     result = BatchResult()
@@ -451,42 +465,46 @@ def _calculate(
     writes: _Writes,
     emit,
 ) -> None:
-    """Each row's points, entry and lot (mirroring rewards.services.purchase_post and _post_purchase_points),
-    with the tier moving as it would between purchases."""
-    settings, now = context.settings, context.now
-    ruleset = context.ruleset
+    """Each row's rewards.planning.plan_purchase, as purchase_post plans it, written as the part's entries and
+    lots, with the tier moving as it would between purchases."""
+    plan_config = context.plan
     for index, row in enumerate(rows):
         state = tier_states.get(row.member_id)
-        tier = state.tier if state is not None else context.tiers_by_id.get(accounts[row.member_id].tier_id)
-        earning = calculate_points(
+        following = state is not None and not state.settled
+        if state is None:
+            standing = Standing(context.tiers_by_id.get(accounts[row.member_id].tier_id))
+        elif following:
+            standing = Standing(state.tier, state.below_since, {SPEND: state.spend, POINTS: state.points})
+        else:
+            standing = Standing(state.tier)
+        plan = plan_purchase(
+            external_id=row.external_id,
             amount=row.amount,
             store=row.store or "online",
             purchased_at=row.purchased_at,
             lines=row.lines,  # LineData has the amount, sku and category that earning.Line has
-            tier=tier,
-            ruleset=ruleset,
+            standing=standing,
+            config=plan_config,
         )
-        points = earning.points
-        if state is not None and not state.settled:
-            _tier_follow(state, row=row, points=points, context=context)
+        if following:
+            _tier_follow(state, plan=plan, context=context)
+        points = plan.points
         if points <= 0:
             continue
-        available_at = row.purchased_at + timedelta(days=settings.pending_days)
-        pending = bool(settings.pending_days and available_at > now)
         position = len(writes.entries)
         entry = (
             writes.entry_ids[position] if writes.entry_ids else None,
             row.member_id,
             EARN,
-            PENDING if pending else AVAILABLE,
+            plan.bucket,
             points,
-            f"Purchase {row.external_id} ({row.amount} PLN)"[:255],
+            plan.reason[:255],
             writes.purchase_ids[index] if writes.purchase_ids else None,
             context.reference,
-            earning.applied,
+            plan.rules,
             None,  # actor_id
             purchase_earn_key(row),  # reads .source and .external_id, which the row has
-            available_at if pending else None,
+            plan.available_at,
             row.purchased_at,
         )
         if emit is not None:
@@ -494,12 +512,11 @@ def _calculate(
         writes.entries.append(entry)
         writes.entry_purchase.append(index)
         credited = writes.points.setdefault(row.member_id, [0, 0])
-        if pending:
+        if plan.bucket == PENDING:
             credited[1] += points
         else:
             credited[0] += points
-            earned_at = max(row.purchased_at, available_at) if settings.pending_days else row.purchased_at
-            writes.lots.append(_Lot(position, row.member_id, points, row.purchased_at, expiry_for(earned_at, settings)))
+            writes.lots.append(_Lot(position, row.member_id, points, row.purchased_at, plan.expires_at))
 
 
 def _row_problems(
@@ -632,27 +649,16 @@ def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, 
             tier=context.tiers_by_id.get(account.tier_id),
             below_since=account.tier_below_since,
             spend=figures[member_id].get("spend") or ZERO,
-            points=figures[member_id].get("points") or 0,
+            points=Decimal(figures[member_id].get("points") or 0),
         )
         for member_id, account in accounts.items()
     }
 
 
-def _tier_follow(state: _TierState, *, row: PurchaseRow, points: int, context: _Context) -> None:
-    """Move the tier as tier_recalculate does after each purchase: rewards.planning.tier_move on the figures
-    followed in memory."""
-    if context.window_start <= row.purchased_at <= context.now:
-        state.spend += row.amount
-    if points > 0 and row.purchased_at >= context.window_start:
-        state.points += points
-    move = tier_move(
-        current_tier=state.tier,
-        below_since=state.below_since,
-        progress_value={Tier.Basis.SPEND: state.spend, Tier.Basis.POINTS: Decimal(state.points)},
-        tiers=context.tiers,
-        now=context.now,
-        grace_days=context.settings.tier_grace_days,
-    )
+def _tier_follow(state: _TierState, *, plan: PurchasePlan, context: _Context) -> None:
+    """Keep the tier as tier_recalculate leaves it after each purchase: the plan's figures and tier move."""
+    state.spend, state.points = plan.progress[SPEND], plan.progress[POINTS]
+    move = plan.tier
     if move.changed:
         state.tier, state.below_since, state.changed = move.tier, move.below_since, True
         if move.change is not None:

@@ -1,4 +1,5 @@
-"""What happens to a purchase, decided once, without queries: whether it is refused and why, and how a tier moves.
+"""What happens to a purchase, decided once, without queries: whether it is refused and why, what it earns and
+where the points go (pending or available, until when), and how the member's tier moves.
 
 Every path that posts purchases asks these functions (`purchase_post`, the batch, the purchases import and,
 through the batch, the demo data); the paths differ only in how they read what the functions need, how they
@@ -16,7 +17,8 @@ from django.utils.translation import gettext, ngettext
 
 from members.models import Member, Purchase, PurchaseLine
 
-from .models import Tier
+from .earning import RuleSet, calculate_points
+from .models import LedgerEntry, ProgramSettings, Tier
 
 MAX_AMOUNT = Decimal("1e10")  # Purchase.amount has 12 digits, 2 after the point
 ZERO = Decimal("0")
@@ -215,3 +217,116 @@ def tier_move(
     elif below_since is not None:
         since = None
     return TierMove(target, tier, since, change, changed=change is not None or since != below_since)
+
+
+# --- The plan of a purchase ----------------------------------------------------------------------
+
+SPEND = Tier.Basis.SPEND.value
+POINTS = Tier.Basis.POINTS.value
+PENDING = LedgerEntry.Bucket.PENDING.value
+AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def expiry_for(earned_at: datetime, settings: ProgramSettings) -> datetime | None:
+    if not settings.points_lifetime_months:
+        return None
+    return add_months(earned_at, settings.points_lifetime_months)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanConfig:
+    """The programme as a plan needs it, at one moment: the cached configuration (rewards.config) and now."""
+
+    ruleset: RuleSet
+    settings: ProgramSettings
+    tiers: Sequence[Tier]  # ordered by rank; empty: tiers are left as they are
+    now: datetime
+    window_start: datetime  # the start of the rolling window that counts towards a tier
+
+    @classmethod
+    def at(cls, *, ruleset: RuleSet, settings: ProgramSettings, tiers: Sequence[Tier], now: datetime) -> "PlanConfig":
+        return cls(ruleset, settings, tiers, now, add_months(now, -settings.tier_window_months))
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """The member's standing before the purchase."""
+
+    tier: Tier | None
+    below_since: datetime | None = None
+    # What counted towards a tier over the window before this purchase, by Tier.Basis; None: the tier is not
+    # moved by this purchase (no tiers, or a batch that knows it cannot move).
+    progress: Mapping[str, Decimal] | None = None
+
+
+@dataclass(slots=True)
+class PurchasePlan:
+    """What posting the purchase writes: one earn entry (none without points) and, for available points, its
+    lot; the tier move, when the tier is followed. The paths write it row by row or in sets."""
+
+    points: int
+    rules: list
+    reason: str
+    bucket: str  # PENDING or AVAILABLE
+    available_at: datetime | None  # when pending points become available
+    expires_at: datetime | None  # the lot's expiry, for available points
+    progress: dict[str, Decimal] | None  # the standing's progress with this purchase counted
+    tier: TierMove | None
+
+
+def plan_purchase(
+    *,
+    external_id: str,
+    amount: Decimal,
+    store: str,
+    purchased_at: datetime,
+    lines: Sequence,
+    standing: Standing,
+    config: PlanConfig,
+) -> PurchasePlan:
+    """The one planning step of a purchase already validated (`purchase_problems`): its points with the rules
+    applied at the member's tier, the pending window and the lot's expiry, and the tier it leads to.
+
+    `lines`: rewards.earning.Line or members.services.LineData (both have amount, sku and category)."""
+    earning = calculate_points(
+        amount=amount, store=store, purchased_at=purchased_at, lines=lines, tier=standing.tier, ruleset=config.ruleset
+    )
+    points = earning.points
+    settings = config.settings
+    pending_days = settings.pending_days
+    available_at = expires_at = None
+    bucket = AVAILABLE
+    if points > 0:
+        ready_at = purchased_at + timedelta(days=pending_days)
+        if pending_days and ready_at > config.now:
+            bucket, available_at = PENDING, ready_at
+        else:
+            expires_at = expiry_for(max(purchased_at, ready_at) if pending_days else purchased_at, settings)
+    progress = move = None
+    if standing.progress is not None:
+        progress = dict(standing.progress)
+        if config.window_start <= purchased_at <= config.now:
+            progress[SPEND] = progress.get(SPEND, ZERO) + amount
+        if points > 0 and purchased_at >= config.window_start:
+            progress[POINTS] = progress.get(POINTS, ZERO) + points
+        move = tier_move(
+            current_tier=standing.tier,
+            below_since=standing.below_since,
+            progress_value=progress,
+            tiers=config.tiers,
+            now=config.now,
+            grace_days=settings.tier_grace_days,
+        )
+    reason = f"Purchase {external_id} ({amount} PLN)"
+    return PurchasePlan(points, earning.applied, reason, bucket, available_at, expires_at, progress, move)

@@ -28,7 +28,7 @@ from members.models import Member, Purchase, Refund
 from members.services import LineData, MemberError, member_merge_profile, purchase_create, refund_create
 
 from .config import programme_config
-from .earning import Line, RuleSet, calculate_points
+from .earning import RuleSet
 from .events import PointsRedeemed, PurchasePosted, PurchaseRefunded, TierChanged
 from .models import (
     EventRule,
@@ -39,7 +39,19 @@ from .models import (
     Tier,
     TierChange,
 )
-from .planning import TierMove, member_refusal, purchase_problems, recorded_for_another, tier_move
+from .planning import (
+    PlanConfig,
+    PurchasePlan,
+    Standing,
+    TierMove,
+    add_months,
+    expiry_for,
+    member_refusal,
+    plan_purchase,
+    purchase_problems,
+    recorded_for_another,
+    tier_move,
+)
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 PENDING = LedgerEntry.Bucket.PENDING
@@ -55,23 +67,6 @@ class InsufficientPoints(PointsError):
 
 def program_settings() -> ProgramSettings:
     return ProgramSettings.objects.get_or_create(pk=1)[0]
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    for day in (moment.day, 30, 29, 28):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
-def expiry_for(earned_at: datetime, settings: ProgramSettings) -> datetime | None:
-    if not settings.points_lifetime_months:
-        return None
-    return add_months(earned_at, settings.points_lifetime_months)
 
 
 def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> PointsAccount:
@@ -567,6 +562,16 @@ def purchase_post(
     account = account_lock(member=member, tiers=config.tiers)
     now = now or timezone.now()
     purchased_at = purchased_at or now
+    settings = config.settings
+    # The tier's figures before this purchase, under the account's lock: the plan counts the purchase in.
+    progress = None
+    if config.tiers:
+        progress = {
+            basis: tier_progress_value(
+                member=member, tier_basis=basis, now=now, window_months=settings.tier_window_months
+            )
+            for basis in {tier.basis for tier in config.tiers}
+        }
     purchase = purchase_create(
         member=member,
         source=source,
@@ -585,25 +590,16 @@ def purchase_post(
                 recorded_for_another(source=source, external_id=external_id, number=existing.member.member_number)
             )
         return PostedPurchase(existing, _existing(purchase_earn_key(existing)), created=False)
-    earning = calculate_points(
+    plan = plan_purchase(
+        external_id=external_id,
         amount=amount,
         store=purchase.store,
         purchased_at=purchased_at,
-        lines=[Line(amount=line.amount, sku=line.sku, category=line.category) for line in lines],
-        tier=account.tier,
-        ruleset=ruleset or config.ruleset,
+        lines=lines,
+        standing=Standing(account.tier, account.tier_below_since, progress),
+        config=PlanConfig.at(ruleset=ruleset or config.ruleset, settings=settings, tiers=config.tiers, now=now),
     )
-    settings = config.settings
-    entry = None
-    if earning.points > 0:
-        entry = _post_purchase_points(
-            account=account,
-            purchase=purchase,
-            earning_points=earning.points,
-            rules=earning.applied,
-            now=now,
-            settings=settings,
-        )
+    entry = _post_purchase_points(account=account, purchase=purchase, plan=plan) if plan.points > 0 else None
     if has_receivers(PurchasePosted):
         # Before the tier moves, as the batch announces its purchases before its tier changes.
         announce(
@@ -620,45 +616,25 @@ def purchase_post(
                 )
             ]
         )
-    tier_recalculate(member=member, account=account, now=now, tiers=config.tiers, settings=settings)
+    if plan.tier is not None:
+        _apply_tier(account=account, move=plan.tier, now=now)
     return PostedPurchase(purchase, entry, created=True)
 
 
-def _post_purchase_points(
-    *,
-    account: PointsAccount,
-    purchase: Purchase,
-    earning_points: int,
-    rules: list,
-    now: datetime,
-    settings: ProgramSettings,
-) -> LedgerEntry:
-    available_at = purchase.purchased_at + timedelta(days=settings.pending_days)
-    reason = f"Purchase {purchase.external_id} ({purchase.amount} PLN)"
-    if settings.pending_days and available_at > now:
-        return _post(
-            account=account,
-            kind=LedgerEntry.Kind.EARN,
-            bucket=PENDING,
-            points=earning_points,
-            reason=reason,
-            idempotency_key=purchase_earn_key(purchase),
-            purchase=purchase,
-            rules=rules,
-            at=purchase.purchased_at,
-            available_at=available_at,
-        )
-    earned_at = max(purchase.purchased_at, available_at) if settings.pending_days else purchase.purchased_at
+def _post_purchase_points(*, account: PointsAccount, purchase: Purchase, plan: PurchasePlan) -> LedgerEntry:
+    """Write the planned earn entry (and, for available points, its lot) row by row."""
     return _post(
         account=account,
         kind=LedgerEntry.Kind.EARN,
-        points=earning_points,
-        reason=reason,
+        bucket=plan.bucket,
+        points=plan.points,
+        reason=plan.reason,
         idempotency_key=purchase_earn_key(purchase),
         purchase=purchase,
-        rules=rules,
+        rules=plan.rules,
         at=purchase.purchased_at,
-        expires_at=expiry_for(earned_at, settings),
+        available_at=plan.available_at,
+        expires_at=plan.expires_at,
     )
 
 

@@ -83,3 +83,32 @@ def test_back_at_the_tier_stops_the_grace_and_staying_changes_nothing():
     assert (back.tier, back.below_since, back.change, back.changed) == (GOLD, None, None, True)
     assert move(GOLD, 2000).changed is False
     assert move(None, 10).changed is False
+
+
+def test_a_plan_has_the_points_where_they_go_and_the_tier_they_lead_to():
+    from rewards.earning import RuleSet
+    from rewards.models import ProgramSettings
+    from rewards.planning import PENDING, PlanConfig, Standing, plan_purchase
+
+    settings = ProgramSettings(pending_days=14, points_lifetime_months=12, tier_window_months=12, tier_grace_days=30)
+    config = PlanConfig.at(
+        ruleset=RuleSet(base_rate=Decimal("1"), cap=None, rules=()), settings=settings, tiers=[SILVER, GOLD], now=NOW
+    )
+
+    def plan(purchased_at, spend):
+        return plan_purchase(
+            external_id="R-1",
+            amount=Decimal("200.00"),
+            store="online",
+            purchased_at=purchased_at,
+            lines=(),
+            standing=Standing(SILVER, None, {"spend": Decimal(spend)}),
+            config=config,
+        )
+
+    fresh = plan(NOW, 900)
+    assert (fresh.points, fresh.bucket, fresh.available_at) == (200, PENDING, NOW + timedelta(days=14))
+    assert fresh.progress["spend"] == Decimal("1100.00") and fresh.tier.change == (SILVER, GOLD, "upgrade")
+    old = plan(NOW - timedelta(days=20), 0)
+    assert (old.bucket, old.expires_at) == ("available", datetime(2027, 2, 23, 12, tzinfo=UTC))
+    assert old.tier.changed is False
