@@ -4,7 +4,7 @@
 
 The database is reset and filled with `--members` members (each with a points account in the bottom tier),
 then every format runs in its own process, so its peak RSS is its own. A format's run is what the Celery
-worker does for a big export from the admin: `members.tasks.export_job_run` on a queued job of a superuser,
+worker does for a big export from the admin: `loyalty_site.files.tasks.export_job_run` on a queued job of a superuser,
 which rebuilds the member changelist's queryset (`--filters`, a changelist query string, e.g. "status=active"),
 streams the rows through the member resource with points into a file under a temporary MEDIA_ROOT and
 records the export. The process's RSS is read before the export (Django and the apps loaded) and its peak
@@ -58,9 +58,9 @@ def child(file_format: str, filters: str) -> None:
     _setup.bootstrap()
     from django.contrib.auth import get_user_model
 
-    from members.exports import export_job_create
+    from loyalty_site.files.exports import export_job_create
+    from loyalty_site.files.tasks import export_job_run
     from members.models import Member
-    from members.tasks import export_job_run
 
     user = get_user_model().objects.get(username=USERNAME)
     job = export_job_create(user=user, model=Member, filters=filters, file_format=file_format, personal_data=True)

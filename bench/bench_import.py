@@ -82,7 +82,7 @@ def run_ours(path: Path, rows: int, preview_only: bool) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.files import File
 
-    from members.importing import import_apply, import_job_create, import_preview
+    from loyalty_site.files.importing import import_apply, import_job_create, import_preview
     from rewards.selectors import ledger_mismatches
 
     user = get_user_model().objects.create_superuser("bench", "bench@example.pl", "x")
@@ -230,8 +230,8 @@ def run_web(path: Path, rows: int) -> dict:
     from django.test import Client
     from django.urls import reverse
 
-    from members import admin_imports
-    from members.models import ImportJob
+    from loyalty_site.files import admin_imports
+    from loyalty_site.files.models import ImportJob
 
     queued: list[tuple[str, int]] = []
 
@@ -258,7 +258,7 @@ def run_web(path: Path, rows: int) -> dict:
     result["upload_s"] = time.perf_counter() - start
     assert status.startswith("302"), status
     job = ImportJob.objects.get()
-    page = reverse("admin:members_importjob_change", args=[job.pk])
+    page = reverse("admin:files_importjob_change", args=[job.pk])
     workers = {}
     for stage in ("preview", "apply"):
         assert queued and queued[-1] == (stage, job.pk), queued
@@ -271,7 +271,7 @@ def run_web(path: Path, rows: int) -> dict:
         result[f"page_after_{stage}_kb"] = len(response.content) / 1024
         assert response.status_code == 200
         if stage == "preview":
-            confirm = reverse("admin:members_importjob_confirm", args=[job.pk])
+            confirm = reverse("admin:files_importjob_confirm", args=[job.pk])
             response = client.post(confirm, {"action": "import", "source": "pos"}, secure=True)
             assert response.status_code == 302
     job.refresh_from_db()
@@ -303,7 +303,7 @@ def _upload_streamed(path: Path, session: str) -> str:
     with body.open("rb") as stream:
         environ = {
             "REQUEST_METHOD": "POST",
-            "PATH_INFO": reverse("admin:members_importjob_upload"),
+            "PATH_INFO": reverse("admin:files_importjob_upload"),
             "SERVER_NAME": "localhost",
             "SERVER_PORT": "443",
             "HTTP_HOST": "localhost",
@@ -331,7 +331,7 @@ def _worker(stage: str, job_id: int) -> dict:
 
 
 def run_worker(stage: str, job_id: int) -> dict:
-    from members.tasks import import_apply_run, import_preview_run
+    from loyalty_site.files.tasks import import_apply_run, import_preview_run
 
     job = (import_preview_run if stage == "preview" else import_apply_run)(job_id)
     return {

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from members.importing import import_apply, import_job_create, import_preview
+from loyalty_site.files.importing import import_apply, import_job_create, import_preview
 from members.models import ConsentText, Member
 
 ROWS = 10_000

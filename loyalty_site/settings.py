@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "loyalty_site.login_throttle",
     "django_htmx",
     "import_export",
+    "loyalty_site.files",  # the import/export engine and its jobs; knows no domain model
     "members",
     "rewards",
     "campaigns",
@@ -214,16 +215,16 @@ CELERY_TIMEZONE = TIME_ZONE
 # Staff file work (import previews and confirms, background exports) has a queue of its own, so a huge or
 # hostile file never holds up campaign sends or the points jobs; workers must consume it (`-Q celery,files`).
 CELERY_TASK_ROUTES = {
-    "members.tasks.import_preview_task": {"queue": "files"},
-    "members.tasks.import_apply_task": {"queue": "files"},
-    "members.tasks.export_job_task": {"queue": "files"},
+    "loyalty_site.files.tasks.import_preview_task": {"queue": "files"},
+    "loyalty_site.files.tasks.import_apply_task": {"queue": "files"},
+    "loyalty_site.files.tasks.export_job_task": {"queue": "files"},
 }
 # Time limits of those tasks (seconds): the soft one stops the job cleanly with a message, the hard one kills it.
 FILE_TASK_SOFT_TIME_LIMIT = int(os.environ.get("FILE_TASK_SOFT_TIME_LIMIT", "1800"))
 FILE_TASK_TIME_LIMIT = int(os.environ.get("FILE_TASK_TIME_LIMIT", str(FILE_TASK_SOFT_TIME_LIMIT + 120)))
 CELERY_BEAT_SCHEDULE = {
-    "export-files-cleanup": {"task": "members.tasks.export_files_cleanup_task", "schedule": 3600.0 * 6},
-    "import-files-cleanup": {"task": "members.tasks.import_files_cleanup_task", "schedule": 3600.0 * 6},
+    "export-files-cleanup": {"task": "loyalty_site.files.tasks.export_files_cleanup_task", "schedule": 3600.0 * 6},
+    "import-files-cleanup": {"task": "loyalty_site.files.tasks.import_files_cleanup_task", "schedule": 3600.0 * 6},
     "points-release-pending": {"task": "rewards.tasks.points_release_pending_task", "schedule": 3600.0},
     "points-expire": {"task": "rewards.tasks.points_expire_task", "schedule": 3600.0 * 6},
     "tiers-recalculate": {"task": "rewards.tasks.tiers_recalculate_task", "schedule": 3600.0 * 24},
@@ -244,7 +245,11 @@ IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 # Formula neutralisation is ours (members/exports.py): the library's setting only strips a leading "=".
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
-# Exports: lists longer than this are written by a Celery task (members.exports); their files are kept this many days.
+# The permission staff need to see personal data: to export it, and unmasked in an import's preview and
+# reports (loyalty_site.files knows it only by this name; members defines it).
+PERSONAL_DATA_PERMISSION = "members.view_member_personal_data"
+# Exports: lists longer than this are written by a Celery task (loyalty_site.files.exports); their files
+# are kept this many days.
 EXPORT_BACKGROUND_ROWS = int(os.environ.get("EXPORT_BACKGROUND_ROWS", "5000"))
 EXPORT_FILES_KEEP_DAYS = int(os.environ.get("EXPORT_FILES_KEEP_DAYS", "7"))
 # Imports: processes a big purchases import posts its points in (PostgreSQL; 1 = in the worker's own process).

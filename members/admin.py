@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.files.admin_exports import SafeExportAdminMixin
 from loyalty_site.login_throttle.admin import UNLOCK_PERMISSION
 from loyalty_site.login_throttle.services import login_unlock
 
@@ -29,7 +30,6 @@ from .exports import (
     MemberResource,
     PurchaseResource,
     RefundResource,
-    SafeExportAdminMixin,
 )
 from .forms import (
     ConsentEventAdminForm,
@@ -630,7 +630,3 @@ class MemberChangeAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdm
     @admin.display(description=_("new value"))
     def masked_new_value(self, change):
         return masked_change_value(change, change.new_value)
-
-
-from . import admin_imports  # noqa: E402, F401  the import jobs pages
-from .admin_exports import ExportJobAdmin  # noqa: E402, F401  the background export pages

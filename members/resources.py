@@ -16,14 +16,16 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, mask_column, register
+from loyalty_site.files.models import ImportJob
+from loyalty_site.files.tabular import parse_bool, parse_date, parse_datetime
 from loyalty_site.values import date_problem, too_long
 
-from .importing import Column, Outcome, Row, register
-from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, ImportJob, LoyaltyCard, Member
+from .forms import mask_date, mask_email, mask_phone
+from .models import Channel, ConsentEvent, ConsentPurpose, ConsentText, LoyaltyCard, Member
 from .phones import normalise_phone
 from .selectors import consent_states
 from .services import members_enroll_many, members_update_many
-from .tabular import parse_bool, parse_date, parse_datetime
 
 CONSENT_COLUMNS = {
     f"consent_{channel}_{purpose}": (channel, purpose)
@@ -56,12 +58,14 @@ def awards_joining_bonus(job: ImportJob) -> bool:
     return bool(job.options.get(JOINING_BONUS_OPTION))
 
 
-class MemberImport:
+class MemberImport(ImportHandler):
     kind = "members"
     label = _("Members (with consent)")
     permission = "members.add_member"
-    # The upload form asks whether new members get the joining bonus (members.import_forms).
-    joining_bonus_option = True
+    # The upload form asks whether new members get the joining bonus (loyalty_site.files.import_forms).
+    joining_bonus_option = JOINING_BONUS_OPTION
+    # The failed-rows report repeats contact details: it needs the personal-data permission.
+    personal_data = True
     columns = [
         Column(
             "member_number",
@@ -287,6 +291,11 @@ class MemberImport:
             ]
         )
 
+    def consent_versions(self) -> list[str]:
+        """Distinct consent text versions, the newest first: the upload form asks which one members agreed to."""
+        versions = ConsentText.objects.order_by("-valid_from", "-created_at").values_list("version", flat=True)
+        return list(dict.fromkeys(versions))
+
 
 def _consent_texts(job: ImportJob) -> dict[tuple[str, str], ConsentText]:
     version = job.options.get("consent_version")
@@ -300,3 +309,7 @@ def _consent_texts(job: ImportJob) -> dict[tuple[str, str], ConsentText]:
 
 
 register(MemberImport())
+# Contact details in a file of any kind are shown masked in an import's preview to staff without the permission.
+mask_column("email", mask_email)
+mask_column("phone", mask_phone)
+mask_column("birth_date", mask_date)

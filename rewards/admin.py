@@ -25,8 +25,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.files.admin_exports import SafeExportAdminMixin
 from members import admin as members_admin
-from members.exports import SafeExportAdminMixin
 from members.models import Member
 from members.phones import normalise_phone
 from members.services import MemberError

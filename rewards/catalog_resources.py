@@ -16,11 +16,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register
+from loyalty_site.files.models import ImportJob
+from loyalty_site.files.tabular import parse_bool, parse_datetime, parse_decimal
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_problem, too_long
-from members.importing import Column, Outcome, Row, register
-from members.models import ImportJob
 from members.phones import normalise_phone
-from members.tabular import parse_bool, parse_datetime, parse_decimal
 
 from .models import Partner, Reward, Tier, nip_is_valid, nip_normalise
 
@@ -183,7 +183,7 @@ def _classify(outcome: Outcome, code: str, instance, data: dict) -> None:
 # --- Partners --------------------------------------------------------------------------------------
 
 
-class PartnerImport:
+class PartnerImport(ImportHandler):
     kind = "partners"
     label = _("Partners")
     permission = "rewards.add_partner"
@@ -278,7 +278,7 @@ class PartnerImport:
 # --- Rewards ---------------------------------------------------------------------------------------
 
 
-class RewardImport:
+class RewardImport(ImportHandler):
     kind = "rewards"
     label = _("Rewards (catalog)")
     permission = "rewards.add_reward"

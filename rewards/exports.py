@@ -1,8 +1,9 @@
-"""Spreadsheet exports of the points economy, on the safe base in `members.exports` (see there)."""
+"""Spreadsheet exports of the points economy, on the safe base in `loyalty_site.files.exports` (see there)."""
 
 from import_export import widgets
 
-from members.exports import MemberResource, SafeExportResource, related
+from loyalty_site.files.exports import SafeExportResource, related
+from members.exports import MemberResource
 
 from .models import EarningRule, EventRule, LedgerEntry, Partner, PointsAccount, Reward, Tier, TierChange
 

@@ -19,12 +19,13 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.files.importing import Column, Outcome, Row, register
+from loyalty_site.files.models import ImportJob
+from loyalty_site.files.tabular import parse_datetime, parse_decimal
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_range, too_long
-from members.importing import Column, Outcome, Row, register
-from members.models import ImportJob, LoyaltyCard, Member, Purchase, PurchaseLine, Refund
+from members.models import LoyaltyCard, Member, Purchase, PurchaseLine, Refund
 from members.resources import normalise_phone
 from members.services import LineData, MemberError
-from members.tabular import parse_datetime, parse_decimal
 
 from .batch import PurchaseRow, purchases_post_batch, recorded_purchases
 from .config import programme_config

@@ -186,13 +186,13 @@ def test_celery_worker_runs_a_task_sent_through_the_filesystem_broker(demo_env, 
         # not exist: it does nothing, but only a worker consuming that queue runs it).
         send = (
             "from rewards.tasks import points_expire_task; points_expire_task.delay(); "
-            "from members.tasks import import_preview_task; import_preview_task.delay(0)"
+            "from loyalty_site.files.tasks import import_preview_task; import_preview_task.delay(0)"
         )
         sent = _manage(env, "shell", "-v", "0", "-c", send)
         assert sent.returncode == 0, sent.stderr
         succeeded = [
             re.compile(r"rewards\.tasks\.points_expire_task\[[0-9a-f-]+\] succeeded"),
-            re.compile(r"members\.tasks\.import_preview_task\[[0-9a-f-]+\] succeeded"),
+            re.compile(r"loyalty_site\.files\.tasks\.import_preview_task\[[0-9a-f-]+\] succeeded"),
         ]
         deadline = time.monotonic() + 60
         while not all(p.search(log_path.read_text()) for p in succeeded) and time.monotonic() < deadline:

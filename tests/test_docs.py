@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from members.importing import HANDLERS
+from loyalty_site.files.importing import HANDLERS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

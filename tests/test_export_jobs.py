@@ -23,10 +23,11 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl.worksheet._writer import ALL_TEMP_FILES as openpyxl_temporary_files
 
-from members import exports
-from members.exports import EXPORT_FLAG, SafeExportResource, export_files_cleanup, export_job_create
-from members.models import ExportJob, Member
-from members.tasks import export_files_cleanup_task, export_job_run, export_job_task
+from loyalty_site.files import exports
+from loyalty_site.files.exports import EXPORT_FLAG, SafeExportResource, export_files_cleanup, export_job_create
+from loyalty_site.files.models import ExportJob
+from loyalty_site.files.tasks import export_files_cleanup_task, export_job_run, export_job_task
+from members.models import Member
 from rewards.services import points_earn
 
 MEMBER_EXPORT = "admin:members_member_export"
@@ -108,11 +109,11 @@ def run_queued(callbacks) -> None:
 
 
 def job_url(job) -> str:
-    return reverse("admin:members_exportjob_change", args=[job.pk])
+    return reverse("admin:files_exportjob_change", args=[job.pk])
 
 
 def download_url(job) -> str:
-    return reverse("admin:members_exportjob_download", args=[job.pk])
+    return reverse("admin:files_exportjob_download", args=[job.pk])
 
 
 def content(response) -> bytes:
@@ -340,16 +341,16 @@ def test_others_get_404_on_someones_export_and_a_superuser_may_download_it(
     assert support.get(download_url(job)).status_code == 404
     assert support.get(job_url(job)).status_code == 404
     assert support.get(job_url(job), HTTP_HX_REQUEST="true").status_code == 404
-    listed = support.get(reverse("admin:members_exportjob_changelist")).context["cl"].result_list
+    listed = support.get(reverse("admin:files_exportjob_changelist")).context["cl"].result_list
     assert list(listed) == []
 
     support_job = export_in_background(support, django_capture_on_commit_callbacks)
     assert support_job.created_by.username == "support"
     assert support.get(download_url(support_job)).status_code == 200
     assert admin_client_.get(download_url(support_job)).status_code == 200
-    listed = admin_client_.get(reverse("admin:members_exportjob_changelist")).context["cl"].result_list
+    listed = admin_client_.get(reverse("admin:files_exportjob_changelist")).context["cl"].result_list
     assert {j.pk for j in listed} == {job.pk, support_job.pk}
-    listed = support.get(reverse("admin:members_exportjob_changelist")).context["cl"].result_list
+    listed = support.get(reverse("admin:files_exportjob_changelist")).context["cl"].result_list
     assert [j.pk for j in listed] == [support_job.pk]
 
 
@@ -554,12 +555,12 @@ def test_the_task_reports_progress_every_chunk(staff_user, krakow_and_lodz, monk
 def test_the_list_of_exports_is_read_only(admin_client_, staff_user):
     job = export_job_create(user=staff_user, model=Member, filters="", file_format="csv", personal_data=True)
 
-    page = admin_client_.get(reverse("admin:members_exportjob_changelist"))
+    page = admin_client_.get(reverse("admin:files_exportjob_changelist"))
 
     assert page.status_code == 200 and "Members" in page.content.decode()
     assert admin_client_.post(job_url(job), {}).status_code == 405
-    assert admin_client_.get(reverse("admin:members_exportjob_add")).status_code == 403
-    assert admin_client_.get(reverse("admin:members_exportjob_delete", args=[job.pk])).status_code == 403
+    assert admin_client_.get(reverse("admin:files_exportjob_add")).status_code == 403
+    assert admin_client_.get(reverse("admin:files_exportjob_delete", args=[job.pk])).status_code == 403
 
 
 # --- One run at a time -----------------------------------------------------------------------------

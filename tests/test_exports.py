@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members.exports import EXPORT_FLAG, SafeCSV, SafeXLSX, neutralise
+from loyalty_site.files.exports import EXPORT_FLAG, SafeCSV, SafeXLSX, neutralise
 from members.models import Member
 from members.services import member_update
 from rewards.services import points_earn, points_redeem, purchase_post

@@ -21,8 +21,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from members.importing import import_apply, import_job_create, import_preview
-from members.models import ImportJob, Member, Purchase, PurchaseLine, Refund
+from loyalty_site.files.importing import import_apply, import_job_create, import_preview
+from loyalty_site.files.models import ImportJob
+from members.models import Member, Purchase, PurchaseLine, Refund
 from rewards.models import LedgerEntry, Partner, Reward
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_adjust, purchase_post

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from members.models import ExportJob
-from members.tasks import export_job_task
+from loyalty_site.files.models import ExportJob
+from loyalty_site.files.tasks import export_job_task
 from rewards.models import Partner, Reward
 
 from .conftest import DESKTOP, PHONE
@@ -145,7 +145,7 @@ def test_staff_filter_the_catalog_and_add_a_reward_after_fixing_its_dates(new_pa
 
 
 def upload(page, kind: str, path, screenshot=None) -> None:
-    page.goto(f"/admin/members/importjob/upload/?kind={kind}")
+    page.goto(f"/admin/files/importjob/upload/?kind={kind}")
     assert page.locator("#id_kind").input_value() == kind
     assert page.locator("#import-kind code", has_text="points_cost" if kind == "rewards" else "nip").count() == 1
     if screenshot:
@@ -165,7 +165,7 @@ def test_staff_import_partners_then_rewards_and_find_them_in_the_catalog(new_pag
     rewards = tmp_path / "nagrody.csv"
     rewards.write_text(REWARDS_CSV, encoding="utf-8")
     page = new_page(DESKTOP)
-    log_in(page, "/admin/members/importjob/")
+    log_in(page, "/admin/files/importjob/")
 
     upload(page, "partners", partners)
     assert (count(page, "new"), count(page, "invalid")) == ("2", "0")
@@ -235,7 +235,7 @@ def test_a_long_member_export_runs_in_the_background_and_ends_with_a_download(
     page.locator("#export-progress[data-status=running] progress[value='50']").wait_for()
     page.screenshot(path=screenshot_dir / "export-job-running.png", full_page=True)
     jobs = page.context.new_page()
-    jobs.goto("/admin/members/exportjob/")
+    jobs.goto("/admin/files/exportjob/")
     assert jobs.locator("#result_list progress[value='50']").count() == 1
     jobs.screenshot(path=screenshot_dir / "export-job-list-running.png", full_page=True)
     jobs.close()
@@ -257,13 +257,13 @@ def test_a_long_member_export_runs_in_the_background_and_ends_with_a_download(
     assert sorted(row["last_name"] for row in rows) == [f"Nowak{n:02d}" for n in range(12)]
     assert started.value.suggested_filename.endswith(".csv")
 
-    page.goto("/admin/members/exportjob/")
+    page.goto("/admin/files/exportjob/")
     assert page.locator("#result_list tbody tr").count() == 1
     assert_no_horizontal_overflow(page)
     page.screenshot(path=screenshot_dir / "export-job-list.png", full_page=True)
 
     phone = new_page(PHONE, is_mobile=True, has_touch=True)
-    log_in(phone, f"/admin/members/exportjob/{job.pk}/change/")
+    log_in(phone, f"/admin/files/exportjob/{job.pk}/change/")
     assert phone.get_by_test_id("export-download").is_visible()
     assert_no_horizontal_overflow(phone)
     phone.screenshot(path=screenshot_dir / "export-job-done-phone.png", full_page=True)

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from members.importing import import_job_create, import_preview
+from loyalty_site.files.importing import import_job_create, import_preview
 from members.models import ConsentText, Member
 
 from .conftest import DESKTOP, PHONE
@@ -47,7 +47,7 @@ def assert_no_horizontal_overflow(page):
 
 def test_staff_upload_a_file_see_the_error_and_import_the_valid_rows(new_page, staff, tmp_path, screenshot_dir):
     page = new_page(DESKTOP)
-    log_in(page, "/admin/members/importjob/")
+    log_in(page, "/admin/files/importjob/")
     page.locator("a.addlink[href$='/importjob/upload/']").click()
     page.wait_for_url("**/importjob/upload/")
     assert page.locator("#import-kind code", has_text="consent_email_marketing").is_visible()
@@ -107,7 +107,7 @@ def test_the_job_page_follows_a_background_check_and_fits_a_phone(new_page, staf
     page = new_page(PHONE, is_mobile=True, has_touch=True)
     polls = []
     page.on("request", lambda request: polls.append(request) if request.headers.get("hx-request") else None)
-    log_in(page, f"/admin/members/importjob/{job.pk}/change/")
+    log_in(page, f"/admin/files/importjob/{job.pk}/change/")
     page.locator("#import-progress[data-status=queued]").wait_for()
     page.wait_for_function("document.querySelector('#import-progress').getAttribute('hx-trigger') === 'every 1s'")
     page.screenshot(path=screenshot_dir / "import-queued-phone.png", full_page=True)
@@ -122,6 +122,6 @@ def test_the_job_page_follows_a_background_check_and_fits_a_phone(new_page, staf
     assert_no_horizontal_overflow(page)
     page.screenshot(path=screenshot_dir / "import-preview-phone.png", full_page=True)
 
-    page.goto("/admin/members/importjob/upload/")
+    page.goto("/admin/files/importjob/upload/")
     assert_no_horizontal_overflow(page)
     page.screenshot(path=screenshot_dir / "import-upload-phone.png", full_page=True)

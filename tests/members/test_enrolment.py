@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from loyalty_site import hooks
+from loyalty_site.files.importing import import_apply, import_job_create, import_preview
+from loyalty_site.files.models import ImportJob
 from members.events import MemberJoined
-from members.importing import import_apply, import_job_create, import_preview
-from members.models import ImportJob, Member, MemberChange
+from members.models import Member, MemberChange
 from members.services import MemberError, member_enroll, member_update
 from rewards.models import EventRule, LedgerEntry, PointsAccount
 
@@ -152,7 +153,7 @@ def test_imported_members_get_one_joining_bonus_each_with_the_option_and_none_ag
 
 
 def test_an_import_announces_one_set_per_chunk(staff_user, joining_rule, announced, monkeypatch):
-    from members import importing
+    from loyalty_site.files import importing
 
     monkeypatch.setattr(importing, "CHUNK_SIZE", 2)
     job = import_job_create(
@@ -219,7 +220,7 @@ def test_a_phone_change_by_import_is_stored_and_audited_in_e164(staff_user):
 
 
 def test_the_upload_form_offers_the_joining_bonus_unticked_and_the_job_keeps_the_choice(admin_client_, joining_rule):
-    page = admin_client_.get(reverse("admin:members_importjob_upload"), {"kind": "members"}).content.decode()
+    page = admin_client_.get(reverse("admin:files_importjob_upload"), {"kind": "members"}).content.decode()
     assert 'name="award_joining_bonus"' in page
     assert "checked" not in page.split('name="award_joining_bonus"')[1].split(">")[0]
 
@@ -227,14 +228,14 @@ def test_the_upload_form_offers_the_joining_bonus_unticked_and_the_job_keeps_the
         data = {"kind": "members", "file": SimpleUploadedFile("m.csv", members_csv([NUMBERS[int(ticked)]]))}
         if ticked:
             data["award_joining_bonus"] = "on"
-        admin_client_.post(reverse("admin:members_importjob_upload"), data)
+        admin_client_.post(reverse("admin:files_importjob_upload"), data)
         job = ImportJob.objects.latest("id")
         assert job.options.get("award_joining_bonus", False) is ticked
-        page = admin_client_.get(reverse("admin:members_importjob_change", args=[job.pk])).content.decode()
+        page = admin_client_.get(reverse("admin:files_importjob_change", args=[job.pk])).content.decode()
         # The job page staff confirm on says which it is (in the site's language).
         assert gettext("Joining bonus") in page
         assert (gettext("awarded to new members") in page) is ticked
-        admin_client_.post(reverse("admin:members_importjob_confirm", args=[job.pk]))
+        admin_client_.post(reverse("admin:files_importjob_confirm", args=[job.pk]))
 
     assert joining_bonuses() == [(str(NUMBERS[1]), 100)]
 
@@ -245,7 +246,7 @@ def test_other_kinds_of_import_store_no_joining_bonus_option(admin_client_):
         "award_joining_bonus": "on",
         "file": SimpleUploadedFile("a.csv", b"adjustment_id;member_number;points;reason\nK-1;1;5;x\n"),
     }
-    admin_client_.post(reverse("admin:members_importjob_upload"), data)
+    admin_client_.post(reverse("admin:files_importjob_upload"), data)
 
     assert "award_joining_bonus" not in ImportJob.objects.latest("id").options
 

@@ -17,14 +17,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 
-from members import import_forms, importing, resources
+from loyalty_site.files import import_forms, importing
+from loyalty_site.files.importing import Column, Outcome, import_job_create, import_preview
+from loyalty_site.files.models import ImportJob, ImportRowError
+from loyalty_site.files.tasks import import_apply_task, import_preview_task
+from members import resources
 from members.forms import mask_phone
-from members.importing import Column, Outcome, import_job_create, import_preview
-from members.models import ConsentEvent, ConsentText, ImportJob, ImportRowError, Member, Purchase
-from members.tasks import import_apply_task, import_preview_task
+from members.models import ConsentEvent, ConsentText, Member, Purchase
 
-UPLOAD = "admin:members_importjob_upload"
-CHANGELIST = "admin:members_importjob_changelist"
+UPLOAD = "admin:files_importjob_upload"
+CHANGELIST = "admin:files_importjob_changelist"
 HEADER = "member_number;first_name;last_name;email;phone;city;consent_email_marketing"
 SCRIPT = "<script>alert(1)</script>"
 
@@ -81,11 +83,11 @@ def upload(client, content: bytes, name: str = "czlonkowie.csv", **data):
 
 
 def job_url(job) -> str:
-    return reverse("admin:members_importjob_change", args=[job.pk])
+    return reverse("admin:files_importjob_change", args=[job.pk])
 
 
 def confirm_url(job) -> str:
-    return reverse("admin:members_importjob_confirm", args=[job.pk])
+    return reverse("admin:files_importjob_confirm", args=[job.pk])
 
 
 def latest_job() -> ImportJob:
@@ -207,7 +209,7 @@ def test_markup_in_a_cell_is_shown_as_text_on_the_page_and_in_the_report(admin_c
     changelist = page_text(admin_client_.get(reverse(CHANGELIST)))
     assert SCRIPT not in changelist
 
-    report = admin_client_.get(reverse("admin:members_importjob_report", args=[job.pk]))
+    report = admin_client_.get(reverse("admin:files_importjob_report", args=[job.pk]))
     assert report["Content-Type"] == "text/csv; charset=utf-8"
     assert report["Content-Disposition"].startswith("attachment;")
     assert report["X-Content-Type-Options"] == "nosniff"
@@ -218,7 +220,7 @@ def test_markup_in_a_cell_is_shown_as_text_on_the_page_and_in_the_report(admin_c
 
 def test_a_formula_in_the_report_is_neutralised(admin_client_, consent_text):
     upload(admin_client_, members_csv(2, {2: "email==HYPERLINK(1)"}))
-    report = admin_client_.get(reverse("admin:members_importjob_report", args=[latest_job().pk]))
+    report = admin_client_.get(reverse("admin:files_importjob_report", args=[latest_job().pk]))
     assert "2;email;'=HYPERLINK(1);" in b"".join(report.streaming_content).decode()
 
 
@@ -270,7 +272,7 @@ def test_changelist_lists_jobs_with_counts(admin_client_, consent_text, django_a
 
 
 def test_template_download_has_the_header_and_opens_in_excel(admin_client_):
-    response = admin_client_.get(reverse("admin:members_importjob_template", args=["members"]))
+    response = admin_client_.get(reverse("admin:files_importjob_template", args=["members"]))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -285,7 +287,7 @@ def test_upload_page_lists_the_columns_of_the_chosen_kind(admin_client_, consent
     text = page_text(response)
     assert response.status_code == 200
     assert "member_number" in text and "consent_email_marketing" in text
-    assert reverse("admin:members_importjob_template", args=["members"]) in text
+    assert reverse("admin:files_importjob_template", args=["members"]) in text
     assert 'name="consent_version"' in text
     assert 'hx-headers=\'{"x-csrftoken": "' in text
     assert "htmx" in text  # the script is loaded: the admin's base template has none
@@ -330,7 +332,7 @@ def test_a_purchases_file_is_imported_with_the_source_chosen_on_the_form(admin_c
 def test_every_kind_of_import_has_its_page_template_and_preview(admin_client_, consent_text, kind):
     assert kind in importing.HANDLERS
     page = admin_client_.get(reverse(UPLOAD), {"kind": kind})
-    template = admin_client_.get(reverse("admin:members_importjob_template", args=[kind]))
+    template = admin_client_.get(reverse("admin:files_importjob_template", args=[kind]))
     header = template.content.decode().lstrip("\ufeff").splitlines()[0].split(";")
     assert page.status_code == 200 and all(name in page_text(page) for name in header)
 
@@ -343,7 +345,7 @@ def test_every_kind_of_import_has_its_page_template_and_preview(admin_client_, c
 
 
 def test_admin_add_url_leads_to_the_upload_page(admin_client_):
-    response = admin_client_.get(reverse("admin:members_importjob_add") + "?kind=members")
+    response = admin_client_.get(reverse("admin:files_importjob_add") + "?kind=members")
     assert response.status_code == 302 and response["Location"] == reverse(UPLOAD) + "?kind=members"
 
 
@@ -586,10 +588,10 @@ def test_analyst_gets_403_for_imports(role_client, staff_user, consent_text):
 
     assert client.get(reverse(UPLOAD)).status_code == 403
     assert upload(client, members_csv(2)).status_code == 403
-    assert client.get(reverse("admin:members_importjob_template", args=["members"])).status_code == 403
+    assert client.get(reverse("admin:files_importjob_template", args=["members"])).status_code == 403
     assert client.get(job_url(job)).status_code == 403
     assert client.post(confirm_url(job)).status_code == 403
-    assert client.get(reverse("admin:members_importjob_report", args=[job.pk])).status_code == 403
+    assert client.get(reverse("admin:files_importjob_report", args=[job.pk])).status_code == 403
     assert client.get(reverse(CHANGELIST)).status_code == 403
     assert Member.objects.count() == 0 and ImportJob.objects.count() == 1
     assert "members/importjob" not in page_text(client.get(reverse("admin:index")))
@@ -618,7 +620,7 @@ def test_imports_of_a_kind_are_visible_only_with_its_permission(role_client, sta
     listed = client.get(reverse(CHANGELIST)).context["cl"].result_list
     assert [job.pk for job in listed] == [members_job.pk]
     assert client.get(job_url(secret)).status_code == 403
-    assert client.get(reverse("admin:members_importjob_report", args=[secret.pk])).status_code == 403
+    assert client.get(reverse("admin:files_importjob_report", args=[secret.pk])).status_code == 403
     assert client.post(confirm_url(secret)).status_code == 403
     assert client.get(reverse(UPLOAD), {"kind": "secret"}).status_code == 403
     choices = dict(client.get(reverse(UPLOAD)).context["form"].fields["kind"].choices)
@@ -634,7 +636,7 @@ def test_support_without_add_member_cannot_import_members(role_client, staff_use
     assert client.get(job_url(job)).status_code == 403
 
 
-class SecretImport:
+class SecretImport(importing.ImportHandler):
     """A kind of import no role holds the permission for (only superusers)."""
 
     kind = "secret"
@@ -787,7 +789,7 @@ def _wait_for(job: ImportJob, status: str, worker, tmp_path, timeout: float = 60
 def test_members_error_report_needs_the_personal_data_permission(db, client, settings, tmp_path):
     from django.contrib.auth.models import Permission
 
-    from members.importing import import_job_create, import_preview
+    from loyalty_site.files.importing import import_job_create, import_preview
 
     settings.MEDIA_ROOT = tmp_path
     user = get_user_model().objects.create_user(username="importer", is_staff=True)
@@ -800,7 +802,7 @@ def test_members_error_report_needs_the_personal_data_permission(db, client, set
         )
     )
     client.force_login(user)
-    url = reverse("admin:members_importjob_report", args=[job.pk])
+    url = reverse("admin:files_importjob_report", args=[job.pk])
     assert client.get(url).status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="view_member_personal_data"))
     user = get_user_model().objects.get(pk=user.pk)
@@ -821,11 +823,11 @@ def test_the_lines_file_input_is_offered_only_for_purchases(admin_client_, conse
     full = page_text(admin_client_.get(reverse(UPLOAD), {"kind": "purchases"}))
     assert 'name="lines_file"' in full
 
-    template = admin_client_.get(reverse("admin:members_importjob_template", args=["purchases"]), {"file": "lines"})
+    template = admin_client_.get(reverse("admin:files_importjob_template", args=["purchases"]), {"file": "lines"})
     header = template.content.decode().lstrip("\ufeff").splitlines()[0]
     assert header == "purchase_id;source;sku;product_name;category;quantity;line_amount"
     assert 'filename="purchases-lines-template.csv"' in template["Content-Disposition"]
-    missing = admin_client_.get(reverse("admin:members_importjob_template", args=["members"]), {"file": "lines"})
+    missing = admin_client_.get(reverse("admin:files_importjob_template", args=["members"]), {"file": "lines"})
     assert missing.status_code == 404
 
 

@@ -16,10 +16,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from members import importing
-from members.importing import import_job_create
-from members.models import ConsentText, ImportJob, ImportRowError, Member, Purchase
-from members.tasks import import_apply_task, import_preview_run, import_preview_task
+from loyalty_site.files import importing
+from loyalty_site.files.importing import import_job_create
+from loyalty_site.files.models import ImportJob, ImportRowError
+from loyalty_site.files.tasks import import_apply_task, import_preview_run, import_preview_task
+from members.models import ConsentText, Member, Purchase
 from rewards.models import LedgerEntry
 from rewards.selectors import ledger_mismatches
 
@@ -37,7 +38,7 @@ def _media_and_language(settings, tmp_path):
 
 
 def cancel_url(job) -> str:
-    return reverse("admin:members_importjob_cancel", args=[job.pk])
+    return reverse("admin:files_importjob_cancel", args=[job.pk])
 
 
 def staff(username: str, *codenames: str):

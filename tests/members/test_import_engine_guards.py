@@ -3,8 +3,9 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from members.importing import ImportRefused, import_apply, import_cancel, import_job_create, import_preview
-from members.models import ConsentText, ImportJob, ImportRowError, Member
+from loyalty_site.files.importing import ImportRefused, import_apply, import_cancel, import_job_create, import_preview
+from loyalty_site.files.models import ImportJob, ImportRowError
+from members.models import ConsentText, Member
 from tests.members.test_imports import HEADER, job_for, members_csv
 
 

@@ -5,8 +5,9 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from members.importing import ImportRefused, import_apply, import_job_create, import_preview
-from members.models import ConsentEvent, ConsentText, ImportRowError, LoyaltyCard, Member
+from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview
+from loyalty_site.files.models import ImportRowError
+from members.models import ConsentEvent, ConsentText, LoyaltyCard, Member
 
 HEADER = "member_number;first_name;last_name;email;phone;city;birth_date;card_number;consent_email_marketing"
 

@@ -8,7 +8,14 @@ import pytest
 from django.utils import translation
 from openpyxl import Workbook
 
-from members.tabular import FileFormatError, parse_bool, parse_date, parse_datetime, parse_decimal, read_table
+from loyalty_site.files.tabular import (
+    FileFormatError,
+    parse_bool,
+    parse_date,
+    parse_datetime,
+    parse_decimal,
+    read_table,
+)
 
 ROWS = [["member_number", "city", "note"], ["1000000001", "Łódź", "Żółć, Gęślą"], ["1000000002", "Kraków", "ąśź ĄŚŹ"]]
 
@@ -108,7 +115,7 @@ def test_messages_are_translated_not_written_in_polish():
 def test_a_number_of_more_digits_than_decimals_carry_is_too_large():
     from django.utils import translation
 
-    from members.tabular import parse_decimal
+    from loyalty_site.files.tabular import parse_decimal
 
     with translation.override("en"), pytest.raises(ValueError, match="too large"):
         parse_decimal("99999999999999999999999999", places=3)

@@ -17,8 +17,8 @@ from django.utils import translation
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 
-from members.importing import import_job_create, import_preview
-from members.tabular import FileFormatError, read_table
+from loyalty_site.files.importing import import_job_create, import_preview
+from loyalty_site.files.tabular import FileFormatError, read_table
 
 MEMORY_LIMIT = 100 * 1024 * 1024
 CHILD_TIMEOUT = 120

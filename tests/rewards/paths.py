@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.color import no_style
 from django.db import connection, transaction
 
-from members.importing import import_apply, import_job_create, import_preview
+from loyalty_site.files.importing import import_apply, import_job_create, import_preview
 from members.models import Purchase, PurchaseLine
 from members.services import LineData, MemberError
 from rewards.batch import PurchaseRow, purchases_post_batch

@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from members.importing import ImportRefused, import_apply, import_job_create, import_preview, template_csv
-from members.models import ImportJob, ImportRowError
+from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview, template_csv
+from loyalty_site.files.models import ImportJob, ImportRowError
 from rewards.catalog import rewards_available
 from rewards.models import Partner, Reward, nip_is_valid, validate_nip
 
@@ -527,10 +527,10 @@ def test_the_programme_manager_may_delete_a_reward(role_client):
 
 @pytest.mark.parametrize("kind", ["rewards", "partners"])
 def test_the_import_page_offers_the_catalog_imports_and_their_templates(admin_client_, kind):
-    page = admin_client_.get(reverse("admin:members_importjob_upload"), {"kind": kind})
+    page = admin_client_.get(reverse("admin:files_importjob_upload"), {"kind": kind})
     assert page.status_code == 200
     assert f'value="{kind}"' in page.content.decode()
-    template_url = reverse("admin:members_importjob_template", args=[kind])
+    template_url = reverse("admin:files_importjob_template", args=[kind])
     assert template_url in page.content.decode()
 
     template = admin_client_.get(template_url)
@@ -542,15 +542,15 @@ def test_the_import_page_offers_the_catalog_imports_and_their_templates(admin_cl
 
 def test_support_may_not_import_the_catalog(role_client):
     client = role_client("Support")
-    assert client.get(reverse("admin:members_importjob_template", args=["rewards"])).status_code == 403
-    assert client.get(reverse("admin:members_importjob_upload"), {"kind": "partners"}).status_code == 403
+    assert client.get(reverse("admin:files_importjob_template", args=["rewards"])).status_code == 403
+    assert client.get(reverse("admin:files_importjob_upload"), {"kind": "partners"}).status_code == 403
 
 
 def test_the_programme_manager_uploads_a_rewards_file_from_the_admin(role_client, partner, tiers):
     client = role_client("Programme manager")
 
     response = client.post(
-        reverse("admin:members_importjob_upload"),
+        reverse("admin:files_importjob_upload"),
         {"kind": "rewards", "file": SimpleUploadedFile("nagrody.csv", REWARDS.encode())},
     )
 

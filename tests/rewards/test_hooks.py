@@ -22,8 +22,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from loyalty_site import hooks
-from members import importing
-from members.importing import import_apply, import_preview
+from loyalty_site.files import importing
+from loyalty_site.files.importing import import_apply, import_preview
 from members.models import Member, Purchase
 from members.services import LineData
 from rewards import resources

@@ -7,8 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 
-from members.importing import ImportRefused, import_apply, import_job_create, import_preview, template_csv
-from members.models import ImportRowError, Purchase, PurchaseLine
+from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview, template_csv
+from loyalty_site.files.models import ImportRowError
+from members.models import Purchase, PurchaseLine
 from rewards.models import EarningRule, LedgerEntry
 from rewards.selectors import ledger_mismatches
 

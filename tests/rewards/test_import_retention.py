@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from members.importing import ImportRefused, import_apply, import_files_cleanup, import_preview
-from members.models import ImportJob, ImportRowError
+from loyalty_site.files.importing import ImportRefused, import_apply, import_files_cleanup, import_preview
+from loyalty_site.files.models import ImportJob, ImportRowError
 from rewards.models import LedgerEntry
 
 from .test_imports import _kept, job, purchases_csv
@@ -90,10 +90,10 @@ def test_a_stopped_import_is_no_longer_offered_to_continue_once_its_file_is_gone
 
 def test_the_cleanup_runs_on_a_schedule():
     tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "members.tasks.import_files_cleanup_task" in tasks
+    assert "loyalty_site.files.tasks.import_files_cleanup_task" in tasks
 
 
-# --- One preview at a time (members.jobs) ----------------------------------------------------------
+# --- One preview at a time (loyalty_site.files.jobs) ----------------------------------------------------------
 
 
 def test_a_second_delivery_leaves_a_running_preview_alone_and_takes_over_a_dead_one(members, program, staff_user):
@@ -110,7 +110,7 @@ def test_a_second_delivery_leaves_a_running_preview_alone_and_takes_over_a_dead_
 
 
 def test_a_preview_that_lost_its_job_writes_nothing_more(members, program, staff_user, monkeypatch):
-    from members import importing
+    from loyalty_site.files import importing
 
     bad = dict.fromkeys(range(2, 12), ("amount", "x"))  # every row wrong: each chunk has errors to write
     upload = job("purchases", purchases_csv(members, 10, bad), staff_user)

@@ -1,4 +1,4 @@
-"""The purchases import posting rounds of chunks in two processes (members.importing._apply_rounds): the same
+"""The purchases import posting rounds of chunks in two processes (loyalty_site.files.importing._apply_rounds): the same
 points as the one-process path, every row once after an interruption, and the same answers to rows that
 changed since the preview. Transactional tests: the processes need committed data and their own connections."""
 
@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from members import importing
-from members.importing import import_apply, import_preview
-from members.models import ImportRowError, Member, Purchase
+from loyalty_site.files import importing
+from loyalty_site.files.importing import import_apply, import_preview
+from loyalty_site.files.models import ImportRowError
+from members.models import Member, Purchase
 from rewards.models import LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post

@@ -9,8 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from members.importing import ImportRefused, import_apply, import_job_create, import_preview
-from members.models import ImportJob, ImportRowError, Purchase, PurchaseLine
+from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview
+from loyalty_site.files.models import ImportJob, ImportRowError
+from members.models import Purchase, PurchaseLine
 from rewards.models import EarningRule, LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
@@ -115,7 +116,7 @@ def test_a_purchase_posted_at_the_till_after_the_preview_is_counted_as_skipped(m
 
 
 def test_counts_add_to_what_another_worker_committed(members, program, staff_user, monkeypatch):
-    from members import importing
+    from loyalty_site.files import importing
 
     previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
     real = importing._planned_chunks

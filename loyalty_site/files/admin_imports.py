@@ -1,7 +1,7 @@
 """Staff imports in the admin: upload a file, watch its check, read its errors, confirm it, download reports.
 
-The engine (`members.importing`) does the work. This module decides who may do what, and whether the work runs
-in the request or in a Celery task (`members.tasks`): a request never holds the server for more than a file
+The engine (`importing`) does the work. This module decides who may do what, and whether the work runs
+in the request or in a Celery task (`tasks`): a request never holds the server for more than a file
 the engine calls small, and a job page never grows with the file (counts, one page of errors, a sample).
 
 Staff see an import of a kind (members, purchases, ...) only with that kind's handler permission.
@@ -9,6 +9,7 @@ Staff see an import of a kind (members, purchases, ...) only with that kind's ha
 
 import logging
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -30,17 +31,15 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import importing
-from .forms import mask_date, mask_email, mask_phone
 from .import_forms import (
     ImportConfirmForm,
     ImportUploadForm,
     importable_kinds,
     may_import,
-    uses_consent_version,
     uses_lines_file,
     uses_source,
 )
-from .importing import HANDLERS, ImportRefused, error_report_csv, import_job_create, template_csv
+from .importing import HANDLERS, MASKED_COLUMNS, ImportRefused, error_report_csv, import_job_create, template_csv
 from .models import ImportJob, ImportRowError
 from .tasks import import_apply_run, import_apply_task, import_job_stop, import_preview_run, import_preview_task
 
@@ -53,8 +52,6 @@ ERRORS_PER_PAGE = 50
 XLSX_ROWS_FACTOR = 8
 # A job still queued after this long probably has no worker taking it: the page says so.
 STALLED_AFTER_SECONDS = 60
-PERSONAL_DATA_PERMISSION = "members.view_member_personal_data"
-MASKED_COLUMNS = {"email": mask_email, "phone": mask_phone, "birth_date": mask_date}
 
 PREVIEW_LABELS = {
     "new": _("to create"),
@@ -120,7 +117,7 @@ def count_rows(job: ImportJob) -> list[dict]:
 
 
 def _can_see_personal_data(user) -> bool:
-    return user.has_perm(PERSONAL_DATA_PERMISSION)
+    return user.has_perm(settings.PERSONAL_DATA_PERMISSION)
 
 
 def _shown_value(column: str, value: str, *, personal: bool) -> str:
@@ -281,8 +278,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             **self._kind_context(kind, form),
         )
         if request.htmx and request.method != "POST":
-            return TemplateResponse(request, "members/partials/_import_kind.html", {**context, "oob": True})
-        return TemplateResponse(request, "admin/members/importjob/upload.html", context)
+            return TemplateResponse(request, "files/partials/_import_kind.html", {**context, "oob": True})
+        return TemplateResponse(request, "admin/files/importjob/upload.html", context)
 
     def _kind_context(self, kind: str, form: ImportUploadForm) -> dict:
         handler = HANDLERS[kind]
@@ -290,7 +287,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "kind": kind,
             "handler": handler,
             "template_url": self._url("template", kind),
-            "show_consent": uses_consent_version(handler),
+            "show_consent": form.asks_consent_version,
             "show_source": uses_source(handler),
             "show_lines_file": uses_lines_file(handler),
             "lines_template_url": f"{self._url('template', kind)}?file=lines" if uses_lines_file(handler) else "",
@@ -342,10 +339,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["GET"])
         job = self._job(request, object_id)
         if request.htmx and request.htmx.target == "import-errors":
-            return TemplateResponse(request, "members/partials/_import_errors.html", self._errors_context(request, job))
+            return TemplateResponse(request, "files/partials/_import_errors.html", self._errors_context(request, job))
         if request.htmx:
             response = TemplateResponse(
-                request, "members/partials/_import_progress.html", self._progress_context(request, job)
+                request, "files/partials/_import_progress.html", self._progress_context(request, job)
             )
             shown = request.GET.get("from")
             if shown and shown != job.status and job.status not in POLLING_STATUSES:
@@ -370,7 +367,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "upload_url": f"{self._url('upload')}?kind={job.kind}" if may_import(request.user, job.kind) else "",
             "sample": self._sample(request, job),
         }
-        return TemplateResponse(request, "admin/members/importjob/job.html", context)
+        return TemplateResponse(request, "admin/files/importjob/job.html", context)
 
     def _progress_context(self, request, job: ImportJob) -> dict:
         polling = job.status in POLLING_STATUSES
@@ -473,7 +470,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             job_url=job_url,
             kind_label=kind_label(job.kind),
         )
-        return TemplateResponse(request, "admin/members/importjob/cancel.html", context)
+        return TemplateResponse(request, "admin/files/importjob/cancel.html", context)
 
     # -- Confirm, restart, report --
 
@@ -598,7 +595,8 @@ class ImportJobAdmin(admin.ModelAdmin):
         job = self._job(request, job_id)
         if not may_import(request.user, job.kind):
             raise PermissionDenied
-        if job.kind == "members" and not request.user.has_perm("members.view_member_personal_data"):
+        handler = HANDLERS.get(job.kind)
+        if handler is not None and handler.personal_data and not _can_see_personal_data(request.user):
             # The report repeats the file's values, contact details included: the same gate as exports.
             raise PermissionDenied
         response = StreamingHttpResponse(error_report_csv(job=job), content_type="text/csv; charset=utf-8")

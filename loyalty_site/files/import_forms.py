@@ -6,12 +6,12 @@ from django import forms
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
-from .importing import HANDLERS, Handler
-from .models import ConsentText
-from .resources import JOINING_BONUS_OPTION
+from .importing import HANDLERS, ImportHandler
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 ALLOWED_EXTENSIONS = (".csv", ".xlsx")
+# The tick box of a kind with a joining bonus; ticked, the job's options hold the handler's option name.
+JOINING_BONUS_FIELD = "award_joining_bonus"
 
 
 def may_import(user, kind: str) -> bool:
@@ -26,30 +26,19 @@ def importable_kinds(user) -> list[tuple[str, str]]:
     return [(kind, handler.label) for kind, handler in HANDLERS.items() if may_import(user, kind)]
 
 
-def uses_consent_version(handler: Handler) -> bool:
-    """A file with consent columns records which wording members agreed to: the upload form asks for it."""
-    return any(column.name.startswith("consent_") for column in handler.columns)
-
-
-def uses_source(handler: Handler) -> bool:
+def uses_source(handler: ImportHandler) -> bool:
     """A file with a `source` column (purchases, refunds) takes the form's source for rows that leave it empty."""
     return any(column.name == "source" for column in handler.columns)
 
 
-def uses_lines_file(handler: Handler) -> bool:
+def uses_lines_file(handler: ImportHandler) -> bool:
     """A kind whose lines may come as a second file (purchases): the upload form offers a second file."""
-    return bool(getattr(handler, "lines_columns", None))
+    return bool(handler.lines_columns)
 
 
-def uses_joining_bonus(handler: Handler) -> bool:
+def uses_joining_bonus(handler: ImportHandler) -> bool:
     """A kind that enrols members (the members import): the upload form asks whether they get the joining bonus."""
-    return bool(getattr(handler, "joining_bonus_option", False))
-
-
-def consent_versions() -> list[str]:
-    """Distinct consent text versions, the newest first."""
-    versions = ConsentText.objects.order_by("-valid_from", "-created_at").values_list("version", flat=True)
-    return list(dict.fromkeys(versions))
+    return handler.joining_bonus_option is not None
 
 
 class ImportUploadForm(forms.Form):
@@ -105,14 +94,19 @@ class ImportUploadForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = importable_kinds(user)
-        self.versions = consent_versions()
+        # A file with consent columns records which wording members agreed to: the form asks for it, with the
+        # versions its handler offers (None: the kind does not ask).
+        chosen = HANDLERS.get(self.data.get("kind", "") if self.is_bound else self.selected_kind())
+        versions = chosen.consent_versions() if chosen is not None else None
+        self.asks_consent_version = versions is not None
+        self.versions = versions or []
         self.fields["consent_version"].choices = [("", "---------"), *((v, v) for v in self.versions)]
         if self.versions:
             self.fields["consent_version"].initial = self.versions[0]
         if self.is_bound:
             # Options the chosen kind does not use are not validated (a field left over from another kind).
-            handler = HANDLERS.get(self.data.get("kind", ""))
-            if handler is None or not uses_consent_version(handler):
+            handler = chosen
+            if not self.asks_consent_version:
                 del self.fields["consent_version"]
             if handler is None or not uses_source(handler):
                 del self.fields["source"]
@@ -142,8 +136,12 @@ class ImportUploadForm(forms.Form):
 
     def job_options(self) -> dict:
         """The job's options: only those the chosen kind uses, only when given (the joining bonus: ticked)."""
-        names = ("consent_version", "source", JOINING_BONUS_OPTION)
-        return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
+        options = {
+            name: self.cleaned_data[name] for name in ("consent_version", "source") if self.cleaned_data.get(name)
+        }
+        if self.cleaned_data.get(JOINING_BONUS_FIELD):
+            options[HANDLERS[self.cleaned_data["kind"]].joining_bonus_option] = True
+        return options
 
 
 def _checked_upload(upload):

@@ -1,7 +1,8 @@
 """The import engine: a file is previewed (validated, counted, nothing written), then applied in chunks.
 
-Each kind of file (members, purchases, refunds, adjustments) is a handler registered here; apps register
-their own (rewards registers purchases, refunds and adjustments), so this module imports no other app.
+Each kind of file (members, purchases, refunds, adjustments, ...) is an `ImportHandler` registered here; apps
+register their own (members registers members, rewards purchases, refunds, adjustments, partners and rewards),
+so this module imports no app of ours.
 
 Why chunks with a checkpoint: a chunk's rows and the job's `processed_rows` commit in one transaction,
 so a worker killed mid-file rolls back only the chunk it was in, and the rerun continues from the
@@ -17,10 +18,10 @@ import pickle
 import secrets
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.files import File
@@ -30,10 +31,10 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext, ngettext, pgettext
 
-from .exports import neutralise, starts_formula
 from .jobs import JobSuperseded, job_beat, job_claim
 from .models import ImportJob, ImportRowError
 from .tabular import FileFormatError, Table, read_table
+from .tabular.formulas import neutralise, starts_formula
 
 CHUNK_SIZE = 2000
 SAMPLE_ROWS = 50
@@ -72,44 +73,86 @@ class Outcome:
         self.action = "invalid"
 
 
-class Handler(Protocol):
+class ImportHandler:
+    """One kind of file. Every capability the engine uses is declared here, with the default a handler that
+    does not need it gets; the engine reads these attributes and never asks whether a handler has one.
+
+    Required: `kind`, `label`, `columns`, `permission`, `prepare` and `apply`.
+    """
+
     kind: ClassVar[str]
     label: ClassVar[str]
     columns: ClassVar[list[Column]]
     permission: ClassVar[str]  # the model permission staff need, e.g. "members.add_member"
 
-    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set) -> list[Outcome]:
-        """Validate and classify a chunk with as few queries as possible. Writes nothing."""
+    # A second file (the purchases import: its line items), with its own columns; None: the kind takes none.
+    # A handler that sets it implements `read_lines` and `unclaimed_lines`, and its `prepare` takes `lines=`.
+    lines_columns: ClassVar[list[Column] | None] = None
+    # Rows that must stay in one chunk and fail together (a purchase's lines): the key of a row, or None.
+    group_key: ClassVar[Callable[[Row], Any] | None] = None
+    # True when `apply` checks again everything the database may have changed since the preview (the
+    # purchases import: its batch finds recorded purchases and inactive members itself). Its preview's
+    # outcomes are then kept beside the upload and the import applies them without reading and validating
+    # the file a second time, which was a fifth of the import's time.
+    reuses_preview: ClassVar[bool] = False
+    # A handler that can post a round of chunks in worker processes of its own (`_apply_rounds`) sets this to
+    # a method `(outcomes, *, job, workers, round_started) -> bool` (False: nothing was written); None: the
+    # engine applies chunk by chunk in its own transactions.
+    apply_outside: ClassVar[Callable[..., bool] | None] = None
+    # A kind that enrols members: the upload form asks whether they get the joining bonus, and a tick puts
+    # this option (True) in the job's options; None: the form does not ask.
+    joining_bonus_option: ClassVar[str | None] = None
+    # The failed-rows report repeats the file's contact details: it then needs the setting
+    # PERSONAL_DATA_PERMISSION, as exports of personal data do.
+    personal_data: ClassVar[bool] = False
+
+    def prepare(self, rows: list[Row], *, job: ImportJob, seen: set, lines: Any = None) -> list[Outcome]:
+        """Validate and classify a chunk with as few queries as possible. Writes nothing. With a second file,
+        `lines` is what `read_lines` returned and the handler may return more outcomes than rows (the second
+        file's rows, after the chunk's own); `lines=` is passed only when the job has a second file."""
+        raise NotImplementedError
 
     def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
         """Write the chunk's new and updated rows (bulk), inside the caller's transaction. A row the database
         refuses now (it changed since the preview) is marked invalid with `Outcome.fail`, not written."""
+        raise NotImplementedError
+
+    def read_lines(self, rows: Iterable[Row], *, job: ImportJob) -> Any:
+        """The state of the whole second file, read once per preview (or re-read import)."""
+        raise NotImplementedError
+
+    def unclaimed_lines(self, lines: Any) -> list[Outcome]:
+        """The second file's rows no row of the first file took, as errors."""
+        raise NotImplementedError
+
+    def consent_versions(self) -> list[str] | None:
+        """The versions of the consent text, newest first, when the upload form asks which one the members
+        agreed to (a file with consent columns); None: the form does not ask."""
+        return None
 
 
-# A handler that takes a second file (the purchases import: its line items) declares its columns as
-# `lines_columns` and three methods more:
-#   read_lines(rows, *, job) -> state      the whole second file, read once per preview (or re-read import)
-#   prepare(rows, *, job, seen, lines=state)  joins the chunk's rows to their lines; it may return more
-#                                          outcomes than rows (the second file's rows, after the chunk's own)
-#   unclaimed_lines(state) -> [Outcome]    the second file's rows no row of the first file took, as errors
-# `lines=` is passed only when the job has a second file, so the other handlers never see it.
+HANDLERS: dict[str, ImportHandler] = {}
+# Columns whose values are personal data, in a file of any kind: the preview's sample shows them masked by
+# these functions to staff without the setting PERSONAL_DATA_PERMISSION. Apps add theirs (`mask_column`).
+MASKED_COLUMNS: dict[str, Callable[[str], str]] = {}
 
 
-# A handler whose `apply` checks again everything the database may have changed since the preview (the
-# purchases import: its batch finds recorded purchases and inactive members itself) sets
-# `reuses_preview = True`. Its preview's outcomes are then kept beside the upload and the import applies
-# them without reading and validating the file a second time, which was a fifth of the import's time.
+def mask_column(name: str, mask: Callable[[str], str]) -> None:
+    MASKED_COLUMNS[name] = mask
 
 
-HANDLERS: dict[str, Handler] = {}
-
-
-def register(handler: Handler) -> Handler:
+def register(handler: ImportHandler) -> ImportHandler:
+    """Register a handler for its `kind`. A handler whose class does not yet derive from `ImportHandler`
+    gets it as a base (after its own), so the declared defaults answer for what it does not define."""
+    cls = type(handler)
+    if not isinstance(handler, ImportHandler):
+        names = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        handler.__class__ = type(cls.__name__, (cls, ImportHandler), names)
     HANDLERS[handler.kind] = handler
     return handler
 
 
-def handler_for(kind: str) -> Handler:
+def handler_for(kind: str) -> ImportHandler:
     try:
         return HANDLERS[kind]
     except KeyError:
@@ -130,7 +173,7 @@ def import_job_create(
     """Store an uploaded file (and the second file of its lines, for a kind that takes one) as a job waiting
     for its preview."""
     handler = handler_for(kind)
-    if lines_file is not None and not getattr(handler, "lines_columns", None):
+    if lines_file is not None and not handler.lines_columns:
         raise FileFormatError(gettext("This kind of import takes no second file."))
     job = ImportJob(
         kind=kind,
@@ -160,7 +203,7 @@ def template_csv(kind: str, *, lines: bool = False) -> str:
     handler = handler_for(kind)
     columns = handler.columns
     if lines:
-        columns = getattr(handler, "lines_columns", None)
+        columns = handler.lines_columns
         if not columns:
             raise FileFormatError(gettext("This kind of import takes no second file."))
     buffer = io.StringIO()
@@ -189,9 +232,9 @@ def _open_lines_table(job: ImportJob, columns: list[Column]) -> Table:
         ) from exc
 
 
-def _read_lines(job: ImportJob, handler: Handler) -> Any:
+def _read_lines(job: ImportJob, handler: ImportHandler) -> Any:
     """The handler's state built from the whole second file, or None when the job has none."""
-    columns = getattr(handler, "lines_columns", None)
+    columns = handler.lines_columns
     if not columns or not job.lines_file:
         return None
     try:
@@ -200,7 +243,7 @@ def _read_lines(job: ImportJob, handler: Handler) -> Any:
         job.lines_file.close()
 
 
-def _prepare(handler: Handler, chunk: list[Row], *, job: ImportJob, seen: set, lines: Any) -> list[Outcome]:
+def _prepare(handler: ImportHandler, chunk: list[Row], *, job: ImportJob, seen: set, lines: Any) -> list[Outcome]:
     refused = [(row, row.values.get(PROBLEMS)) for row in chunk]
     if lines is None:
         outcomes = handler.prepare(chunk, job=job, seen=seen)
@@ -210,10 +253,10 @@ def _prepare(handler: Handler, chunk: list[Row], *, job: ImportJob, seen: set, l
     return outcomes
 
 
-def _fail_refused_cells(handler: Handler, chunk: list[Row], refused: list, outcomes: list[Outcome]) -> None:
+def _fail_refused_cells(handler: ImportHandler, chunk: list[Row], refused: list, outcomes: list[Outcome]) -> None:
     """The promise of the preview: a row with a cell the database would refuse is invalid, also where the
     handler did not look (`row_problems`), and so are the other rows of its group (a purchase's lines)."""
-    group_key = getattr(handler, "group_key", None)
+    group_key = handler.group_key
     spoiled = set()
     for (row, problems), outcome in zip(refused, outcomes[: len(chunk)], strict=True):
         if not problems:
@@ -312,7 +355,7 @@ def _rows(table: Table) -> Iterator[Row]:
 
 
 def _unguard(value: str) -> str:
-    """Our exports prefix formula-like text with ' (members.exports.neutralise); a re-imported export drops it."""
+    """Our exports prefix formula-like text with ' (exports.neutralise); a re-imported export drops it."""
     if len(value) > 1 and value[0] == "'" and starts_formula(value[1:]):
         return value[1:]
     return value
@@ -368,7 +411,7 @@ def _fail(job: ImportJob, message: str) -> ImportJob:
 def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
     """Validate the whole file and count what it would do. Changes nothing but the job's own record.
 
-    Runs only for a queued job, or one whose preview lost its worker (members.jobs): a second delivery of
+    Runs only for a queued job, or one whose preview lost its worker (jobs): a second delivery of
     the task while a preview is running leaves the job to it."""
     handler = handler_for(job.kind)
     token = job_claim(
@@ -396,7 +439,7 @@ def import_preview(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob
         return job
 
 
-def _preview(job: ImportJob, handler: Handler, token: str, chunk_size: int) -> ImportJob:
+def _preview(job: ImportJob, handler: ImportHandler, token: str, chunk_size: int) -> ImportJob:
     ImportRowError.objects.filter(job=job).delete()
     _prepared_delete(job)
     prepared = None
@@ -408,11 +451,11 @@ def _preview(job: ImportJob, handler: Handler, token: str, chunk_size: int) -> I
         stored = 0
         total = 0
         lines = _read_lines(job, handler)
-        prepared = _PreparedWriter(job, chunk_size) if getattr(handler, "reuses_preview", False) else None
+        prepared = _PreparedWriter(job, chunk_size) if handler.reuses_preview else None
         # A chunk's outcomes are kept one chunk late: the second file's rows no purchase took are known only
         # at the end, and they go with the last chunk (so the import counts them too).
         pending = None
-        for chunk in _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None)):
+        for chunk in _chunks(_rows(table), chunk_size, handler.group_key):
             outcomes = _prepare(handler, chunk, job=job, seen=seen, lines=lines)
             _count(counts, outcomes)
             # A handler joining a second file returns that file's rows after the chunk's own.
@@ -483,7 +526,7 @@ CANCELLABLE = (
 def import_cancel(*, job: ImportJob, user: Any) -> ImportJob:
     """Stop a job for good: a preview stops at its next chunk and writes nothing more; an import stops before
     its next chunk (or, posting in rounds, after the round under way) and keeps the whole chunks committed
-    before. Clearing the claim is what stops a running preview (members.jobs)."""
+    before. Clearing the claim is what stops a running preview (jobs)."""
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in CANCELLABLE:
@@ -541,7 +584,7 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
         # Processes need their own transactions: not on SQLite, nor inside a caller's transaction. And a file
         # of less than a round (every file small enough to be imported in the web request) is not worth forking.
         if (
-            hasattr(handler, "apply_outside")
+            handler.apply_outside is not None
             and workers > 1
             and job.total_rows > ROUND_ROWS
             and connection.vendor == "postgresql"
@@ -562,7 +605,7 @@ def import_apply(*, job: ImportJob, chunk_size: int = CHUNK_SIZE) -> ImportJob:
     return job
 
 
-def _apply_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> None:
+def _apply_chunks(job: ImportJob, handler: ImportHandler, chunk_size: int) -> None:
     """Each chunk in one transaction with the checkpoint: an interrupted import continues at the checkpoint and
     no row is applied twice."""
     done = job.processed_rows
@@ -607,7 +650,7 @@ def import_workers() -> int:
     return int(getattr(settings, "IMPORT_WORKERS", IMPORT_WORKERS))
 
 
-def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: int) -> None:
+def _apply_rounds(job: ImportJob, handler: ImportHandler, chunk_size: int, workers: int) -> None:
     done = start = job.processed_rows
     pending: list[tuple[int, list[Outcome]]] = []
     rows = 0
@@ -626,7 +669,7 @@ def _apply_rounds(job: ImportJob, handler: Handler, chunk_size: int, workers: in
 
 
 def _apply_round(
-    job: ImportJob, handler: Handler, chunks: list[tuple[int, list[Outcome]]], workers: int, *, start: int
+    job: ImportJob, handler: ImportHandler, chunks: list[tuple[int, list[Outcome]]], workers: int, *, start: int
 ) -> bool:
     """Post the chunks after row `start` (a position in the file) and move the checkpoint past them. Returns
     False when staff cancelled the job: before the round nothing of it is posted; a cancel that arrives while
@@ -660,7 +703,7 @@ def _apply_round(
 
 def _round_started(job: ImportJob, position: int) -> datetime:
     """When the round ending at `position` was first posted, kept with the job: a round posted again after an
-    interruption recognises what it recorded the first time (members.importing, rounds)."""
+    interruption recognises what it recorded the first time (rounds, below)."""
     with transaction.atomic():
         locked = ImportJob.objects.select_for_update().get(pk=job.pk)
         kept = locked.options.get("round") or {}
@@ -706,10 +749,10 @@ def _refuse_changed(
     raise FileFormatError(text % {**values, "last_line": posted_up_to, "lines": lines, "count": len(refused)})
 
 
-def _planned_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> Iterator[tuple[int, Any]]:
+def _planned_chunks(job: ImportJob, handler: ImportHandler, chunk_size: int) -> Iterator[tuple[int, Any]]:
     """(rows up to the end of the chunk, its outcomes or a function that works them out) per chunk: the
     preview's outcomes when they were kept and are intact, otherwise the file read and validated again."""
-    if getattr(handler, "reuses_preview", False):
+    if handler.reuses_preview:
         chunks = _prepared_read(job, chunk_size)
         if chunks is not None:
             yield from chunks
@@ -719,7 +762,7 @@ def _planned_chunks(job: ImportJob, handler: Handler, chunk_size: int) -> Iterat
     seen: set = set()
     position = 0
     prepared = [0]  # chunks validated in this run
-    chunks = _chunks(_rows(table), chunk_size, getattr(handler, "group_key", None))
+    chunks = _chunks(_rows(table), chunk_size, handler.group_key)
     chunk = next(chunks, None)
     index = 0
     while chunk is not None:
@@ -903,7 +946,7 @@ def import_files_cleanup(*, now=None) -> int:
         % {"days": import_files_keep_days()},
     )
     # Checked again in the update: a worker may have taken the job since (it beats at once), and clearing the
-    # claim stops a preview that would (members.jobs).
+    # claim stops a preview that would (jobs).
     ImportJob.objects.filter(pk__in=abandoned, status__in=[Status.QUEUED, Status.PREVIEWING]).exclude(
         heartbeat_at__gte=cutoff
     ).update(

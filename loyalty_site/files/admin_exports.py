@@ -1,19 +1,22 @@
-"""Background exports in the admin: one's own exports, a job's page with a live progress bar, the download.
+"""Exports in the admin: the changelists' Export (`SafeExportAdminMixin`), one's own background exports, a
+job's page with a live progress bar, the download.
 
-`members.exports` makes the jobs (a changelist export of more than `EXPORT_BACKGROUND_ROWS` rows) and writes
-the files; this module shows them. Staff see and download only their own exports, superusers everyone's; a job
-of someone else is "not found" (404), not "forbidden", so its existence is not revealed. The download asks
-again for the export permissions of the list (and the personal-data permission for personal data): they may
-have been taken away since the export was made.
+`SafeExportAdminMixin` makes the jobs (a changelist export of more than `EXPORT_BACKGROUND_ROWS` rows) and
+`loyalty_site.files.tasks` writes the files (`exports.export_job_write`); the job pages show them. Staff see
+and download only their own exports, superusers everyone's; a job of someone else is "not found" (404), not
+"forbidden", so its existence is not revealed. The download asks again for the export permissions of the
+list (and the personal-data permission for personal data): they may have been taken away since the export
+was made.
 """
 
 import logging
 from datetime import timedelta
 
 from django.apps import apps
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, QueryDict
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -22,26 +25,152 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
+from import_export.forms import SelectableFieldsExportForm
 
 from .exports import (
+    ExportableAdmin,
     ExportRefused,
     SafeCSV,
     SafeXLSX,
+    exceeds_background_rows,
     export_allowed,
+    export_background_rows,
     export_download_filename,
     export_files_keep_days,
     export_job_admin,
+    export_job_create,
+    export_job_fail,
+    export_record,
 )
 from .models import ExportJob
+from .tasks import export_job_task
 
 # A child of the export log: a download is not an export, but whoever reads one wants the other.
 logger = logging.getLogger("loyalty.exports.download")
+export_logger = logging.getLogger("loyalty.exports")
 
 Status = ExportJob.Status
 POLLING_STATUSES = (Status.QUEUED, Status.RUNNING)
 # A job still waiting after this long probably has no worker taking it: the page says so.
 STALLED_AFTER_SECONDS = 60
 CONTENT_TYPES = {"csv": SafeCSV().get_content_type(), "xlsx": SafeXLSX().get_content_type()}
+
+
+class ExportColumnsForm(SelectableFieldsExportForm):
+    """The export form, with each column shown as staff know it and as the file will name it:
+    "Numer członkowski (member_number)" rather than django-import-export's "Member Number"."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        column = field.column_name if field is not None else field_name
+        attribute = (field.attribute if field is not None else None) or field_name
+        try:
+            model_field = resource._meta.model._meta.get_field(attribute)
+        except FieldDoesNotExist:
+            return column  # a column read through a relation, e.g. member_number of a purchase
+        return f"{capfirst(model_field.verbose_name)} ({column})"
+
+
+class SafeExportAdminMixin(ExportableAdmin, ExportMixin):
+    """Export (CSV, XLSX) of what the changelist shows, for staff allowed to, recorded every time.
+
+    Put it before `admin.ModelAdmin` and set `resource_classes`. An admin whose export holds personal data
+    sets `export_personal_data = True`: staff without the personal-data permission then get 403 and no
+    Export button, rather than a file with masked columns (a file of names and cities with starred-out
+    contacts is still personal data leaving the system, and useless for any task that needs the export).
+    """
+
+    export_formats = [SafeCSV, SafeXLSX]
+    # Our own template: import-export's shows the object tools only to staff who may add, which would hide
+    # other tools (e.g. "Likely duplicates") from view-only staff.
+    import_export_change_list_template = "admin/exports/change_list.html"
+    # import-export's form, saying that a long list is exported in the background.
+    export_template_name = "admin/exports/export.html"
+    export_form_class = ExportColumnsForm
+    # A byte-order mark, so Excel opens Polish letters in a CSV correctly.
+    to_encoding = "utf-8-sig"
+
+    def has_export_permission(self, request):
+        if self.export_personal_data and not request.user.has_perm(settings.PERSONAL_DATA_PERMISSION):
+            return False
+        return super().has_export_permission(request)
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        # As django-import-export's, except that subclassed binary formats get native types (it compares
+        # exact types) and that the export is recorded once the file is made.
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        dataset = self.get_data_for_export(request, queryset, force_native_type=file_format.is_binary(), **kwargs)
+        dataset.title = str(self.opts.verbose_name_plural)
+        export_data = file_format.export_data(dataset)
+        encoding = kwargs.get("encoding")
+        if not file_format.is_binary() and encoding:
+            export_data = export_data.encode(encoding)
+        export_record(
+            user=request.user,
+            model=self.model,
+            rows=len(dataset),
+            file_format=file_format.get_extension().upper(),
+            filters=request.GET.urlencode(),
+            columns=list(dataset.headers or []),
+            personal=self.export_personal_data,
+        )
+        return export_data
+
+    def get_export_filename(self, request, queryset, file_format):
+        return f"{self.opts.model_name}-{timezone.localdate():%Y-%m-%d}.{file_format.get_extension()}"
+
+    def get_export_context_data(self, **kwargs):
+        return {**super().get_export_context_data(**kwargs), "export_background_rows": export_background_rows()}
+
+    def _do_file_export(self, file_format, request, queryset, export_form=None):
+        # The export form's submit: a long list becomes a background job instead of a file made here. A GET
+        # (import-export's "skip the form" setting) never creates a job, and exports of items picked on the
+        # changelist are at most a page of rows.
+        if (
+            request.method == "POST"
+            and export_form is not None
+            and "export_items" not in export_form.changed_data
+            and file_format.get_extension() in ExportJob.Format.values
+            and exceeds_background_rows(queryset)
+        ):
+            return self._export_in_background(file_format, request, export_form)
+        return super()._do_file_export(file_format, request, queryset, export_form=export_form)
+
+    def _export_in_background(self, file_format, request, export_form):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        job = export_job_create(
+            user=request.user,
+            model=self.model,
+            filters=request.GET.urlencode(),
+            file_format=file_format.get_extension(),
+            resource_index=self.get_resource_index(export_form),
+            columns=self.get_export_resource_fields_from_form(export_form),
+            personal_data=self.export_personal_data,
+        )
+        job_url = reverse(f"{self.admin_site.name}:files_exportjob_change", args=[job.pk])
+        try:
+            export_job_task.delay_on_commit(job.pk)
+        except Exception:
+            export_logger.exception("Export job %s: the task could not be queued", job.pk)
+            message = gettext(
+                "The background worker could not be reached, so the file was not made. Try again in a few "
+                "minutes; if it still fails, tell the administrator."
+            )
+            export_job_fail(job.pk, message=message)
+            messages.error(request, message)
+            return HttpResponseRedirect(job_url)
+        messages.info(
+            request,
+            gettext(
+                "The list has more than %(rows)s rows, so the file is prepared in the background. This page shows "
+                "how far it got; download the file here when it is ready."
+            )
+            % {"rows": export_background_rows()},
+        )
+        return HttpResponseRedirect(job_url)
 
 
 def list_name(job: ExportJob) -> str:

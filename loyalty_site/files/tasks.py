@@ -1,6 +1,6 @@
 """Background work for staff imports: the preview and the import of an uploaded file, guarded for staff.
 
-The engine (`members.importing`) does the work. These wrappers re-fetch the job, do nothing when it is no longer
+The engine (`importing`) does the work. These wrappers re-fetch the job, do nothing when it is no longer
 in a state they apply to (a redelivered task, a cancelled job), and turn an unexpected error into a message staff
 can act on; the traceback goes to the log. The admin calls the same `*_run` functions for small files.
 
@@ -29,7 +29,7 @@ from .models import ExportJob, ImportJob
 logger = logging.getLogger(__name__)
 
 Status = ImportJob.Status
-# PREVIEWING: the worker may have died mid-preview; the preview takes the job over if so (members.jobs).
+# PREVIEWING: the worker may have died mid-preview; the preview takes the job over if so (jobs).
 PREVIEW_STATUSES = (Status.QUEUED, Status.PREVIEWING)
 APPLY_STATUSES = (Status.PREVIEWED, Status.IMPORTING)  # IMPORTING: continue at the checkpoint
 
@@ -242,7 +242,7 @@ def import_apply_task(job_id: int) -> None:
 
 
 # --- Background exports ----------------------------------------------------------------------------
-# The admin queues `export_job_task` for a list too long to export in a request (members.exports).
+# The admin queues `export_job_task` for a list too long to export in a request (exports).
 
 
 def export_job_run(job_id: int) -> ExportJob | None:
