@@ -480,37 +480,14 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
     return released
 
 
-def points_expire(*, now: datetime | None = None) -> int:
-    """Expire lots whose time has come, one entry per lot. Running it twice expires nothing twice."""
-    now = now or timezone.now()
-    member_ids = list(
-        PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
-        .values_list("member_id", flat=True)
-        .distinct()
-        .order_by("member_id")
-    )
-    expired = 0
-    for member_id in member_ids:
-        with transaction.atomic():
-            account = account_lock(member=Member(pk=member_id))
-            lots = list(
-                PointsLot.objects.filter(member_id=member_id, remaining__gt=0, expires_at__lte=now).order_by("id")
-            )
-            for lot in lots:
-                _post(
-                    account=account,
-                    kind=LedgerEntry.Kind.EXPIRE,
-                    points=-lot.remaining,
-                    reason=f"Points earned {timezone.localdate(lot.earned_at):%Y-%m-%d} expired",
-                    idempotency_key=f"expire:{lot.pk}",
-                    reference=f"lot:{lot.pk}",
-                    at=now,
-                    consume=False,
-                )
-                lot.remaining = 0
-                expired += 1
-            PointsLot.objects.bulk_update(lots, ["remaining"])
-    return expired
+def points_expire(*, now: datetime | None = None, dated_at_expiry: bool = False) -> int:
+    """Expire lots whose time has come, one entry per lot. Running it twice expires nothing twice.
+
+    Written in sets, a chunk of members at a time (rewards.expiry, which writes with the batch's helpers: they
+    import this module, hence the import here)."""
+    from .expiry import points_expire as expire_in_sets
+
+    return expire_in_sets(now=now, dated_at_expiry=dated_at_expiry)
 
 
 # --- Purchases -----------------------------------------------------------------------------------
@@ -705,35 +682,17 @@ def _period_start(period: str, now: datetime) -> datetime | None:
     return None
 
 
-@transaction.atomic
 def event_award(*, member: Member, event: str, reference: str, now: datetime | None = None) -> LedgerEntry | None:
-    """Points for a non-purchase event, within the rule's cap per period. None when capped or no rule."""
-    rule = EventRule.objects.filter(event=event, is_active=True).first()
-    if rule is None:
-        return None
-    account = account_lock(member=member)
-    key = f"event:{event}:{member.pk}:{reference}"
-    if existing := _existing(key):
-        return existing
-    now = now or timezone.now()
-    earlier = LedgerEntry.objects.filter(
-        member=member, kind=LedgerEntry.Kind.BONUS, idempotency_key__startswith=f"event:{event}:"
-    )
-    start = _period_start(rule.cap_period, now)
-    if start is not None:
-        earlier = earlier.filter(created_at__gte=start)
-    if earlier.count() >= rule.cap_count:
-        return None
-    return _post(
-        account=account,
-        kind=LedgerEntry.Kind.BONUS,
-        points=rule.points,
-        reason=rule.get_event_display(),
-        idempotency_key=key,
-        reference=reference,
-        at=now,
-        expires_at=expiry_for(now, program_settings()),
-    )
+    """Points for a non-purchase event, within the rule's cap per period. None when capped or no rule; the
+    entry recorded before when awarded already. One award of `rewards.awards.events_award` (imported here:
+    it writes with the batch's helpers, which import this module)."""
+    from .awards import EventAward, events_award
+
+    with transaction.atomic():
+        events_award(awards=[EventAward(member.pk, event, reference, now or timezone.now())])
+        if not EventRule.objects.filter(event=event, is_active=True).exists():
+            return None
+        return _existing(f"event:{event}:{member.pk}:{reference}")
 
 
 def member_profile_is_complete(member: Member) -> bool:

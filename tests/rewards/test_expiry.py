@@ -1,10 +1,11 @@
-"""Points expiry: FIFO consumption and a job that is safe to run twice."""
+"""Points expiry: FIFO consumption, a job that is safe to run twice, written in sets for many members."""
 
 from datetime import timedelta
 
 from django.utils import timezone
 
-from rewards.models import LedgerEntry, PointsAccount
+from rewards.expiry import points_expire as expire_in_sets
+from rewards.models import LedgerEntry, PointsAccount, PointsLot
 from rewards.selectors import ledger_mismatches, points_expiring
 from rewards.services import points_earn, points_expire, points_redeem
 
@@ -51,3 +52,46 @@ def test_points_expiring_in_the_next_days(member, program):
     points_earn(member=member, points=30, reason="b", idempotency_key="b", at=now - timedelta(days=10))
     assert points_expiring(member=member, days=30, now=now) == 70
     assert points_expiring(member=member, days=400, now=now) == 100
+
+
+def test_expiry_of_many_members_in_chunks_writes_one_entry_per_lot(make_member, program, django_assert_max_num_queries):
+    now = timezone.now()
+    members = [make_member() for _ in range(25)]
+    for n, member in enumerate(members):
+        for days in (500, 420, 30):
+            points_earn(
+                member=member, points=40, reason="e", idempotency_key=f"e{days}:{n}", at=now - timedelta(days=days)
+            )
+        points_redeem(member=member, points=30 + n % 10, reason="r", idempotency_key=f"r{n}")
+    spare = make_member()  # nothing due
+    points_earn(member=spare, points=40, reason="e", idempotency_key="spare", at=now - timedelta(days=30))
+
+    # 25 members in chunks of 10: three chunks, a constant number of queries each, however many members.
+    with django_assert_max_num_queries(3 * 10 + 2):
+        assert expire_in_sets(now=now, members_per_chunk=10) == 50
+
+    for n, member in enumerate(members):
+        lots = list(PointsLot.objects.filter(member=member).order_by("earned_at"))
+        entries = LedgerEntry.objects.filter(member=member, kind="expire").order_by("id")
+        assert [(e.points, e.reference, e.idempotency_key, e.created_at) for e in entries] == [
+            (-lot_left, f"lot:{lot.pk}", f"expire:{lot.pk}", now)
+            for lot, lot_left in zip(lots, (10 - n % 10, 40), strict=False)
+        ]
+        assert entries[0].reason == f"Points earned {timezone.localdate(lots[0].earned_at):%Y-%m-%d} expired"
+        assert [lot.remaining for lot in lots] == [0, 0, 40]
+        assert PointsAccount.objects.get(member=member).balance == 40
+    assert PointsAccount.objects.get(member=spare).balance == 40
+    assert points_expire(now=now) == 0
+    assert ledger_mismatches() == []
+
+
+def test_a_history_written_afterwards_dates_each_expiry_when_its_lot_ran_out(member, program):
+    now = timezone.now()
+    points_earn(member=member, points=40, reason="e", idempotency_key="e1", at=now - timedelta(days=500))
+    points_earn(member=member, points=40, reason="e", idempotency_key="e2", at=now - timedelta(days=400))
+
+    assert points_expire(now=now, dated_at_expiry=True) == 2
+
+    dated = LedgerEntry.objects.filter(kind="expire").order_by("id").values_list("created_at", flat=True)
+    assert list(dated) == list(PointsLot.objects.order_by("id").values_list("expires_at", flat=True))
+    assert ledger_mismatches() == []

@@ -28,10 +28,10 @@ from loyalty_site.demo.data import (
     black_friday,
     showcase_weight,
 )
-from loyalty_site.demo.ledger import lots_expire_bulk, opening_bonuses
 from members.models import Channel, ConsentEvent, ConsentPurpose, ConsentText, LoyaltyCard, Member, Purchase
 from members.services import LineData
 from rewards import services
+from rewards.awards import EventAward, events_award
 from rewards.batch import PurchaseRow, purchases_post_batch
 from rewards.models import EarningRule, EventRule, PointsAccount, ProgramSettings, Tier, TierChange
 from rewards.selectors import ledger_mismatches, member_standing, points_expiring
@@ -308,17 +308,14 @@ class Command(BaseCommand):
                     ("member_id", "number", "issued_at", "is_active"),
                     ((m, p.card_number, p.joined_at, True) for p, m in zip(people, created, strict=True)),
                 )
-                awards = [award for p, m in zip(people, created, strict=True) for award in self._events(p, m)]
-                balances = opening_bonuses(awards)
-                bonuses += len(awards)
                 insert(
                     PointsAccount,
                     ("member_id", "balance", "pending", "tier_id", "tier_since", "updated_at"),
-                    (
-                        (m, balances.get(m, 0), 0, self.bronze.pk, p.joined_at, self.now)
-                        for p, m in zip(people, created, strict=True)
-                    ),
+                    ((m, 0, 0, self.bronze.pk, p.joined_at, self.now) for p, m in zip(people, created, strict=True)),
                 )
+                # Through the service the beat job and imports use, dated when each member earned them.
+                awards = [award for p, m in zip(people, created, strict=True) for award in self._events(p, m)]
+                bonuses += events_award(awards=awards)
                 insert(
                     TierChange,
                     ("member_id", "to_tier_id", "reason", "changed_at"),
@@ -367,14 +364,18 @@ class Command(BaseCommand):
             ids[referrer] if referrer is not None and referrer < len(ids) else None,
         )
 
-    def _events(self, person: PersonPlan, member_id: int) -> Iterator[tuple[int, str, datetime, str]]:
-        """The event points a member earned on signing up, as (member, event, moment, reference)."""
-        yield member_id, EventRule.Event.JOINED, person.joined_at, "enrolment"
+    def _events(self, person: PersonPlan, member_id: int) -> Iterator[EventAward]:
+        """The event points a member earned on signing up."""
+        yield EventAward(member_id, EventRule.Event.JOINED, "enrolment", person.joined_at)
         if person.profile_complete:
-            yield member_id, EventRule.Event.PROFILE_COMPLETED, person.joined_at + timedelta(hours=1), "profile"
+            yield EventAward(
+                member_id, EventRule.Event.PROFILE_COMPLETED, "profile", person.joined_at + timedelta(hours=1)
+            )
         for channel, purpose, granted, at, _source in person.consents:
             if (channel, purpose, granted) == ("email", "marketing", True):
-                yield member_id, EventRule.Event.NEWSLETTER_CONFIRMED, at + timedelta(minutes=10), "newsletter"
+                yield EventAward(
+                    member_id, EventRule.Event.NEWSLETTER_CONFIRMED, "newsletter", at + timedelta(minutes=10)
+                )
                 break
 
     # --- Purchases ---------------------------------------------------------------------------------
@@ -465,7 +466,8 @@ class Command(BaseCommand):
     def release_and_expire(self) -> None:
         with transaction.atomic():
             released = services.points_release_pending(now=self.now)
-        expired = lots_expire_bulk(now=self.now)
+        # Each expiry dated when its lot ran out: the history shows it when it happened, not today.
+        expired = services.points_expire(now=self.now, dated_at_expiry=True)
         self.log(f"Pending released: {released:,}; expired lots: {expired:,}")
 
     def redeem(self, showcase_id: int) -> None:
