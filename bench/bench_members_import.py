@@ -50,7 +50,7 @@ def test_members_import_speed(settings, tmp_path):
     updated = run(members_csv(ROWS, "Kraków"), user, options)
     again = run(members_csv(ROWS, "Kraków"), user, options)
     print(f"\nmembers import, {ROWS} rows: new {new:.2f} s, all updated {updated:.2f} s, unchanged {again:.2f} s")
-    # New members who join now: the joining bonus, one event_award per member (rewards.receivers).
+    # New members who join now: the joining bonus for the chunk's set in one events_award (rewards.receivers).
     from rewards.models import EventRule
 
     EventRule.objects.create(event="joined", points=100, cap_count=1, cap_period="ever")
