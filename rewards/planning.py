@@ -176,7 +176,7 @@ def qualified_tier(*, tiers: Sequence[Tier], values: Mapping[str, Decimal]) -> T
     return best
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per purchase, and a frozen one costs twice as much to make
 class TierMove:
     """Where a member's tier goes: the tier and the start of the time below it after the move, and the change
     to record (from, to, reason) when the tier itself changes."""
@@ -259,7 +259,7 @@ class PlanConfig:
         return cls(ruleset, settings, tiers, now, add_months(now, -settings.tier_window_months))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per purchase, and a frozen one costs twice as much to make
 class Standing:
     """The member's standing before the purchase."""
 
