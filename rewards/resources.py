@@ -173,9 +173,15 @@ class MemberMatcher:
             return {row.values.get(column, "") for row in rows} - {""}
 
         active = Member.objects.filter(status=Member.Status.ACTIVE)
-        self.by_number = dict(
-            active.filter(member_number__in=values("member_number")).values_list("member_number", "pk")
-        )
+        self.by_number = {}
+        # A number of a member who is not active: refused in the words every path uses (rewards.planning).
+        self.inactive_by_number: dict[str, tuple[int, str]] = {}
+        numbered = Member.objects.filter(member_number__in=values("member_number"))
+        for number, pk, status in numbered.values_list("member_number", "pk", "status"):
+            if status == Member.Status.ACTIVE:
+                self.by_number[number] = pk
+            else:
+                self.inactive_by_number[number] = (pk, status)
         self.by_card = dict(
             LoyaltyCard.objects.filter(
                 number__in=values("card_number"), is_active=True, member__status="active"
@@ -228,6 +234,10 @@ class MemberMatcher:
                 )
                 return None
         column, value = next((c, v) for c, v in keys if v)
+        if column == "member_number" and value in self.inactive_by_number:
+            pk, status = self.inactive_by_number[value]
+            outcome.fail(column, value, member_refusal(pk, status, value))
+            return None
         outcome.fail(
             column, value, gettext("no active member with %(column)s '%(value)s'") % {"column": column, "value": value}
         )

@@ -112,3 +112,19 @@ def test_a_plan_has_the_points_where_they_go_and_the_tier_they_lead_to():
     old = plan(NOW - timedelta(days=20), 0)
     assert (old.bucket, old.expires_at) == ("available", datetime(2027, 2, 23, 12, tzinfo=UTC))
     assert old.tier.changed is False
+
+
+def test_the_purchases_import_refuses_a_member_who_is_not_active_in_the_words_of_every_path(
+    make_member, program, staff_user, settings, tmp_path
+):
+    from loyalty_site.files.importing import import_preview
+    from loyalty_site.files.models import ImportRowError
+    from members.models import Member
+    from tests.rewards.test_imports import job, purchases_csv
+
+    settings.MEDIA_ROOT = tmp_path
+    members = [make_member(), make_member()]
+    Member.objects.filter(pk=members[1].pk).update(status=Member.Status.SUSPENDED)
+    previewed = import_preview(job=job("purchases", purchases_csv(members, 2), staff_user))
+    errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message"))
+    assert errors == [(3, "member_number", f"Członek {members[1].member_number} jest zawieszony.")]
