@@ -19,7 +19,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.files.importing import Column, Outcome, Row, register
+from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register
 from loyalty_site.files.models import ImportJob
 from loyalty_site.files.tabular import parse_datetime, parse_decimal
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_range, too_long
@@ -244,7 +244,7 @@ class MemberMatcher:
         return None
 
 
-class PurchaseImport:
+class PurchaseImport(ImportHandler):
     kind = "purchases"
     label = _("Purchases (points are posted)")
     permission = "members.add_purchase"
@@ -531,8 +531,8 @@ class PurchaseImport:
 
     def apply_outside(self, outcomes: list[Outcome], *, job: ImportJob, workers: int, round_started: datetime) -> bool:
         """Post a round of several chunks outside the import's transaction, split between `workers` processes
-        (members.importing._apply_rounds). First the members are checked: if one is no longer active and staff
-        did not choose to import only the valid rows, nothing of the round is posted (returns False).
+        (loyalty_site.files.importing._apply_rounds). First the members are checked: if one is no longer active
+        and staff did not choose to import only the valid rows, nothing of the round is posted (returns False).
         `round_started`: when this round was first posted; what was recorded since, for the same member, is
         this import's own work from before an interruption."""
         new = [o for o in outcomes if o.action == "new"]
@@ -670,7 +670,7 @@ class _NoLines:
         return []
 
 
-class RefundImport:
+class RefundImport(ImportHandler):
     kind = "refunds"
     label = _("Refunds (points are reversed)")
     permission = "members.add_refund"
@@ -757,7 +757,7 @@ class RefundImport:
             )
 
 
-class AdjustmentImport:
+class AdjustmentImport(ImportHandler):
     kind = "adjustments"
     label = _("Points adjustments")
     permission = "rewards.adjust_points"
