@@ -394,6 +394,7 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
         "rules_table",
         "purchase",
         "reference",
+        "related_entry",  # read-only: shown as a link to the entry it releases, reverses or transfers
         "actor",
         "available_at",
         "idempotency_key",

@@ -136,6 +136,16 @@ class LedgerEntry(models.Model):
     reference = models.CharField(
         _("reference"), max_length=100, blank=True, help_text=_("What caused it, e.g. refund:12.")
     )
+    related_entry = models.ForeignKey(
+        "self",
+        verbose_name=_("for entry"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # a partial index below: only releases, reversals and merge transfers point at an entry
+        help_text=_("The credit this entry releases, reverses or transfers."),
+    )
     rules = models.JSONField(
         _("rules applied"), default=list, blank=True, help_text=_("The earning rules that applied.")
     )
@@ -163,6 +173,9 @@ class LedgerEntry(models.Model):
                 fields=["available_at"], name="ledger_pending_due", condition=Q(bucket="pending", points__gt=0)
             ),
             models.Index(fields=["actor"], name="ledger_actor", condition=Q(actor__isnull=False)),
+            models.Index(
+                fields=["related_entry"], name="ledger_related_entry", condition=Q(related_entry__isnull=False)
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="ledger_points_not_zero"),

@@ -17,8 +17,8 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, Exists, F, OuterRef, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 
@@ -111,6 +111,7 @@ def _post(
     bucket: str = AVAILABLE,
     purchase: Purchase | None = None,
     reference: str = "",
+    related_entry: LedgerEntry | None = None,
     rules: list | None = None,
     actor: AbstractBaseUser | None = None,
     at: datetime | None = None,
@@ -132,6 +133,7 @@ def _post(
         reason=reason[:255],
         purchase=purchase,
         reference=reference,
+        related_entry=related_entry,
         rules=rules or [],
         actor=actor,
         idempotency_key=idempotency_key,
@@ -383,8 +385,9 @@ def points_reverse(
             reason=reason,
             idempotency_key=key,
             purchase=entry.purchase,
-            # The release job finds what is left of a pending credit by this reference.
             reference=f"pending:{entry.pk}",
+            # The release job finds what is left of a pending credit by the entries pointing at it.
+            related_entry=entry,
             actor=actor,
         )
     amount = min(wanted, account.balance)
@@ -401,6 +404,7 @@ def points_reverse(
         idempotency_key=key,
         purchase=entry.purchase,
         reference=reference or f"entry:{entry.pk}",
+        related_entry=entry,
         actor=actor,
         consume=False,
     )
@@ -408,21 +412,27 @@ def points_reverse(
     return entry_out
 
 
+def _releases_of(entry: LedgerEntry):
+    """The entry that moved a pending credit into the available bucket (none while it is pending)."""
+    return LedgerEntry.objects.filter(related_entry=entry, kind=LedgerEntry.Kind.RELEASE, bucket=AVAILABLE)
+
+
 def _lot_for_credit(entry: LedgerEntry) -> PointsLot | None:
     if entry.bucket == AVAILABLE:
         return PointsLot.objects.filter(entry=entry).first()
-    release = LedgerEntry.objects.filter(idempotency_key=f"release:{entry.pk}:in").first()
-    return PointsLot.objects.filter(entry=release).first() if release else None
+    return PointsLot.objects.filter(entry__in=_releases_of(entry)).first()
 
 
 def _pending_released(entry: LedgerEntry) -> bool:
-    return LedgerEntry.objects.filter(idempotency_key=f"release:{entry.pk}:in").exists()
+    return _releases_of(entry).exists()
 
 
 def _pending_left(entry: LedgerEntry) -> int:
-    moved = LedgerEntry.objects.filter(
-        member_id=entry.member_id, bucket=PENDING, reference=f"pending:{entry.pk}"
-    ).aggregate(s=Coalesce(Sum("points"), 0))["s"]
+    """What is left of a pending credit: its points less the pending entries (reversals, release, merge
+    transfer) that point at it."""
+    moved = LedgerEntry.objects.filter(member_id=entry.member_id, bucket=PENDING, related_entry=entry).aggregate(
+        s=Coalesce(Sum("points"), 0)
+    )["s"]
     return entry.points + moved
 
 
@@ -432,10 +442,7 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
     settings = program_settings()
     # The ledger is append-only, so a released credit stays a pending credit: exclude it by its release.
     released_already = LedgerEntry.objects.filter(
-        member_id=OuterRef("member_id"),
-        bucket=PENDING,
-        kind=LedgerEntry.Kind.RELEASE,
-        reference=Concat(Value("pending:"), Cast(OuterRef("pk"), CharField())),
+        related_entry=OuterRef("pk"), bucket=PENDING, kind=LedgerEntry.Kind.RELEASE
     )
     due = list(
         LedgerEntry.objects.filter(bucket=PENDING, points__gt=0, available_at__lte=now)
@@ -462,6 +469,7 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
                 idempotency_key=f"release:{entry.pk}:out",
                 purchase=entry.purchase,
                 reference=f"pending:{entry.pk}",
+                related_entry=entry,
                 at=now,
             )
             _post(
@@ -472,6 +480,7 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
                 idempotency_key=f"release:{entry.pk}:in",
                 purchase=entry.purchase,
                 reference=f"pending:{entry.pk}",
+                related_entry=entry,
                 rules=entry.rules,
                 at=now,
                 expires_at=expiry_for(now, settings),
@@ -911,6 +920,7 @@ def members_merge(*, survivor: Member, duplicate: Member, actor: AbstractBaseUse
                 idempotency_key=f"{key}:pending:{credit.pk}:out",
                 actor=actor,
                 reference=f"pending:{credit.pk}",
+                related_entry=credit,
             )
             _post(
                 account=target,
