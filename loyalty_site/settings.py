@@ -243,7 +243,8 @@ LOGGING = {
 # Import-export: the staff who may import or export are decided by model permissions.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
-# Formula neutralisation is ours (loyalty_site/files/tabular/formulas.py): the library's setting only strips a leading "=".
+# Formula neutralisation is ours (loyalty_site/files/tabular/formulas.py): the library's setting only
+# strips a leading "=".
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # The permission staff need to see personal data: to export it, and unmasked in an import's preview and
 # reports (loyalty_site.files knows it only by this name; members defines it).
