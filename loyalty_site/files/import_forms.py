@@ -41,6 +41,21 @@ def uses_joining_bonus(handler: ImportHandler) -> bool:
     return handler.joining_bonus_option is not None
 
 
+def source_field() -> forms.RegexField:
+    """The source system of rows whose 'source' column is empty, asked on upload and again on confirm."""
+    return forms.RegexField(
+        label=_("Source system"),
+        regex=r"^[0-9A-Za-z_.\-]{1,30}$",
+        max_length=30,
+        required=False,
+        help_text=_(
+            "For rows whose 'source' column is empty, e.g. 'pos' or 'shop'. Purchases are matched on the source and "
+            "the purchase number, so use the same source every time for the same system. Empty: 'import'."
+        ),
+        error_messages={"invalid": _("Use letters, digits, '-', '_' or '.' only (at most 30).")},
+    )
+
+
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(label=_("What the file holds"))
     file = forms.FileField(
@@ -65,17 +80,7 @@ class ImportUploadForm(forms.Form):
         required=False,
         help_text=_("The wording the members agreed to. It is recorded with every consent the file grants."),
     )
-    source = forms.RegexField(
-        label=_("Source system"),
-        regex=r"^[0-9A-Za-z_.\-]{1,30}$",
-        max_length=30,
-        required=False,
-        help_text=_(
-            "For rows whose 'source' column is empty, e.g. 'pos' or 'shop'. Purchases are matched on the source and "
-            "the purchase number, so use the same source every time for the same system. Empty: 'import'."
-        ),
-        error_messages={"invalid": _("Use letters, digits, '-', '_' or '.' only (at most 30).")},
-    )
+    source = source_field()
     only_valid_rows = forms.BooleanField(
         label=_("Import only the valid rows"),
         required=False,
@@ -167,17 +172,7 @@ def _checked_upload(upload):
 class ImportConfirmForm(forms.Form):
     """The confirmation of a previewed import; `only_valid_rows` must be acknowledged when it is chosen here."""
 
-    source = forms.RegexField(
-        label=_("Source system"),
-        regex=r"^[0-9A-Za-z_.\-]{1,30}$",
-        max_length=30,
-        required=False,
-        help_text=_(
-            "For rows whose 'source' column is empty, e.g. 'pos' or 'shop'. Purchases are matched on the source and "
-            "the purchase number, so use the same source every time for the same system. Empty: 'import'."
-        ),
-        error_messages={"invalid": _("Use letters, digits, '-', '_' or '.' only (at most 30).")},
-    )
+    source = source_field()
     only_valid_rows = forms.BooleanField(required=False)
     understood = forms.BooleanField(required=False)
 
