@@ -19,7 +19,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register
+from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register, row_problems
 from loyalty_site.files.models import ImportJob
 from loyalty_site.files.tabular import parse_datetime, parse_decimal
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_range, too_long
@@ -302,6 +302,8 @@ class PurchaseImport(ImportHandler):
         for row in rows:
             values = row.values
             outcome = Outcome(line=row.line, action="line")
+            # The engine fails the purchases file's refused cells itself; the lines file's rows are only seen here.
+            row_problems(values, outcome)
             if extra := values.pop("__extra__", None):
                 outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
             external_id = values.get("purchase_id", "")

@@ -310,8 +310,9 @@ def _some(names: list[str], shown: int = 10) -> str:
 
 
 def row_problems(values: dict, outcome: "Outcome") -> None:
-    """Fail the outcome for the cells the engine refused before the handler saw them (`_rows`). Handlers call
-    it at the start of a row, so their own rules (a purchase spoiled by one bad line) see the row invalid."""
+    """Fail the outcome for the cells the engine refused before the handler saw them (`_rows`). `prepare`'s rows
+    get this from the engine afterwards (`_fail_refused_cells`); a handler calls it for the rows the engine
+    never sees an outcome of (the second file's, in `read_lines`)."""
     for column, value, message in values.pop(PROBLEMS, ()):
         outcome.fail(column, value, message)
 
@@ -319,15 +320,13 @@ def row_problems(values: dict, outcome: "Outcome") -> None:
 PROBLEMS = "__problems__"
 
 
-def _cell_problem(column: str, value: str) -> tuple[str, str, str] | None:
+def _cell_problem(column: str, value: str) -> tuple[str, str, str]:
     # PostgreSQL refuses NUL in text, so such a cell would pass the preview and break the import part-way.
-    if "\x00" in value:
-        return (
-            column,
-            value.replace("\x00", "\\0")[:60],
-            gettext("contains a NUL character (binary data); the database cannot store it"),
-        )
-    return None
+    return (
+        column,
+        value.replace("\x00", "\\0")[:60],
+        gettext("contains a NUL character (binary data); the database cannot store it"),
+    )
 
 
 def _rows(table: Table) -> Iterator[Row]:
@@ -344,7 +343,7 @@ def _rows(table: Table) -> Iterator[Row]:
         else:
             values = dict(zip(table.headers, [*raw, *[""] * (width - len(raw))], strict=False))
         cleaned = {k: _unguard((v or "").strip()) for k, v in values.items()}
-        problems = [problem for k, v in cleaned.items() if "\x00" in v and (problem := _cell_problem(k, v))]
+        problems = [_cell_problem(k, v) for k, v in cleaned.items() if "\x00" in v]
         if problems:
             for column, _value, _message in problems:
                 cleaned[column] = ""  # handlers never see the value; the row is failed for it

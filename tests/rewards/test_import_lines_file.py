@@ -222,3 +222,16 @@ def test_a_lines_file_row_with_more_cells_than_its_header_is_reported_in_that_fi
         "the row has more cells than the header (7 cells, the header has 6)",
     )
     assert previewed.counts == {"invalid": 2}
+
+
+def test_a_nul_in_the_lines_file_is_an_error_of_that_line_and_spoils_its_purchase(member, rules, staff_user):
+    n = member.member_number
+    purchases = [f"P-1;{n};{day()} 10:00;300,00;online", f"P-2;{n};{day()} 11:00;40,00;online"]
+    # Past the first 64 KB, which the encoding check reads (a NUL there refuses the whole file as binary).
+    blank = [""] * 70_000
+    lines = [*blank, "P-1;K1;Kr\x00em;Kosmetyki;1;100,00", "P-2;D9;Kubek;Dom;2;40,00"]
+    previewed = import_preview(job=two_files(staff_user, purchases, lines, only_valid_rows=True))
+    assert previewed.status == "previewed", previewed.error_message
+    assert (70_002, "product_name (lines file)") in [(line, column) for line, column, _ in errors(previewed)]
+    import_apply(job=previewed)
+    assert list(Purchase.objects.values_list("external_id", flat=True)) == ["P-2"]  # never P-1 without its name
