@@ -18,6 +18,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from loyalty_site.demo import steps as demo_steps
 from loyalty_site.demo.bulk import insert
 from loyalty_site.demo.data import (
     Buyer,
@@ -142,6 +143,16 @@ class Command(BaseCommand):
         self.log("Tiers: recalculating")
         services.tiers_recalculate_all(now=self.now)
         self.create_logins(showcase)
+        demo_steps.run_all(
+            demo_steps.DemoContext(
+                seed=self.seed,
+                now=self.now,
+                start=self.start,
+                showcase_member_id=showcase,
+                log=self.log,
+                progress=self.progress,
+            )
+        )
         self.summary(showcase)
 
     # --- Safety ------------------------------------------------------------------------------------
