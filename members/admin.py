@@ -23,6 +23,7 @@ from loyalty_site.files.admin_exports import SafeExportAdminMixin
 from loyalty_site.login_throttle.admin import UNLOCK_PERMISSION
 from loyalty_site.login_throttle.services import login_unlock
 
+from . import admin_panels
 from .exports import (
     ConsentEventResource,
     ConsentTextResource,
@@ -369,6 +370,15 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
         obj._state.db = created._state.db
 
     # -- Likely duplicates and merging --
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Panels and buttons other apps register (members.admin_panels): rewards, analytics.
+        extra_context = extra_context or {}
+        member = self.get_object(request, object_id)
+        if member is not None:
+            extra_context["member_panels"] = admin_panels.bound_panels(request, member)
+            extra_context["member_tools"] = admin_panels.bound_tools(request, member)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"

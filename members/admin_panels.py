@@ -1,0 +1,74 @@
+"""What other apps add to a member's admin page: panels (a box of figures under the form) and object tools
+(buttons at the top), without members importing them.
+
+rewards adds "redeem for this member", analytics adds the member's RFM segment and churn risk: each registers
+from its own admin module (imported by Django's admin autodiscovery) with
+
+    admin_panels.panel("rfm", _("Customer value"), "analytics/admin/_member_rfm.html", rfm_context, order=40)
+    admin_panels.tool("redeem", _("Redeem a reward"), redeem_url, order=20)
+
+A panel's context function gets the request and the member and returns the template's context, or None to
+hide the panel (no data, or no permission: check `request.user.has_perm(...)` there). A tool's URL function
+returns the URL, or None to hide the button. Registering a name again replaces the entry.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    title: Any  # a lazy translation
+    template: str
+    context_function: Callable[[HttpRequest, Any], Mapping[str, Any] | None]
+    order: int
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    label: Any  # a lazy translation
+    url_function: Callable[[HttpRequest, Any], str | None]
+    order: int
+
+
+@dataclass(frozen=True)
+class BoundPanel:
+    name: str
+    title: Any
+    template: str
+    context: Mapping[str, Any]
+
+
+_panels: dict[str, Panel] = {}
+_tools: dict[str, Tool] = {}
+
+
+def panel(name: str, title, template: str, context_function, *, order: int) -> None:
+    _panels[name] = Panel(name, title, template, context_function, order)
+
+
+def tool(name: str, label, url_function, *, order: int) -> None:
+    _tools[name] = Tool(name, label, url_function, order)
+
+
+def bound_panels(request: HttpRequest, member) -> list[BoundPanel]:
+    bound = []
+    for entry in sorted(_panels.values(), key=lambda p: (p.order, p.name)):
+        context = entry.context_function(request, member)
+        if context is not None:
+            bound.append(BoundPanel(entry.name, entry.title, entry.template, context))
+    return bound
+
+
+def bound_tools(request: HttpRequest, member) -> list[tuple[Any, str]]:
+    tools = []
+    for entry in sorted(_tools.values(), key=lambda t: (t.order, t.name)):
+        url = entry.url_function(request, member)
+        if url:
+            tools.append((entry.label, url))
+    return tools
