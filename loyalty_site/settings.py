@@ -32,7 +32,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1" if DEBUG else ""
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "loyalty_site.staff_otp.apps.StaffAdminConfig",  # django.contrib.admin with a second factor for staff
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "loyalty_site.login_throttle.apps.AxesConfig",  # django-axes, with a translated name
     "loyalty_site.login_throttle",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_htmx",
     "import_export",
     "loyalty_site.files",  # the import/export engine and its jobs; knows no domain model
@@ -57,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): signed in with a second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -165,6 +169,11 @@ AXES_VERBOSE = False  # no "AXES: BEGIN" banner in the log of every process and 
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:login"
+
+# Staff must sign in to the admin with a second factor (TOTP app or a recovery code) when this is on;
+# each staff member sets up their app at the first sign-in (loyalty_site/staff_otp).
+STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", default=False)
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Program lojalnościowy")
 
 # Security: secure by default, relaxed only by DEBUG for the local demo.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -14,9 +14,6 @@ from rewards import urls as rewards_urls
 
 from . import views
 
-admin.site.site_header = "Program lojalnościowy — panel personelu"
-admin.site.site_title = "Program lojalnościowy"
-
 portal_urlpatterns = [
     *members_urls.urlpatterns,  # home, login, logout
     *rewards_urls.urlpatterns,  # history
