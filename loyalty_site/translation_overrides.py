@@ -7,7 +7,7 @@ catalogue (locale/) takes precedence over the libraries', so listing the strings
 through makemessages. Nothing imports this module.
 """
 
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext_lazy
 
 OVERRIDDEN = (
     gettext_noop("Select %s to change"),
@@ -18,6 +18,36 @@ OVERRIDDEN = (
     gettext_noop("Add %(name)s"),
     gettext_noop("This exporter will export the following fields: "),
     gettext_noop("Select all"),
+    # Django's Polish guesses every gender at once ("Dodaj kolejne(go)(-ną)(-ny) Karta lojalnościowa",
+    # "został(a)(-ło) dodany(-na)(-ne)"); impersonal forms ("Dodano: karta lojalnościowa „…”") fit every model.
+    gettext_noop("Delete selected %(verbose_name_plural)s"),
+    gettext_noop("Add another %(verbose_name)s"),
+    gettext_noop("The {name} “{obj}” was added successfully."),
+    gettext_noop("The {name} “{obj}” was added successfully. You may add another {name} below."),
+    gettext_noop("The {name} “{obj}” was added successfully. You may edit it again below."),
+    gettext_noop("The {name} “{obj}” was changed successfully. You may edit it again below."),
+    gettext_noop("The {name} “{obj}” was changed successfully. You may add another {name} below."),
+    gettext_noop("The {name} “{obj}” was changed successfully."),
+    gettext_noop("The %(name)s “%(obj)s” was deleted successfully."),
+    gettext_noop("%(name)s with ID “%(key)s” doesn’t exist. Perhaps it was deleted?"),  # noqa: RUF001 (Django uses this quote)
+    ngettext_lazy("%(count)s %(name)s was changed successfully.", "%(count)s %(name)s were changed successfully.", 1),
+    gettext_noop("Select all %(total_count)s %(module_name)s"),
+    gettext_noop(
+        "Deleting the selected %(objects_name)s would result in deleting related objects, but your account "
+        "doesn't have permission to delete the following types of objects:"
+    ),
+    gettext_noop(
+        "Deleting the selected %(objects_name)s would require deleting the following protected related objects:"
+    ),
+    gettext_noop(
+        "Are you sure you want to delete the selected %(objects_name)s? All of the following objects and their "
+        "related items will be deleted:"
+    ),
+    gettext_noop("Change selected %(model)s"),
+    gettext_noop("Add another %(model)s"),
+    gettext_noop("Delete selected %(model)s"),
+    gettext_noop("View selected %(model)s"),
+    gettext_noop("In case you’ve forgotten, you are:"),  # noqa: RUF001 (Django uses this quote)
     # django-axes's Polish lacks these model names.
     gettext_noop("access failure"),
     gettext_noop("access failures"),
