@@ -68,10 +68,10 @@ def test_setting_up_an_app_then_signing_in_with_a_code(client, staff, required):
     assert page.status_code == 200 and b"<svg" in page.content
     device = TOTPDevice.objects.get(user=staff, confirmed=False)
     wrong = client.post(reverse("admin:otp_setup"), {"token": "000000" if code_for(device) != "000000" else "111111"})
-    assert wrong.status_code == 200 and "not valid" in wrong.content.decode()
+    assert wrong.status_code == 200 and "nieprawidłowy" in wrong.content.decode()
     # django-otp makes the next try wait after a wrong code, and says so.
     throttled = client.post(reverse("admin:otp_setup"), {"token": code_for(device)})
-    assert "Too many wrong codes" in throttled.content.decode()
+    assert "Zbyt wiele błędnych kodów" in throttled.content.decode()
     device.refresh_from_db()
     device.throttle_reset()
     done = client.post(reverse("admin:otp_setup"), {"token": code_for(device)})
