@@ -106,3 +106,20 @@ def test_without_the_setting_the_password_is_enough(client, staff, settings):
     settings.STAFF_OTP_REQUIRED = False
     client.force_login(staff)
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_superuser_resets_a_lost_second_factor(client, staff, required):
+    colleague = get_user_model().objects.create_user(username="clerk", password="pw-Secret-2", is_staff=True)
+    TOTPDevice.objects.create(user=colleague, name="authenticator", confirmed=True)
+    services.recovery_codes_issue(user=colleague)
+    client.force_login(staff)
+    device = TOTPDevice.objects.create(user=staff, name="authenticator", confirmed=True)
+    client.post(reverse("admin:otp_verify"), {"token": code_for(device)})
+    response = client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "reset_second_factor", "_selected_action": [colleague.pk]},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=colleague).exists()
+    client.force_login(colleague)
+    assert client.get(reverse("admin:otp_verify"))["Location"] == reverse("admin:otp_setup")

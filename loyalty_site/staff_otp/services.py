@@ -43,3 +43,10 @@ def recovery_codes_issue(*, user: AbstractBaseUser) -> list[str]:
 
 def has_confirmed_totp(*, user: AbstractBaseUser) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+@transaction.atomic
+def second_factor_reset(*, user: AbstractBaseUser) -> None:
+    """Drop the user's apps and recovery codes (a lost phone): the next sign-in sets up a new app."""
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
