@@ -16,7 +16,11 @@ from rewards import reasons
             "Zwrot R-DEMO-1 do zakupu DEMO-7 (1\xa0234,50 zł)",
             "Refund R-DEMO-1 of purchase DEMO-7 (1,234.50 zł)",
         ),
-        ("Points earned 2025-11-21 expired", "Wygasły punkty zdobyte 21.11.2025", "Points earned on 11/21/2025 expired"),
+        (
+            "Points earned 2025-11-21 expired",
+            "Wygasły punkty zdobyte 21.11.2025",
+            "Points earned on 11/21/2025 expired",
+        ),
         ("Merged into 1234567890", "Połączono z członkiem 1234567890", "Merged into member 1234567890"),
         ("Przystąpienie do programu", "Przystąpienie do programu", "Joined the programme"),
         ("Joined the programme", "Przystąpienie do programu", "Joined the programme"),
