@@ -6,6 +6,7 @@ from loyalty_site.files.exports import SafeExportResource, related
 from members.exports import MemberResource
 
 from .models import EarningRule, EventRule, LedgerEntry, Partner, PointsAccount, Reward, Tier, TierChange
+from .reasons import entry_reason
 
 
 class MemberPointsResource(MemberResource):
@@ -53,6 +54,10 @@ class LedgerEntryResource(SafeExportResource):
             "available_at",
         )
         export_order = fields
+
+    # The reason as a sentence in the language of the export (a code and parameters, or an older sentence).
+    def dehydrate_reason(self, entry):
+        return entry_reason(entry)
 
 
 class PointsAccountResource(SafeExportResource):
@@ -115,6 +120,9 @@ class TierChangeResource(SafeExportResource):
         model = TierChange
         fields = ("changed_at", "member_number", "from_tier", "to_tier", "reason")
         export_order = fields
+
+    def dehydrate_reason(self, change):
+        return entry_reason(change)
 
 
 # The catalog's columns are the import's (rewards.catalog_resources), so an export can be edited and imported
