@@ -47,7 +47,7 @@ def test_without_campaigns_registries_nothing_is_registered():
 
 
 def test_kinds_and_uplift_are_registered(fake_campaigns):
-    registered, uplifts, module = fake_campaigns
+    registered, uplifts, _module = fake_campaigns
     assert set(registered) == {"rfm_segment", "churn_risk"}
     assert registered["rfm_segment"].operators == ("eq", "ne")
     assert ("champions", "Champions") in registered["rfm_segment"].value_choices() or registered[
