@@ -58,7 +58,7 @@ class DashboardSnapshot(models.Model):
 
     class Meta:
         verbose_name = _("dashboard snapshot")
-        verbose_name_plural = _("dashboard snapshots")
+        verbose_name_plural = _("programme dashboard")
         ordering = ["-computed_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["date_from", "date_to", "store"], name="dashboard_snapshot_range_unique"),
