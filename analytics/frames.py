@@ -1,8 +1,8 @@
 """Reads for analytics: the database aggregates, pandas gets the (much smaller) result as DataFrames.
 
-On PostgreSQL the purchases are grouped by member, local day and store in SQL and streamed with
-`COPY (...) TO STDOUT` into `pandas.read_csv` (about six times faster than `read_sql` on a million rows).
-Other databases (the SQLite demo) read the purchase rows through the ORM and group them in pandas: same
+On PostgreSQL the purchases are grouped by member, local day and store in SQL, and the server packs the
+grouped rows into a few large CSV texts that `pandas.read_csv` parses (`_chunked_frame`: faster than
+`read_sql`, and than `COPY ... TO STDOUT`, which sends one message per row). Other databases (the SQLite demo) read the purchase rows through the ORM and group them in pandas: same
 columns, same values.
 
 Money is carried in grosze (int64), so sums are exact; days are integers counted from 1970-01-01 in the
@@ -64,18 +64,21 @@ class Period:
         return day_number(self.end)
 
 
-def _copy_frame(sql: str, params: list, columns: list[str], dtypes: dict) -> pd.DataFrame:
-    """Run `COPY (sql) TO STDOUT` and read the CSV it streams into a DataFrame."""
-    buffer = io.BytesIO()
-    connection.ensure_connection()
-    statement = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)"
-    with connection.connection.cursor() as cursor, cursor.copy(statement, params) as copy:
-        for block in copy:
-            buffer.write(block)
-    buffer.seek(0)
-    if buffer.getbuffer().nbytes == 0:
+def _chunked_frame(sql: str, params: list, columns: list[str], dtypes: dict, chunks: int = 64) -> pd.DataFrame:
+    """Read the rows of `sql` as a few large CSV texts the server builds (string_agg), into one DataFrame.
+
+    A million rows sent one by one (COPY sends a message per row, a cursor a tuple per row) cost the client
+    more than the server's whole GROUP BY; 64 texts of ~15,000 lines cost almost nothing to receive, and
+    pandas parses them in C. The columns must hold no comma or newline (numbers, store codes).
+    """
+    line = " || ',' || ".join(f"g.{column}::text" for column in columns)
+    statement = f"SELECT string_agg({line}, E'\\n') FROM ({sql}) AS g GROUP BY g.{columns[0]} %% {chunks}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        texts = [row[0] for row in cursor.fetchall() if row[0]]
+    if not texts:
         return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in columns})
-    return pd.read_csv(buffer, names=columns, dtype=dtypes, keep_default_na=False)
+    return pd.read_csv(io.StringIO("\n".join(texts)), names=columns, dtype=dtypes, keep_default_na=False)
 
 
 _PURCHASE_DTYPES = {"member_id": "int64", "day": "int64", "store": "object", "orders": "int64", "net_cents": "int64"}
@@ -98,12 +101,13 @@ def purchase_days(*, until: date | None = None, member_ids=None) -> pd.DataFrame
             where.append("member_id = ANY(%s)")
             params.append(list(member_ids))
         sql = (
-            f"SELECT member_id, (purchased_at AT TIME ZONE %s)::date - DATE '1970-01-01' AS day, store,"  # noqa: S608 (our table, our clauses)
+            f"SELECT member_id, (purchased_at AT TIME ZONE %s)::date - DATE '1970-01-01' AS day,"  # noqa: S608 (our table, our clauses)
+            f" replace(replace(store, ',', ' '), E'\\n', ' ') AS store,"
             f" SUM(CASE WHEN amount > refunded_amount THEN 1 ELSE 0 END) AS orders,"
             f" SUM(ROUND((amount - refunded_amount) * 100))::bigint AS net_cents"
             f" FROM {purchases} WHERE {' AND '.join(where)} GROUP BY 1, 2, 3"
         )
-        return _copy_frame(sql, params, PURCHASE_DAY_COLUMNS, _PURCHASE_DTYPES)
+        return _chunked_frame(sql, params, PURCHASE_DAY_COLUMNS, _PURCHASE_DTYPES)
     queryset = Purchase.objects.all()
     if until is not None:
         queryset = queryset.filter(purchased_at__lt=local_midnight(until + timedelta(days=1)))
@@ -138,6 +142,16 @@ def members_frame(*, member_ids=None) -> pd.DataFrame:
     queryset = Member.objects.exclude(status=Member.Status.MERGED)
     if member_ids is not None:
         queryset = queryset.filter(id__in=list(member_ids))
+    if connection.vendor == "postgresql":
+        sql, params = queryset.values("id", "joined_at", "status").query.sql_with_params()
+        day = "(g.joined_at AT TIME ZONE %s)::date - DATE '1970-01-01'"
+        frame = _chunked_frame(
+            f"SELECT g.id AS member_id, {day} AS joined_day, g.status FROM ({sql}) AS g",  # noqa: S608
+            [str(timezone.get_current_timezone()), *params],
+            ["member_id", "joined_day", "status"],
+            {"member_id": "int64", "joined_day": "int64", "status": "object"},
+        )
+        return frame.sort_values("member_id", ignore_index=True)
     tz = timezone.get_current_timezone()
     rows = list(queryset.values_list("id", "joined_at", "status"))
     return pd.DataFrame(
