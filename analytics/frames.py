@@ -164,24 +164,31 @@ def members_frame(*, member_ids=None) -> pd.DataFrame:
     )
 
 
-def points_sums(period: Period) -> dict[str, int]:
-    """Points earned, redeemed and expired in the period, and outstanding (available, pending) at its end."""
-    start, end = local_midnight(period.start), local_midnight(period.end + timedelta(days=1))
-    in_period = Q(created_at__gte=start, created_at__lt=end)
-    sums = LedgerEntry.objects.aggregate(
-        earned=Sum("points", filter=in_period & Q(kind__in=["earn", "bonus"], points__gt=0)),
-        redeemed=Sum("points", filter=in_period & Q(kind="redeem")),
-        expired=Sum("points", filter=in_period & Q(kind="expire")),
-        outstanding=Sum("points", filter=Q(created_at__lt=end, bucket="available")),
-        pending=Sum("points", filter=Q(created_at__lt=end, bucket="pending")),
-    )
-    return {
-        "earned": int(sums["earned"] or 0),
-        "redeemed": -int(sums["redeemed"] or 0),
-        "expired": -int(sums["expired"] or 0),
-        "outstanding": int(sums["outstanding"] or 0),
-        "pending": int(sums["pending"] or 0),
-    }
+def points_sums(*periods: Period) -> list[dict[str, int]]:
+    """For each period: points earned, redeemed and expired in it, and outstanding (available, pending) at its
+    end. One pass over the ledger for all the periods."""
+    aggregates = {}
+    for index, period in enumerate(periods):
+        start, end = local_midnight(period.start), local_midnight(period.end + timedelta(days=1))
+        in_period = Q(created_at__gte=start, created_at__lt=end)
+        aggregates |= {
+            f"earned_{index}": Sum("points", filter=in_period & Q(kind__in=["earn", "bonus"], points__gt=0)),
+            f"redeemed_{index}": Sum("points", filter=in_period & Q(kind="redeem")),
+            f"expired_{index}": Sum("points", filter=in_period & Q(kind="expire")),
+            f"outstanding_{index}": Sum("points", filter=Q(created_at__lt=end, bucket="available")),
+            f"pending_{index}": Sum("points", filter=Q(created_at__lt=end, bucket="pending")),
+        }
+    sums = LedgerEntry.objects.aggregate(**aggregates)
+    return [
+        {
+            "earned": int(sums[f"earned_{i}"] or 0),
+            "redeemed": -int(sums[f"redeemed_{i}"] or 0),
+            "expired": -int(sums[f"expired_{i}"] or 0),
+            "outstanding": int(sums[f"outstanding_{i}"] or 0),
+            "pending": int(sums[f"pending_{i}"] or 0),
+        }
+        for i in range(len(periods))
+    ]
 
 
 def engaged_member_ids(period: Period) -> np.ndarray:

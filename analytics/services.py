@@ -127,6 +127,8 @@ def dashboard_compute(
     all_purchases = frames.purchase_days(until=period.end) if purchases is None else purchases
     purchases = all_purchases[all_purchases["store"] == store] if store else all_purchases
 
+    points = dict(zip([period, previous], frames.points_sums(period, previous), strict=True))
+
     def figures_for(p: Period) -> dict:
         figures = metrics.member_counts(members, purchases, p, active_days=settings.active_days)
         figures.update(metrics.purchase_figures(purchases, p))
@@ -136,7 +138,7 @@ def dashboard_compute(
         figures["engagement_rate"] = metrics.engagement_rate(
             figures["members_total"], buyer_ids, frames.engaged_member_ids(p)
         )
-        figures.update(metrics.points_figures(frames.points_sums(p), settings.point_value_pln))
+        figures.update(metrics.points_figures(points[p], settings.point_value_pln))
         moves = frames.tier_movements(p)
         figures["tier_moves_up"], figures["tier_moves_down"] = moves["up"], moves["down"]
         summary = _summary(all_purchases, p.end_day, cache)

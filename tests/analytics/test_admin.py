@@ -114,3 +114,13 @@ def test_member_page_shows_the_rfm_segment_and_churn_risk(admin_client, history)
     assert 'id="member-panel-rfm"' in html and "R " in html
     none = admin_client.get(reverse("admin:members_member_change", args=[history["d"].pk])).content.decode()
     assert 'id="member-panel-rfm"' in none
+
+
+@pytest.mark.django_db
+def test_a_bad_range_is_explained_and_the_default_range_shown(admin_client, program):
+    page = admin_client.get(reverse(DASHBOARD), {"date_from": "2026-03-10", "date_to": "2026-03-01"})
+    assert page.status_code == 200
+    assert "The end of the range comes before its start." in page.content.decode() or "Koniec zakresu" in (
+        page.content.decode()
+    )
+    assert admin_client.get(reverse(DASHBOARD), {"date_from": "not a date"}).status_code == 200
