@@ -3,6 +3,7 @@ member page's "customer value" panel."""
 
 import io
 from datetime import date
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
@@ -25,8 +26,12 @@ DASHBOARD_PERMISSION = "analytics.view_dashboard"
 
 
 class RangeForm(forms.Form):
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     store = forms.CharField(label=_("Store"), required=False, max_length=30)
 
     def clean(self):
@@ -63,12 +68,32 @@ class AnalyticsSettingsAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:analytics_analyticssettings_change", args=[settings.pk]))
 
 
+# Figures where a rise is bad news: their changes are coloured the other way round.
+LOWER_IS_BETTER = {
+    "churn_rate",
+    "tier_moves_down",
+    "breakage",
+    "points_expired",
+    "points_outstanding",
+    "points_liability",
+}
+
+
 def _formatted(value, kind):
     if value is None:
         return None
     if kind == "rate":
         return float(value) * 100
+    if kind == "money":
+        return Decimal(value)
     return value
+
+
+def _trend(code, delta) -> str:
+    if delta is None or delta == 0:
+        return "flat"
+    better = (delta > 0) != (code in LOWER_IS_BETTER)
+    return "up" if better else "down"
 
 
 @admin.register(DashboardSnapshot)
@@ -106,7 +131,8 @@ class DashboardAdmin(admin.ModelAdmin):
             raise PermissionDenied
 
     def _snapshot(self, request):
-        form = RangeForm(request.GET or None)
+        period = default_period()
+        form = RangeForm(request.GET or None, initial={"date_from": period.start, "date_to": period.end})
         start, end, store = form.range()
         snapshot = DashboardSnapshot.objects.filter(date_from=start, date_to=end, store=store).first()
         return form, (start, end, store), snapshot
@@ -128,6 +154,7 @@ class DashboardAdmin(admin.ModelAdmin):
                     "previous": _formatted(row["previous"], kind),
                     "delta": _formatted(row["delta"], kind),
                     "relative": None if row["relative"] is None else row["relative"] * 100,
+                    "trend": _trend(row["code"], _formatted(row["delta"], kind)),
                 }
             )
         built = {name: tables.table(name, data) for name in tables.TABLE_NAMES} if snapshot else {}
