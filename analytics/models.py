@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AnalyticsSettings(models.Model):
@@ -73,7 +74,7 @@ class Segment(models.TextChoices):
     CHAMPIONS = "champions", _("Champions")
     LOYAL = "loyal", _("Loyal")
     PROMISING = "promising", _("Promising")
-    NEW = "new", _("New")
+    NEW = "new", pgettext_lazy("rfm segment", "New")
     AT_RISK = "at_risk", _("At risk")
     CANT_LOSE = "cant_lose", _("Can't lose")
     HIBERNATING = "hibernating", _("Hibernating")

@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "dashboard snapshot",
-                "verbose_name_plural": "dashboard snapshots",
+                "verbose_name_plural": "programme dashboard",
                 "ordering": ["-computed_at", "-id"],
                 "constraints": [
                     models.UniqueConstraint(
