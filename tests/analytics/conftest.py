@@ -49,13 +49,3 @@ def history(make_member, program, tiers):
     points_redeem(member=a, points=50, reason="test", idempotency_key="redeem-test-1")
     return {"a": a, "b": b, "c": c, "d": d, "today": today}
 
-
-@pytest.fixture(autouse=True)
-def _fresh_template_engines():
-    """Drop the template engines after each test: a later test (tests/members/test_admin_panels.py) adds a
-    template folder by changing settings.TEMPLATES in place, which only an engine created after it sees."""
-    yield
-    from django.conf import settings
-    from django.test.signals import setting_changed
-
-    setting_changed.send(sender=None, setting="TEMPLATES", value=settings.TEMPLATES, enter=False)
