@@ -48,4 +48,3 @@ def history(make_member, program, tiers):
     refund_post(purchase=half, external_id="R-2", amount=Decimal("45.00"))
     points_redeem(member=a, points=50, reason="test", idempotency_key="redeem-test-1")
     return {"a": a, "b": b, "c": c, "d": d, "today": today}
-
