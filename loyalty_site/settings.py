@@ -241,6 +241,8 @@ CELERY_BEAT_SCHEDULE = {
     "points-expire": {"task": "rewards.tasks.points_expire_task", "schedule": 3600.0 * 6},
     "tiers-recalculate": {"task": "rewards.tasks.tiers_recalculate_task", "schedule": 3600.0 * 24},
     "ledger-reconcile": {"task": "rewards.tasks.ledger_reconcile_task", "schedule": crontab(hour=3, minute=30)},
+    # After the reconcile: this month's RFM/CLV scores and the dashboard's last 30 days (analytics).
+    "analytics-snapshot": {"task": "analytics.tasks.analytics_snapshot_task", "schedule": crontab(hour=4, minute=15)},
 }
 
 LOGGING = {

@@ -1,0 +1,113 @@
+"""Customer lifetime value: BG/NBD (Fader, Hardie and Lee 2005) and Gamma-Gamma (Fader and Hardie 2013), fitted
+with scipy.
+
+`lifetimes` implements the same models but is unmaintained since 2020 and pins old numpy/pandas; the two
+likelihoods are a few lines each, so they are written out here from the papers and fitted with
+scipy.optimize (L-BFGS-B on the logarithms of the parameters, which keeps them positive; about 100
+evaluations of the likelihood, against some 900 for Nelder-Mead).
+
+Inputs per customer, in one time unit (weeks here, as in the papers):
+  x    frequency: repeat purchases (purchase days after the first)
+  t_x  recency: time from the first to the last purchase
+  T    age: time from the first purchase to the end of the calibration period
+  m    monetary value: mean spend of the repeat purchases (Gamma-Gamma uses customers with x > 0 only)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+
+@dataclass(frozen=True)
+class BgNbd:
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+    def probability_alive(self, x, t_x, T) -> np.ndarray:
+        """P(alive | x, t_x, T): 1 for a customer without repeat purchases (the model's convention)."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        ratio = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x)))
+        odds = np.where(x > 0, self.a / (self.b + np.maximum(x, 1) - 1) * ratio, 0.0)
+        return 1.0 / (1.0 + odds)
+
+    def expected_purchases(self, t, x, t_x, T) -> np.ndarray:
+        """E[Y(t) | x, t_x, T]: expected purchases in the next t time units (FHL 2005, eq. 10)."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        z = t / (alpha + T + t)
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+        first = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+        ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
+        odds = np.where(x > 0, a / (b + np.maximum(x, 1) - 1) * ratio, 0.0)
+        return first / (1 + odds)
+
+
+@dataclass(frozen=True)
+class GammaGamma:
+    p: float
+    q: float
+    gamma: float
+
+    def expected_spend(self, x, m, population_mean: float | None = None) -> np.ndarray:
+        """E[M | x, m]: the customer's expected mean spend; customers with x = 0 get the population mean."""
+        x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+        p, q, g = self.p, self.q, self.gamma
+        mean = population_mean if population_mean is not None else p * g / (q - 1)
+        conditional = (p * (g + x * m)) / (p * x + q - 1)
+        return np.where(x > 0, conditional, mean)
+
+
+def bgnbd_negative_log_likelihood(log_params, x, t_x, T) -> float:
+    r, alpha, a, b = np.exp(log_params)
+    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(x > 0, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    return -float(np.sum(a1 + a2 + np.logaddexp(a3, a4)))
+
+
+def fit_bgnbd(x, t_x, T) -> BgNbd:
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    if len(x) == 0 or not np.any(x > 0):
+        raise ValueError("BG/NBD needs customers with repeat purchases")
+    result = optimize.minimize(
+        bgnbd_negative_log_likelihood,
+        np.zeros(4),
+        args=(x, t_x, T),
+        method="L-BFGS-B",
+    )
+    return BgNbd(*np.exp(result.x))
+
+
+def gamma_gamma_negative_log_likelihood(log_params, x, m) -> float:
+    p, q, g = np.exp(log_params)
+    px = p * x
+    ll = (
+        special.gammaln(px + q)
+        - special.gammaln(px)
+        - special.gammaln(q)
+        + q * np.log(g)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(g + x * m)
+    )
+    return -float(np.sum(ll))
+
+
+def fit_gamma_gamma(x, m) -> GammaGamma:
+    """Fit on customers with at least one repeat purchase and a positive mean spend."""
+    x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+    keep = (x > 0) & (m > 0)
+    if keep.sum() < 2:
+        raise ValueError("Gamma-Gamma needs customers with repeat purchases")
+    result = optimize.minimize(
+        gamma_gamma_negative_log_likelihood,
+        np.zeros(3),
+        args=(x[keep], m[keep]),
+        method="L-BFGS-B",
+    )
+    return GammaGamma(*np.exp(result.x))
