@@ -12,10 +12,11 @@ from loyalty_site import portal
 from members.services import LineData
 from rewards.models import EarningRule, ProgramSettings, Tier
 from rewards.services import points_earn, points_redeem, purchase_post
+from tests.members.conftest import polish_portal, portal_catalog  # noqa: F401  the portal's Polish, from its fragment
 
 from .conftest import DESKTOP, PHONE
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("polish_portal")]
 
 PASSWORD = "secret-pass-1"
 
