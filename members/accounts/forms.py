@@ -141,10 +141,13 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         ) | user_model._default_manager.filter(is_active=True, email__iexact=email)
         for user in users.distinct():
             if user.has_usable_password():
-                # Django's form sends to the login's email; a member's login carries the member's address.
-                if not user.email:
-                    user.email = email
                 yield user
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, **kwargs):
+        # To the address typed, which matched this login's or its member's address: the login's own may be empty
+        # or older than the member's (the profile changes the member's).
+        to_email = self.cleaned_data["email"].strip().lower()
+        super().send_mail(subject_template_name, email_template_name, context, from_email, to_email, **kwargs)
 
 
 class ProfileForm(forms.ModelForm):
