@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -122,14 +122,16 @@ def history(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
 @login_required
 def purchase_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A purchase's lines and the points it earned, rule by rule; only the member's own purchases (404 otherwise)."""
+    """A purchase's lines and the points it earned, rule by rule. Someone else's purchase is 404 whatever the
+    method, so the method check comes after the lookup: a 405 would tell that the purchase exists."""
     member = portal_member(request.user)
     if member is None:
         return no_membership(request)
     purchase = get_object_or_404(Purchase, pk=pk, member=member)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     context = {
         "member": member,
         "purchase": purchase,

@@ -7,7 +7,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import patch_vary_headers
@@ -400,19 +400,22 @@ def data_export_start(request: HttpRequest, member: Member) -> HttpResponse:
     return redirect("portal:privacy")
 
 
-@require_GET
 @member_page
 def data_export_status(request: HttpRequest, member: Member, pk: int) -> HttpResponse:
+    # Someone else's export is 404 whatever the method: the lookup comes before the method check.
     export = get_object_or_404(DataExport, pk=pk, member=member)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     if _wants_fragment(request):
         return render(request, "members/partials/_data_export.html", {"export": export})
     return redirect("portal:privacy")
 
 
-@require_GET
 @member_page
 def data_export_download(request: HttpRequest, member: Member, pk: int) -> HttpResponse:
     export = get_object_or_404(DataExport, pk=pk, member=member, status=DataExport.Status.DONE)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     if not export.file:
         raise Http404
     return FileResponse(export.file.open("rb"), as_attachment=True, filename=export.file.name.rsplit("/", 1)[-1])

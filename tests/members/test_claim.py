@@ -122,7 +122,9 @@ def test_a_reused_code_is_refused(client, till_member):
 def test_an_expired_link_is_refused(client, till_member):
     start(client)
     link = sent_link()
-    AccountToken.objects.update(created_at=timezone.now() - timedelta(hours=2), expires_at=timezone.now() - timedelta(hours=1))
+    AccountToken.objects.update(
+        created_at=timezone.now() - timedelta(hours=2), expires_at=timezone.now() - timedelta(hours=1)
+    )
     response = client.post(link, {"password": NEW_PASSWORD})
     assert response.status_code == 200 and "wygasł" in response.content.decode()
     till_member.refresh_from_db()

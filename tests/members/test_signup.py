@@ -141,7 +141,9 @@ def ewa(make_member):
     return member
 
 
-@pytest.mark.parametrize("identifier", ["ewa@example.pl", "EWA@example.pl ", "601 111 222", "+48601111222", "2900000012345"])
+@pytest.mark.parametrize(
+    "identifier", ["ewa@example.pl", "EWA@example.pl ", "601 111 222", "+48601111222", "2900000012345"]
+)
 def test_a_member_logs_in_with_email_phone_or_card(client, ewa, identifier):
     response = client.post(reverse("portal:login"), {"username": identifier, "password": PASSWORD})
     assert response.status_code == 302
@@ -198,9 +200,7 @@ def test_password_reset_by_the_members_email_sets_a_new_password(client, ewa):
     link = re.search(r"http://testserver(/haslo/\S+/\S+/)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)
     assert form_page.context["validlink"]
-    done = client.post(
-        form_page.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
-    )
+    done = client.post(form_page.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert done.status_code == 302
     response = Client().post(reverse("portal:login"), {"username": "ewa@example.pl", "password": NEW_PASSWORD})
     assert response.status_code == 302
