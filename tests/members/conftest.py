@@ -32,10 +32,3 @@ def polish_portal(settings, portal_catalog):
     """The portal's fragment ahead of the project's catalogue (changing LOCALE_PATHS resets Django's caches)."""
     settings.LOCALE_PATHS = [portal_catalog, *django_settings.LOCALE_PATHS]
     return settings
-
-
-@pytest.fixture(autouse=True)
-def _portal_in_polish(polish_portal):
-    """Every test here reads the portal as a Polish member would, the programme's language."""
-
-    return polish_portal

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from members.models import AccountToken, LoyaltyCard, Member, MemberChange
 
+pytestmark = pytest.mark.usefixtures("polish_portal")  # the portal's Polish, from its fragment
+
 NEW_PASSWORD = "Zielona-Herbata-42"
 CARD = "2900000099999"
 

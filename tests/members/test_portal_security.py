@@ -18,6 +18,8 @@ from members.services import LineData, consent_record
 from rewards.models import PointsLot
 from rewards.services import points_earn, purchase_post
 
+pytestmark = pytest.mark.usefixtures("polish_portal")  # the portal's Polish, from its fragment
+
 METHODS = ["get", "post", "put", "patch", "delete", "head", "options"]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -20,6 +20,8 @@ from rewards.models import LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
 
+pytestmark = pytest.mark.usefixtures("polish_portal")  # the portal's Polish, from its fragment
+
 PASSWORD = "secret-pass-1"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -13,6 +13,8 @@ from django.urls import reverse
 from loyalty_site import settings as project_settings
 from members.models import ConsentEvent, ConsentText, LoyaltyCard, Member, MemberChange
 
+pytestmark = pytest.mark.usefixtures("polish_portal")  # the portal's Polish, from its fragment
+
 PASSWORD = "secret-pass-1"
 NEW_PASSWORD = "Zielona-Herbata-42"
 
