@@ -1,16 +1,29 @@
 """What members adds to the portal (`loyalty_site.portal`): the home, profile and privacy links, and the home page's
 cards for the digital membership card and an unconfirmed email."""
 
+from functools import lru_cache
+
 import segno
 from django.http import HttpRequest
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from loyalty_site import portal
 
 from . import data_export  # noqa: F401  registers members' export sections and the background export task
 from .models import Member
+
+
+@lru_cache(maxsize=4096)
+def card_qr_svg(number: str, language: str) -> str:
+    """The QR code of a card number as inline SVG, labelled in `language` (the active one). Cached per process:
+    encoding costs milliseconds of CPU on every dashboard, and a card's code never changes."""
+    qr = segno.make(number, error="m", micro=False)
+    svg = qr.svg_inline(scale=5, border=2, dark="#111827", light="#ffffff", omitsize=True)
+    label = escape(f"{gettext('QR code of the card')} {number}")
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
 
 
 def membership_card(request: HttpRequest, member: Member) -> dict:
@@ -22,10 +35,8 @@ def membership_card(request: HttpRequest, member: Member) -> dict:
     if cards is None:
         cards = [card.number for card in member.cards.all() if card.is_active]
     number = cards[0] if cards else member.member_number
-    qr = segno.make(number, error="m", micro=False)
-    svg = qr.svg_inline(scale=5, border=2, dark="#111827", light="#ffffff", omitsize=True)
-    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_("QR code of the card")} {number}" ', 1)
-    return {"card_number": number, "card_qr": mark_safe(svg)}  # noqa: S308 - segno's own SVG markup
+    # segno's own SVG markup; the label inside it is escaped.
+    return {"card_number": number, "card_qr": mark_safe(card_qr_svg(number, get_language()))}  # noqa: S308
 
 
 def email_card(request: HttpRequest, member: Member) -> dict | None:
