@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "loyalty_site.login_throttle.apps.AxesConfig",  # django-axes, with a translated name
     "loyalty_site.login_throttle",
     "django_htmx",
+    "csp",
     "import_export",
     "loyalty_site.files",  # the import/export engine and its jobs; knows no domain model
     "members",
@@ -57,7 +58,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy with a per-request nonce on every response (members/accounts/csp.py).
+    "members.accounts.csp.PortalCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of the member's choice (cookie set by the switcher and at login), never Accept-Language.
+    "members.accounts.middleware.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -82,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -108,6 +114,14 @@ elif env_bool("DATABASE_SERVER_SIDE_BINDING", False):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Argon2 first: new and changed passwords are hashed with it; older hashes still verify and are upgraded at login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -115,8 +129,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# The site speaks the programme's language whatever the browser asks: the portal's texts are Polish-only
-# so far, and following Accept-Language gave English dates inside Polish pages. (No LocaleMiddleware.)
+# The site speaks the programme's language unless the member chose another one: with the switcher
+# (Django's set_language, which sets the language cookie) or in their profile (applied when they log in).
+# Accept-Language is not followed: it gave English dates inside Polish pages. (ChosenLanguageMiddleware, not
+# Django's LocaleMiddleware.)
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "pl")
 LANGUAGES = [("pl", "Polski"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -151,8 +167,11 @@ if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1 or LOGIN_ADDRESS_FAILURE
     )
 AUTHENTICATION_BACKENDS = [
     "loyalty_site.login_throttle.backends.LoginThrottleBackend",  # first: refuses a locked-out login unchecked
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, finding the login by username (staff), email, phone, card or member number.
+    "members.accounts.backends.MemberLoginBackend",
 ]
+# Every way of naming one account (email, phone, card number, username) counts against that one account.
+AXES_USERNAME_CALLABLE = "members.accounts.identifiers.throttle_username"
 AXES_HANDLER = "loyalty_site.login_throttle.handlers.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own; the address limit is the handler's
@@ -171,6 +190,34 @@ AXES_VERBOSE = False  # no "AXES: BEGIN" banner in the log of every process and 
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:login"
+# Portal accounts (members.accounts): how long a claim code or link and an email verification link stay valid,
+# how many wrong codes a claim allows before the code is spent, and from how many rows a member's data export
+# is written in the background (Celery) rather than in the request.
+PORTAL_CLAIM_CODE_MINUTES = int(os.environ.get("PORTAL_CLAIM_CODE_MINUTES", "30"))
+PORTAL_CLAIM_CODE_ATTEMPTS = int(os.environ.get("PORTAL_CLAIM_CODE_ATTEMPTS", "5"))
+PORTAL_VERIFY_EMAIL_DAYS = int(os.environ.get("PORTAL_VERIFY_EMAIL_DAYS", "3"))
+PORTAL_EXPORT_BACKGROUND_ROWS = int(os.environ.get("PORTAL_EXPORT_BACKGROUND_ROWS", "2000"))
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # one day for a password reset link
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own static files or carrying the
+# request's nonce; no inline style attributes. The admin's own templates use inline styles, so its pages get
+# 'unsafe-inline' for styles only (members/accounts/csp.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 # Staff must sign in to the admin with a second factor (TOTP app or a recovery code) when this is on;
 # each staff member sets up their app at the first sign-in (loyalty_site/staff_otp).

@@ -16,3 +16,15 @@ class MemberJoined:
     join_source: str
     referred_by_id: int | None
     welcome: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberErased:
+    """A member's personal data was erased at their request (GDPR art. 17), once (members.erasure).
+
+    Announced inside the erasure's transaction: receivers in other apps scrub what they hold about the member
+    (a campaign's delivery addresses, a referral's invited email) in the same transaction. The member row, its
+    ledger and its purchases' amounts stay, so the programme's totals still add up."""
+
+    member_id: int
+    erased_at: datetime

@@ -81,6 +81,12 @@ class Member(models.Model):
         blank=True,
         related_name="merged_members",
     )
+    email_verified_at = models.DateTimeField(
+        _("email verified at"),
+        null=True,
+        blank=True,
+        help_text=_("When the member confirmed the address by a link or code; empty: not confirmed."),
+    )
 
     class Meta:
         verbose_name = _("member")
@@ -283,3 +289,70 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purchase} -{self.amount}"
+
+
+class AccountToken(models.Model):
+    """A one-time secret sent to a member: a code and a link to claim a membership, or a link to confirm an email.
+
+    Only hashes are stored. A token is spent once (`used_at`), expires (`expires_at`) and, for codes, allows a few
+    wrong tries (`attempts`), so a code cannot be guessed."""
+
+    class Purpose(models.TextChoices):
+        CLAIM = "claim", _("Claim a membership")
+        VERIFY_EMAIL = "verify_email", _("Confirm an email address")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="account_tokens")
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    destination = models.CharField(_("sent to"), max_length=254)
+    secret_hash = models.CharField(max_length=128)
+    code_hash = models.CharField(max_length=128, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account token")
+        verbose_name_plural = _("account tokens")
+        indexes = [models.Index(fields=["member", "purpose", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["secret_hash"], name="account_token_secret_unique"),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="account_token_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.purpose} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DataExport(models.Model):
+    """A member's request for a copy of their data, written in the background when large (members.data_export)."""
+
+    class Format(models.TextChoices):
+        JSON = "json", "JSON"
+        CSV = "csv", "CSV"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Being prepared")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="data_exports")
+    format = models.CharField(_("format"), max_length=4, choices=Format.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(_("file"), upload_to="member_exports/", blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("data export")
+        verbose_name_plural = _("data exports")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(finished_at__isnull=False), name="data_export_finished_when_done"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.format} {self.status}"

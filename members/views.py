@@ -12,6 +12,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from loyalty_site import portal
 
+from .accounts.forms import LoginForm
+from .accounts.language import with_language
 from .selectors import portal_member
 
 
@@ -22,10 +24,20 @@ def no_membership(request: HttpRequest) -> HttpResponse:
 
 @method_decorator(require_http_methods(["GET", "POST"]), name="dispatch")
 class PortalLoginView(auth_views.LoginView):
-    """Django's login, which passes the request to authenticate() as login throttling (django-axes) needs."""
+    """Django's login, which passes the request to authenticate() as login throttling (django-axes) needs. The
+    name typed may be an email, a phone, or a card or member number (members.accounts.backends). The member's
+    preferred language becomes the portal's language."""
 
     template_name = "registration/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        member = portal_member(form.get_user())
+        if member is not None:
+            with_language(response, member.preferred_language)
+        return response
 
 
 login = PortalLoginView.as_view()

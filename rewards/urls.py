@@ -8,4 +8,5 @@ from . import portal, views  # noqa: F401
 
 urlpatterns = [
     path("historia/", views.history, name="history"),
+    path("historia/zakup/<int:pk>/", views.purchase_detail, name="history_purchase"),
 ]

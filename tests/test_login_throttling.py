@@ -19,7 +19,7 @@ PASSWORD = "secret-pass-1"  # tests/conftest.py gives every member login this pa
 WRONG = "not-the-password"
 PORTAL_LOCKOUT = "Too many failed attempts. Try again in 15 minutes or ask staff to unlock your account."
 ADMIN_LOCKOUT = "Too many failed attempts. Try again in 15 minutes or ask an administrator to unlock your account."
-PORTAL_WRONG = "Please enter a correct username and password"
+PORTAL_WRONG = "The email, phone or card number and the password do not match"
 ADMIN_WRONG = "Please enter the correct username and password for a staff account"
 
 

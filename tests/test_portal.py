@@ -5,6 +5,9 @@ import pytest
 from django.urls import resolve, reverse
 
 from loyalty_site import portal
+from tests.members.conftest import polish_portal, portal_catalog  # noqa: F401  the portal's Polish, from its fragment
+
+pytestmark = pytest.mark.usefixtures("polish_portal")
 
 SURVEY_CARD = "tests/portal/_survey_card.html"
 
@@ -46,13 +49,19 @@ def test_an_app_registers_a_card_and_a_nav_entry_and_home_shows_them(client, mak
     client.force_login(member.user)
     response = client.get(reverse("portal:home"))
     assert response.status_code == 200
-    assert [card.name for card in response.context["cards"]] == ["balance", "tier", "survey", "recent"]
+    assert [card.name for card in response.context["cards"]] == [
+        "balance",
+        "membership_card",
+        "tier",
+        "survey",
+        "recent",
+    ]
     html = response.content.decode()
     # The card draws with its own context and the page's (the user), between the tier and the latest entries.
     assert f'data-testid="survey">Ankieta dla Ewa: 3 pytania ({member.user.username})</section>' in html
     assert html.index('class="card tier"') < html.index('class="card survey"') < html.index('class="card recent"')
     # The link sits in the header between Start and Historia, on every portal page.
-    nav = html[html.index('class="site-nav"') : html.index("site-nav__logout")]
+    nav = html[html.index('class="site-nav"') : html.index("</nav>")]
     assert nav.index(">Start<") < nav.index(">Ankiety<") < nav.index(">Historia<")
     assert ">Ankiety<" in client.get(reverse("portal:history")).content.decode()
 
@@ -91,8 +100,16 @@ def test_the_apps_register_the_portal_as_before():
     assert [(entry.name, entry.url_name) for entry in portal.nav_entries()] == [
         ("home", "portal:home"),
         ("history", "portal:history"),
+        ("profile", "portal:profile"),
+        ("privacy", "portal:privacy"),
     ]
-    assert [card.name for card in portal.dashboard_cards()] == ["balance", "tier", "recent"]
+    assert [card.name for card in portal.dashboard_cards()] == [
+        "verify_email",
+        "balance",
+        "membership_card",
+        "tier",
+        "recent",
+    ]
 
 
 @pytest.mark.parametrize(

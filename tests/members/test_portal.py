@@ -5,6 +5,8 @@ from django.urls import reverse
 
 from members.models import Member
 
+pytestmark = pytest.mark.usefixtures("polish_portal")  # the portal's Polish, from its fragment
+
 PASSWORD = "secret-pass-1"
 
 

@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from rewards.models import EarningRule, ProgramSettings, Tier
 from rewards.services import points_earn, points_redeem, purchase_post
+from tests.members.conftest import polish_portal, portal_catalog  # noqa: F401  the portal's Polish, from its fragment
 
 PASSWORD = "secret-pass-1"
+pytestmark = pytest.mark.usefixtures("polish_portal")
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +154,8 @@ def test_home_lists_the_last_ten_entries(client, member_a):
 def test_home_draws_the_points_cards_in_order(client, member_a):
     login(client, member_a)
     response = client.get(reverse("portal:home"))
-    assert [card.name for card in response.context["cards"]] == ["balance", "tier", "recent"]
+    # members' membership card sits between the balance and the tier (loyalty_site.portal orders them).
+    assert [card.name for card in response.context["cards"]] == ["balance", "membership_card", "tier", "recent"]
     html = response.content.decode()
     assert html.index('class="card balance"') < html.index('class="card tier"') < html.index('class="card recent"')
     templates = [t.name for t in response.templates]
@@ -165,7 +168,7 @@ def test_home_leaves_the_tier_card_out_when_the_programme_has_no_tiers(client, m
     purchase_post(member=member, source="pos", external_id="N-1", amount=Decimal("30"))
     login(client, member)
     response = client.get(reverse("portal:home"))
-    assert [card.name for card in response.context["cards"]] == ["balance", "recent"]
+    assert [card.name for card in response.context["cards"]] == ["balance", "membership_card", "recent"]
     assert 'class="card tier"' not in response.content.decode()
     assert 'data-testid="balance"' in response.content.decode()
 
@@ -232,7 +235,7 @@ def test_history_htmx_request_gets_only_the_list_fragment(client, member_a):
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" not in html and "<body" not in html
-    assert 'id="ledger"' in html
+    assert 'class="entry entry--' in html and 'id="ledger"' not in html  # rows appended to the page's list
     assert response.templates[0].name == "rewards/partials/_ledger_rows.html"
     assert len(response.context["page"].object_list) == 7
     assert "HX-Request" in response["Vary"]
