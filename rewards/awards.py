@@ -15,7 +15,9 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Count, Q
 
-from .batch import _any_of, _lock_accounts
+from loyalty_site.db import any_of
+
+from .batch import _lock_accounts
 from .expiry import _entry, balances_add, entries_write, lots_write
 from .models import EventRule, LedgerEntry
 from .services import _period_start, expiry_for, program_settings
@@ -93,7 +95,7 @@ def _recorded_keys(keys: set[str]) -> set[str]:
     """Which of these keys the ledger has (its unique index on the key)."""
     return {
         key
-        for queryset in _any_of(LedgerEntry.objects.all(), "idempotency_key", sorted(keys))
+        for queryset in any_of(LedgerEntry.objects.all(), "idempotency_key", sorted(keys))
         for key in queryset.values_list("idempotency_key", flat=True)
     }
 
@@ -115,7 +117,7 @@ def _earlier_counts(
             )
             for n, (event, start) in enumerate(part)
         }
-        for queryset in _any_of(bonuses, "member_id", member_ids):
+        for queryset in any_of(bonuses, "member_id", member_ids):
             for row in queryset.order_by().values("member_id").annotate(**columns):
                 for n, (event, start) in enumerate(part):
                     if row[f"n{n}"]:

@@ -19,7 +19,7 @@ committed part, at the end of the part's transaction. Nothing is built while nob
 import gc
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,9 +28,10 @@ from typing import NamedTuple
 
 import billiard
 from django.db import IntegrityError, OperationalError, connection, connections, models, transaction
-from django.db.models import F, Lookup, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
+from loyalty_site.db import any_of
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Member, Purchase, PurchaseLine
 from members.services import LineData
@@ -58,8 +59,6 @@ from .services import (
 )
 
 RETRIES = 3
-# SQLite refuses statements with more than 32,766 parameters (999 before 3.32): look rows up in slices.
-SQLITE_IN_SLICE = 900
 ZERO = Decimal("0")
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
 PENDING = LedgerEntry.Bucket.PENDING.value
@@ -366,7 +365,7 @@ def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> B
     result = BatchResult()
     members = {
         pk: (status, number)
-        for queryset in _any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
+        for queryset in any_of(Member.objects.all(), "pk", sorted({row.member_id for row in chunk}))
         for pk, status, number in queryset.values_list("pk", "status", "member_number")
     }
     candidates: list[_Candidate] = []
@@ -542,27 +541,6 @@ def _row_problems(
 # --- Reading and locking -------------------------------------------------------------------------
 
 
-class _AnyOf(Lookup):
-    """`column = ANY(%s)` with the values as one array parameter, instead of an IN list of thousands."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
-
-
-def _any_of(queryset: QuerySet, field_name: str, values: list) -> Iterator[QuerySet]:
-    """The queryset filtered to `field_name` in `values`: one query on PostgreSQL, slices elsewhere."""
-    if connection.vendor == "postgresql":
-        yield queryset.filter(_AnyOf(F(field_name), list(values)))
-        return
-    for i in range(0, len(values), SQLITE_IN_SLICE):
-        yield queryset.filter(**{f"{field_name}__in": values[i : i + SQLITE_IN_SLICE]})
-
-
 def recorded_purchases(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, datetime]]:
     """The purchases recorded already among these (source, external id) keys, each with its member's id and
     number and when it was recorded. One array parameter for the ids, however many (`= ANY`)."""
@@ -570,7 +548,7 @@ def recorded_purchases(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
     sources = sorted({source for source, _external_id in wanted})
     external_ids = sorted({external_id for _source, external_id in wanted})
     recorded = {}
-    for queryset in _any_of(Purchase.objects.filter(source__in=sources), "external_id", external_ids):
+    for queryset in any_of(Purchase.objects.filter(source__in=sources), "external_id", external_ids):
         found = queryset.values_list("source", "external_id", "member_id", "member__member_number", "created_at")
         for source, external_id, member_id, number, created_at in found:
             if (source, external_id) in wanted:
@@ -585,7 +563,7 @@ def _lock_accounts(member_ids: list[int]) -> dict[int, _Account]:
         locked = PointsAccount.objects.select_for_update().order_by("member_id")
         return {
             values[1]: _Account(*values)
-            for queryset in _any_of(locked, "member_id", ids)
+            for queryset in any_of(locked, "member_id", ids)
             for values in queryset.values_list(*ACCOUNT_FIELDS)
         }
 
@@ -641,7 +619,7 @@ def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, 
             .values("s")
         )
     figures = {}
-    for queryset in _any_of(Member.objects.order_by(), "pk", sorted(accounts)):
+    for queryset in any_of(Member.objects.order_by(), "pk", sorted(accounts)):
         for pk, *values in queryset.annotate(**sums).values_list("pk", *sums):
             figures[pk] = dict(zip(sums, values, strict=True))
     return {

@@ -8,6 +8,7 @@ purchase id), so the earning rules see the same lines either way.
 """
 
 import contextlib
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.db import any_of
 from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register, row_problems
 from loyalty_site.files.models import ImportJob
 from loyalty_site.files.tabular import parse_datetime, parse_decimal
@@ -37,10 +39,18 @@ ROUND_CHUNK = 5000  # rows per transaction when a round is posted in processes
 
 KEY = re.compile(r"^[0-9A-Za-z_\-./]{1,64}$")
 WHOLE_NUMBER = re.compile(r"^[+-]?[0-9]+$")
+LINE_COLUMNS = ("sku", "product_name", "category", "line_amount")  # a row with one of them filled has a line
 
 
+@functools.cache
 def _field(model, name: str):
     return model._meta.get_field(name)
+
+
+@functools.cache
+def _amount_limit(field) -> Decimal:
+    """The first amount too large for the decimal column `field` (decimal_problem's bound, looked up once)."""
+    return Decimal(10) ** (field.max_digits - field.decimal_places)
 
 
 def _key_problem() -> str:
@@ -102,8 +112,10 @@ def _parse_amount(
     except ArithmeticError:  # more digits than decimal arithmetic carries
         outcome.fail(column, text, decimal_too_large(field, text))
         return None
-    if problem := decimal_problem(field, amount, text):
-        outcome.fail(column, text, problem)
+    # parse_decimal kept the column's decimal places (or refused the text): only the size is left to check,
+    # as decimal_problem does, with the bound looked up once per column.
+    if abs(amount) >= _amount_limit(field):
+        outcome.fail(column, text, decimal_too_large(field, text))
         return None
     if positive and amount <= 0:
         outcome.fail(column, text, gettext("'%(value)s' must be greater than zero") % {"value": text})
@@ -138,18 +150,21 @@ class _PointsCeiling:
         bound = int(amount * self.rate) + 1 + self.bonus
         return bound if self.cap is None else min(bound, self.cap)
 
-    def refuse(self, groups: list[list[Outcome]]) -> None:
+    def refuse(self, groups: list[list[Outcome]], held: dict[int, int]) -> None:
         """Refuse the purchases whose points might not fit: alone, or added to the member's account and to the
-        member's earlier purchases in the chunk."""
+        member's earlier purchases in the chunk. `held`: balance + pending by member id, as far as the chunk's
+        member lookup read them (MemberMatcher.held); the accounts of the other members are read here."""
         heads = [g[0] for g in groups if g[0].action == "new" and g[0].data["amount"] is not None]
         if not heads:
             return
-        held = {
-            member_id: balance + pending
-            for member_id, balance, pending in PointsAccount.objects.filter(
-                member_id__in={head.data["member_id"] for head in heads}
-            ).values_list("member_id", "balance", "pending")
-        }
+        held = dict(held)
+        if missing := {head.data["member_id"] for head in heads} - held.keys():
+            held.update(
+                (member_id, balance + pending)
+                for member_id, balance, pending in PointsAccount.objects.filter(member_id__in=missing).values_list(
+                    "member_id", "balance", "pending"
+                )
+            )
         for head in heads:
             bound = self.points(head.data["amount"])
             member_id = head.data["member_id"]
@@ -176,12 +191,19 @@ class MemberMatcher:
         self.by_number = {}
         # A number of a member who is not active: refused in the words every path uses (rewards.planning).
         self.inactive_by_number: dict[str, tuple[int, str]] = {}
-        numbered = Member.objects.filter(member_number__in=values("member_number"))
-        for number, pk, status in numbered.values_list("member_number", "pk", "status"):
-            if status == Member.Status.ACTIVE:
-                self.by_number[number] = pk
-            else:
-                self.inactive_by_number[number] = (pk, status)
+        # balance + pending of the members found by number, read in the same query for _PointsCeiling (most
+        # files name members by number; the others' accounts are read when the ceiling needs them).
+        self.held: dict[int, int] = {}
+        numbers = sorted(values("member_number"))
+        for numbered in any_of(Member.objects.all(), "member_number", numbers) if numbers else ():
+            for number, pk, status, balance, pending in numbered.values_list(
+                "member_number", "pk", "status", "points_account__balance", "points_account__pending"
+            ):
+                if status == Member.Status.ACTIVE:
+                    self.by_number[number] = pk
+                    self.held[pk] = (balance or 0) + (pending or 0)
+                else:
+                    self.inactive_by_number[number] = (pk, status)
         self.by_card = dict(
             LoyaltyCard.objects.filter(
                 number__in=values("card_number"), is_active=True, member__status="active"
@@ -200,6 +222,10 @@ class MemberMatcher:
             self.by_phone[phone].append(pk)
 
     def match(self, values: dict[str, str], outcome: Outcome) -> int | None:
+        # The member number is looked at first; found, it is the answer (most files give only it).
+        found = self.by_number.get(values.get("member_number", ""))
+        if found is not None:
+            return found
         keys = [(c, values.get(c, "")) for c in ("member_number", "card_number", "email", "phone")]
         if not any(v for _column, v in keys):
             outcome.fail("member_number", "", gettext("is empty: give member_number, card_number, email or phone"))
@@ -354,12 +380,13 @@ class PurchaseImport(ImportHandler):
         for source, external_id in keys:
             by_source[source].add(external_id)
         for source, ids in by_source.items():
-            recorded |= {
-                (source, e): (member_pk, number)
-                for e, member_pk, number in Purchase.objects.filter(source=source, external_id__in=ids).values_list(
-                    "external_id", "member_id", "member__member_number"
-                )
-            }
+            for queryset in any_of(Purchase.objects.filter(source=source), "external_id", sorted(ids - {""})):
+                recorded |= {
+                    (source, e): (member_pk, number)
+                    for e, member_pk, number in queryset.values_list(
+                        "external_id", "member_id", "member__member_number"
+                    )
+                }
         outcomes: list[Outcome] = []
         groups: list[list[Outcome]] = []
         own_lines: set[int] = set()  # the groups with line columns filled in the purchases file
@@ -376,8 +403,8 @@ class PurchaseImport(ImportHandler):
                 outcome.fail("purchase_id", "", gettext("is empty"))
             elif not KEY.match(external_id):
                 outcome.fail("purchase_id", external_id, _key_problem())
-            has_line = any(values.get(c) for c in ("sku", "product_name", "category", "line_amount"))
-            line = self._line(values, outcome)
+            has_line = any(values.get(c) for c in LINE_COLUMNS)
+            line = self._line(values, outcome, has_line=has_line)
             if key == previous_key and groups and line is not None:
                 outcome.action = "line"
                 groups[-1].append(outcome)
@@ -418,7 +445,7 @@ class PurchaseImport(ImportHandler):
             outcomes.append(outcome)
         from_lines_file: list[Outcome] = []  # returned after the chunk's own rows
         lines_file = lines if lines is not None else _NoLines
-        _PointsCeiling().refuse(groups)
+        _PointsCeiling().refuse(groups, matcher.held)
         for index, group in enumerate(groups):
             head = group[0]
             head.data["lines"].extend(o.data["line"] for o in group[1:] if o.data.get("line"))
@@ -485,8 +512,9 @@ class PurchaseImport(ImportHandler):
         return joined
 
     @staticmethod
-    def _line(values: dict[str, str], outcome: Outcome) -> LineData | None:
-        if not any(values.get(c) for c in ("sku", "product_name", "category", "line_amount")):
+    def _line(values: dict[str, str], outcome: Outcome, *, has_line: bool | None = None) -> LineData | None:
+        """The row's line, or None without one (`has_line`: whether a line column is filled, when known)."""
+        if not (any(values.get(c) for c in LINE_COLUMNS) if has_line is None else has_line):
             return None
         sku = values.get("sku", "")
         if not sku:

@@ -343,8 +343,9 @@ def _rows(table: Table) -> Iterator[Row]:
         else:
             values = dict(zip(table.headers, [*raw, *[""] * (width - len(raw))], strict=False))
         cleaned = {k: _unguard((v or "").strip()) for k, v in values.items()}
-        problems = [_cell_problem(k, v) for k, v in cleaned.items() if "\x00" in v]
-        if problems:
+        # One search of the row's text for a NUL (a row of text is rarely binary); the cells only when found.
+        if "\x00" in "".join(cleaned.values()):
+            problems = [_cell_problem(k, v) for k, v in cleaned.items() if "\x00" in v]
             for column, _value, _message in problems:
                 cleaned[column] = ""  # handlers never see the value; the row is failed for it
             cleaned[PROBLEMS] = problems
