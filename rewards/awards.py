@@ -20,7 +20,8 @@ from loyalty_site.db import any_of
 from .batch import _lock_accounts
 from .expiry import _entry, balances_add, entries_write, lots_write
 from .models import EventRule, LedgerEntry
-from .services import _period_start, expiry_for, program_settings
+from .services import expiry_for, program_settings
+from .services.bonuses import _period_start
 
 # Distinct (event, period start) pairs counted by one grouped query; more are counted in several.
 COUNTS_PER_QUERY = 20
