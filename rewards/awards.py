@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 
 from loyalty_site.db import any_of
 
-from .batch import _lock_accounts
+from .batch.reading import _lock_accounts
 from .expiry import _entry, balances_add, entries_write, lots_write
 from .models import EventRule, LedgerEntry
 from .services import expiry_for, program_settings

@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from loyalty_site.db import any_of
 
-from .batch import ENTRY_COLUMNS, _allocate_ids, _copy, _lock_accounts
+from .batch import ENTRY_COLUMNS
+from .batch.reading import _lock_accounts
+from .batch.writing import _allocate_ids, _copy
 from .models import LedgerEntry, PointsAccount, PointsLot
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
