@@ -4,7 +4,7 @@
 
 Each path runs in its own process on a freshly reset database with the same members and programme, so
 its peak RSS is its own:
-  ours     the engine the admin runs (loyalty_site/files/importing.py): preview, then confirm, points posted
+  ours     the engine the admin runs (loyalty_site/files/importing/): preview, then confirm, points posted
            through the earning rules;
   default  django-import-export's Resource.import_data, row by row, on an untuned ModelResource whose
            save_instance posts each purchase through rewards.services.purchase_post (dry run as its

@@ -88,7 +88,7 @@ def in_background(job: ImportJob) -> bool:
         return True
     if (
         job.original_name.lower().endswith(".xlsx")
-        and job.size * XLSX_ROWS_FACTOR > importing.BACKGROUND_THRESHOLD_BYTES
+        and job.size * XLSX_ROWS_FACTOR > importing.uploads.BACKGROUND_THRESHOLD_BYTES
     ):
         return True
     return job.total_rows > importing.CHUNK_SIZE

@@ -373,7 +373,7 @@ class PurchaseImport(ImportHandler):
 
     def apply_outside(self, outcomes: list[Outcome], *, job: ImportJob, workers: int, round_started: datetime) -> bool:
         """Post a round of several chunks outside the import's transaction, split between `workers` processes
-        (loyalty_site.files.importing._apply_rounds). First the members are checked: if one is no longer active
+        (loyalty_site.files.importing.applying._apply_rounds). First the members are checked: if one is no longer active
         and staff did not choose to import only the valid rows, nothing of the round is posted (returns False).
         `round_started`: when this round was first posted; what was recorded since, for the same member, is
         this import's own work from before an interruption."""

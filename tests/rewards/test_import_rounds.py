@@ -1,6 +1,7 @@
-"""The purchases import posting rounds of chunks in two processes (loyalty_site.files.importing._apply_rounds): the same
-points as the one-process path, every row once after an interruption, and the same answers to rows that
-changed since the preview. Transactional tests: the processes need committed data and their own connections."""
+"""The purchases import posting rounds of chunks in two processes (loyalty_site.files.importing.applying,
+`_apply_rounds`): the same points as the one-process path, every row once after an interruption, and the
+same answers to rows that changed since the preview. Transactional tests: the processes need committed data
+and their own connections."""
 
 from decimal import Decimal
 
@@ -26,7 +27,7 @@ def _rounds(settings, tmp_path, monkeypatch):
         pytest.skip("processes need PostgreSQL")
     settings.MEDIA_ROOT = tmp_path
     settings.IMPORT_WORKERS = 2
-    monkeypatch.setattr(importing, "ROUND_ROWS", 10)  # rounds of two chunks of 5
+    monkeypatch.setattr(importing.applying, "ROUND_ROWS", 10)  # rounds of two chunks of 5
 
 
 @pytest.fixture

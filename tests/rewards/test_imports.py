@@ -119,7 +119,7 @@ def test_counts_add_to_what_another_worker_committed(members, program, staff_use
     from loyalty_site.files import importing
 
     previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
-    real = importing._planned_chunks
+    real = importing.applying._planned_chunks
 
     def other_worker_took_the_first_chunk(job_obj, handler, chunk_size):
         chunks = real(job_obj, handler, chunk_size)
@@ -134,7 +134,7 @@ def test_counts_add_to_what_another_worker_committed(members, program, staff_use
         yield position, planned
         yield from chunks
 
-    monkeypatch.setattr(importing, "_planned_chunks", other_worker_took_the_first_chunk)
+    monkeypatch.setattr(importing.applying, "_planned_chunks", other_worker_took_the_first_chunk)
     done = import_apply(job=previewed, chunk_size=5)
 
     assert done.options["applied"] == {"new": 10}
