@@ -230,7 +230,7 @@ def run_web(path: Path, rows: int) -> dict:
     from django.test import Client
     from django.urls import reverse
 
-    from loyalty_site.files import admin_imports
+    from loyalty_site.files.admin_imports import actions as admin_imports  # the module that queues the tasks
     from loyalty_site.files.models import ImportJob
 
     queued: list[tuple[str, int]] = []
