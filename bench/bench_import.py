@@ -4,7 +4,7 @@
 
 Each path runs in its own process on a freshly reset database with the same members and programme, so
 its peak RSS is its own:
-  ours     the engine the admin runs (loyalty_site/files/importing.py): preview, then confirm, points posted
+  ours     the engine the admin runs (loyalty_site/files/importing/): preview, then confirm, points posted
            through the earning rules;
   default  django-import-export's Resource.import_data, row by row, on an untuned ModelResource whose
            save_instance posts each purchase through rewards.services.purchase_post (dry run as its
@@ -230,7 +230,7 @@ def run_web(path: Path, rows: int) -> dict:
     from django.test import Client
     from django.urls import reverse
 
-    from loyalty_site.files import admin_imports
+    from loyalty_site.files.admin_imports import actions as admin_imports  # the module that queues the tasks
     from loyalty_site.files.models import ImportJob
 
     queued: list[tuple[str, int]] = []

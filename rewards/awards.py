@@ -15,10 +15,13 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Count, Q
 
-from .batch import _any_of, _lock_accounts
+from loyalty_site.db import any_of
+
+from .batch.reading import _lock_accounts
 from .expiry import _entry, balances_add, entries_write, lots_write
 from .models import EventRule, LedgerEntry
-from .services import _period_start, expiry_for, program_settings
+from .services import expiry_for, program_settings
+from .services.bonuses import _period_start
 
 # Distinct (event, period start) pairs counted by one grouped query; more are counted in several.
 COUNTS_PER_QUERY = 20
@@ -93,7 +96,7 @@ def _recorded_keys(keys: set[str]) -> set[str]:
     """Which of these keys the ledger has (its unique index on the key)."""
     return {
         key
-        for queryset in _any_of(LedgerEntry.objects.all(), "idempotency_key", sorted(keys))
+        for queryset in any_of(LedgerEntry.objects.all(), "idempotency_key", sorted(keys))
         for key in queryset.values_list("idempotency_key", flat=True)
     }
 
@@ -115,7 +118,7 @@ def _earlier_counts(
             )
             for n, (event, start) in enumerate(part)
         }
-        for queryset in _any_of(bonuses, "member_id", member_ids):
+        for queryset in any_of(bonuses, "member_id", member_ids):
             for row in queryset.order_by().values("member_id").annotate(**columns):
                 for n, (event, start) in enumerate(part):
                     if row[f"n{n}"]:

@@ -12,7 +12,11 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .batch import ENTRY_COLUMNS, _allocate_ids, _any_of, _copy, _lock_accounts
+from loyalty_site.db import any_of
+
+from .batch import ENTRY_COLUMNS
+from .batch.reading import _lock_accounts
+from .batch.writing import _allocate_ids, _copy
 from .models import LedgerEntry, PointsAccount, PointsLot
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
@@ -51,7 +55,7 @@ def _expire_members(member_ids: list[int], *, now: datetime, dated_at_expiry: bo
     _lock_accounts(member_ids)
     due = sorted(
         (member_id, pk, remaining, earned_at, expires_at)
-        for queryset in _any_of(PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now), "member_id", member_ids)
+        for queryset in any_of(PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now), "member_id", member_ids)
         for pk, member_id, remaining, earned_at, expires_at in queryset.values_list(
             "pk", "member_id", "remaining", "earned_at", "expires_at"
         )
@@ -72,7 +76,7 @@ def _expire_members(member_ids: list[int], *, now: datetime, dated_at_expiry: bo
             for member_id, pk, remaining, earned_at, expires_at in due
         ]
     )
-    for queryset in _any_of(PointsLot.objects.all(), "pk", [pk for _member_id, pk, *_rest in due]):
+    for queryset in any_of(PointsLot.objects.all(), "pk", [pk for _member_id, pk, *_rest in due]):
         queryset.update(remaining=0)
     lowered: dict[int, int] = {}
     for member_id, _pk, remaining, *_rest in due:

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from members.services import member_create
 from rewards.models import ProgramSettings, Tier
@@ -73,6 +74,24 @@ def tiers(db):
 @pytest.fixture
 def staff_user(db):
     return get_user_model().objects.create_superuser(username="admin", password="secret-pass-1", email="a@example.pl")
+
+
+@pytest.fixture
+def role_client(db, client):
+    """The shared staff client: `role_client(role)` is the test client logged in as a new staff user in one
+    of the staff roles (groups made by the migrations, e.g. rewards/0003_staff_roles), or in none (None).
+    The user is `client.user`."""
+
+    def login(role: str | None):
+        username = role.lower().replace(" ", "-") if role else "no-role"
+        user = get_user_model().objects.create_user(username=username, is_staff=True)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return login
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import openpyxl
 import pytest
 import tablib
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -28,21 +26,6 @@ LEDGER_EXPORT = "admin:rewards_ledgerentry_export"
 def admin_client_(client, staff_user):
     client.force_login(staff_user)
     return client
-
-
-@pytest.fixture
-def role_client(db, client):
-    """A client logged in as a staff user in one of the roles from rewards/0003_staff_roles."""
-
-    def login(role: str | None):
-        username = role.lower().replace(" ", "-") if role else "no-role"
-        user = get_user_model().objects.create_user(username=username, is_staff=True)
-        if role:
-            user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def export(client, url_name: str, query: str = "", file_format: str = "csv"):

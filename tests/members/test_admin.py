@@ -27,20 +27,6 @@ PERSONAL_DATA = "view_member_personal_data"
 ROLES_WITHOUT_PERSONAL_DATA = ("Analyst", "Marketing")
 
 
-@pytest.fixture
-def role_client(db, client):
-    """A client logged in as a staff user in one of the roles from rewards/0003_staff_roles."""
-
-    def login(role: str):
-        user = get_user_model().objects.create_user(username=role.lower().replace(" ", "-"), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return login
-
-
 def change_url(member):
     return reverse("admin:members_member_change", args=[member.pk])
 

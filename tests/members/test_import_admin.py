@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -47,20 +47,6 @@ def consent_text(db):
 def admin_client_(client, staff_user):
     client.force_login(staff_user)
     return client
-
-
-@pytest.fixture
-def role_client(db, client):
-    """A client logged in as a staff user in one of the roles from rewards/0003_staff_roles."""
-
-    def login(role: str):
-        user = get_user_model().objects.create_user(username=role.lower().replace(" ", "-"), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return login
 
 
 def members_csv(n: int, bad: dict[int, str] | None = None, start: int = 0) -> bytes:
@@ -407,7 +393,7 @@ def test_an_xlsx_file_is_previewed(admin_client_, consent_text):
 def test_a_big_file_is_previewed_and_imported_by_the_tasks(
     admin_client_, consent_text, monkeypatch, eager_celery, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(importing.uploads, "BACKGROUND_THRESHOLD_BYTES", 100)
     with django_capture_on_commit_callbacks() as sent:
         upload(admin_client_, members_csv(30))
     job = latest_job()
@@ -432,7 +418,7 @@ def test_a_big_file_is_previewed_and_imported_by_the_tasks(
 def test_confirming_twice_queues_the_import_once(
     admin_client_, consent_text, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(importing.uploads, "BACKGROUND_THRESHOLD_BYTES", 100)
     job = import_preview(job=_job_for(members_csv(3), admin_client_))
 
     with django_capture_on_commit_callbacks() as sent:
@@ -449,7 +435,7 @@ def test_when_the_broker_is_down_the_job_waits_with_a_message_and_can_be_started
 ):
     from kombu.exceptions import OperationalError
 
-    monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(importing.uploads, "BACKGROUND_THRESHOLD_BYTES", 100)
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to redis:6379. Connection refused.")
@@ -464,7 +450,7 @@ def test_when_the_broker_is_down_the_job_waits_with_a_message_and_can_be_started
     assert "Connection refused" not in page and "Check the file again" in page
 
     monkeypatch.undo()
-    monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(importing.uploads, "BACKGROUND_THRESHOLD_BYTES", 100)
     with django_capture_on_commit_callbacks(execute=True):
         admin_client_.post(confirm_url(job), {"action": "restart"})
     job.refresh_from_db()
@@ -682,7 +668,7 @@ def test_a_real_worker_previews_and_imports_a_big_file(transactional_db, client,
     user = get_user_model().objects.create_superuser(username="worker-admin", password="x", email="w@example.pl")
     ConsentText.objects.create(channel="email", purpose="marketing", version="1.0", text="Zgoda")
     client.force_login(user)
-    monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(importing.uploads, "BACKGROUND_THRESHOLD_BYTES", 100)
     with celery_worker(settings, tmp_path, monkeypatch, "--pool=solo") as worker:
         upload(client, members_csv(40))
         job = latest_job()

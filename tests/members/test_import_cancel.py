@@ -125,7 +125,7 @@ def owner(transactional_db):
 @pytest.fixture
 def background(monkeypatch):
     # Every upload of these tests goes to the worker, as a big file would.
-    monkeypatch.setattr(importing, "BACKGROUND_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(importing.uploads, "BACKGROUND_THRESHOLD_BYTES", 100)
 
 
 # --- Cancelling in the background ---------------------------------------------------------------------------

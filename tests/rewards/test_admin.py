@@ -3,8 +3,6 @@
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -23,20 +21,6 @@ FORM_ID = "3f2b5a56-6c0f-4a8e-9a51-7a1f0c3f1d10"
 def admin_client_(client, staff_user):
     client.force_login(staff_user)
     return client
-
-
-@pytest.fixture
-def role_client(db, client):
-    """A client logged in as a staff user in one of the roles from rewards/0003_staff_roles."""
-
-    def login(role: str):
-        user = get_user_model().objects.create_user(username=role.lower().replace(" ", "-"), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return login
 
 
 def balance(member) -> int:

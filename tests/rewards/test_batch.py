@@ -470,7 +470,7 @@ def test_refusals_from_processes_name_the_rows_as_given(make_member, program):
 def test_a_failing_process_fails_the_batch_and_a_rerun_completes_it(pairs, program, monkeypatch, failure):
     if connection.vendor != "postgresql":
         pytest.skip("processes need PostgreSQL")
-    import rewards.batch as batch
+    import rewards.batch.chunk as batch  # the module whose _post_part the processes call
 
     now = timezone.now()
     rows = random_rows(list(pairs), 40, now=now, seed=5)

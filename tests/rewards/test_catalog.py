@@ -6,8 +6,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
@@ -374,19 +372,6 @@ def test_import_queries_do_not_grow_with_the_rows(staff_user, partner, tiers):
 def admin_client_(client, staff_user):
     client.force_login(staff_user)
     return client
-
-
-@pytest.fixture
-def role_client(db, client):
-    """A client logged in as a staff user in one of the roles from rewards/0003_staff_roles."""
-
-    def login(role: str):
-        user = get_user_model().objects.create_user(username=role.lower().replace(" ", "-"), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 @pytest.mark.parametrize(

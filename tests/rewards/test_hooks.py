@@ -427,7 +427,7 @@ def test_a_part_retried_after_a_deadlock_announces_only_from_the_attempt_that_co
 @pytest.fixture
 def import_members(make_member, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path
-    monkeypatch.setattr(importing, "ROUND_ROWS", 10)  # rounds of two chunks of 5
+    monkeypatch.setattr(importing.applying, "ROUND_ROWS", 10)  # rounds of two chunks of 5
     return [make_member() for _ in range(5)]
 
 

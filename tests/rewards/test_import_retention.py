@@ -114,7 +114,7 @@ def test_a_preview_that_lost_its_job_writes_nothing_more(members, program, staff
 
     bad = dict.fromkeys(range(2, 12), ("amount", "x"))  # every row wrong: each chunk has errors to write
     upload = job("purchases", purchases_csv(members, 10, bad), staff_user)
-    real = importing._prepare
+    real = importing.preview._prepare
     calls = []
 
     def taken_over_after_the_first_chunk(*args, **kwargs):
@@ -123,7 +123,7 @@ def test_a_preview_that_lost_its_job_writes_nothing_more(members, program, staff
             ImportJob.objects.filter(pk=upload.pk).update(claim="another-run", previewed_rows=0, counts={})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(importing, "_prepare", taken_over_after_the_first_chunk)
+    monkeypatch.setattr(importing.preview, "_prepare", taken_over_after_the_first_chunk)
     left = import_preview(job=upload, chunk_size=5)
 
     assert (left.status, left.claim, left.previewed_rows, left.counts) == ("previewing", "another-run", 0, {})

@@ -1,6 +1,7 @@
-"""The purchases import posting rounds of chunks in two processes (loyalty_site.files.importing._apply_rounds): the same
-points as the one-process path, every row once after an interruption, and the same answers to rows that
-changed since the preview. Transactional tests: the processes need committed data and their own connections."""
+"""The purchases import posting rounds of chunks in two processes (loyalty_site.files.importing.applying,
+`_apply_rounds`): the same points as the one-process path, every row once after an interruption, and the
+same answers to rows that changed since the preview. Transactional tests: the processes need committed data
+and their own connections."""
 
 from decimal import Decimal
 
@@ -26,7 +27,7 @@ def _rounds(settings, tmp_path, monkeypatch):
         pytest.skip("processes need PostgreSQL")
     settings.MEDIA_ROOT = tmp_path
     settings.IMPORT_WORKERS = 2
-    monkeypatch.setattr(importing, "ROUND_ROWS", 10)  # rounds of two chunks of 5
+    monkeypatch.setattr(importing.applying, "ROUND_ROWS", 10)  # rounds of two chunks of 5
 
 
 @pytest.fixture
@@ -159,7 +160,7 @@ def test_with_only_valid_rows_a_suspended_members_rows_are_left_and_the_rest_pos
 def test_a_member_suspended_while_a_round_is_posted_is_named_and_the_rest_of_the_round_stays(
     members, program, staff_user, monkeypatch
 ):
-    from rewards import resources
+    from rewards.resources import purchases as resources  # the module that calls purchases_post_batch
 
     previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user), chunk_size=5)
     real = resources.purchases_post_batch

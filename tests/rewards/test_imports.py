@@ -119,7 +119,7 @@ def test_counts_add_to_what_another_worker_committed(members, program, staff_use
     from loyalty_site.files import importing
 
     previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
-    real = importing._planned_chunks
+    real = importing.applying._planned_chunks
 
     def other_worker_took_the_first_chunk(job_obj, handler, chunk_size):
         chunks = real(job_obj, handler, chunk_size)
@@ -134,7 +134,7 @@ def test_counts_add_to_what_another_worker_committed(members, program, staff_use
         yield position, planned
         yield from chunks
 
-    monkeypatch.setattr(importing, "_planned_chunks", other_worker_took_the_first_chunk)
+    monkeypatch.setattr(importing.applying, "_planned_chunks", other_worker_took_the_first_chunk)
     done = import_apply(job=previewed, chunk_size=5)
 
     assert done.options["applied"] == {"new": 10}
@@ -400,3 +400,25 @@ def test_an_over_long_sku_is_refused_by_the_import_as_the_batch_refuses_it(membe
     )
     assert len(purchases_post_batch([row]).refusals) == 1
     assert not Purchase.objects.exists()
+
+
+def test_preview_refuses_points_that_would_not_fit_the_account_whichever_key_finds_the_member(
+    members, program, staff_user
+):
+    """The points bound is checked against the account of a member found by number (read with the member) and
+    by card (read apart), and adds up the member's earlier purchases in the file."""
+    for member in members[:2]:  # an IntegerField: 150 points of room
+        PointsAccount.objects.update_or_create(member=member, defaults={"balance": 2**31 - 1 - 150})
+    day = (timezone.localdate() - timedelta(days=60)).strftime("%d.%m.%Y")
+    rows = [
+        "purchase_id;member_number;card_number;purchased_at;amount",
+        f"P-1;{members[0].member_number};;{day} 12:00;500,00",  # by number, no room
+        f"P-2;;CARD-1;{day} 12:00;500,00",  # by card, no room
+        f"P-3;{members[2].member_number};;{day} 12:00;500,00",  # room enough
+        f"P-4;;CARD-0;{day} 12:00;100,00",  # fits alone (101 points at most) ...
+        f"P-5;;CARD-0;{day} 12:00;100,00",  # ... but not beside P-4
+    ]
+    previewed = import_preview(job=job("purchases", ("\n".join(rows) + "\n").encode(), staff_user))
+    refused = list(ImportRowError.objects.filter(job=previewed).order_by("line").values_list("line", "column"))
+    assert refused == [(2, "amount"), (3, "amount"), (6, "amount")]
+    assert previewed.counts == {"new": 2, "invalid": 3}

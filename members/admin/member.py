@@ -1,15 +1,10 @@
-"""Staff admin for members: profiles (edits go through the audited service), consent, purchases, duplicates.
-
-Personal data (email, phone, birth date) is shown only to staff with `members.view_member_personal_data`;
-everyone else sees masked values. The points side of a member (ledger, balance, adjustments, merging)
-is added by `rewards.admin`, which registers a subclass of `MemberAdmin`: members does not import rewards.
-"""
+"""The member admin: list, search, the member's page (with the panels other apps register, members.admin_panels),
+duplicates and merge, unlocking a portal login."""
 
 from django.contrib import admin, messages
 from django.contrib.admin import DateFieldListFilter
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,17 +18,11 @@ from loyalty_site.files.admin_exports import SafeExportAdminMixin
 from loyalty_site.login_throttle.admin import UNLOCK_PERMISSION
 from loyalty_site.login_throttle.services import login_unlock
 
-from . import admin_panels
-from .exports import (
-    ConsentEventResource,
-    ConsentTextResource,
-    MemberChangeResource,
+from .. import admin_panels
+from ..exports import (
     MemberResource,
-    PurchaseResource,
-    RefundResource,
 )
-from .forms import (
-    ConsentEventAdminForm,
+from ..forms import (
     LoyaltyCardInlineForm,
     MemberAdminForm,
     MemberMergeForm,
@@ -41,92 +30,26 @@ from .forms import (
     mask_email,
     mask_phone,
 )
-from .models import (
+from ..models import (
     Channel,
     ConsentEvent,
-    ConsentText,
     LoyaltyCard,
     Member,
     MemberChange,
     Purchase,
-    PurchaseLine,
-    Refund,
 )
-from .phones import normalise_phone
-from .selectors import member_duplicate_groups, members_with_consent
-from .services import AUDITED_FIELDS, MemberError, consent_record, member_enroll, member_update
-
-PERSONAL_DATA_PERMISSION = "members.view_member_personal_data"
-MERGE_PERMISSION = "members.merge_members"
-# Member fields holding personal data, and the masked display shown instead to staff without the permission.
-PERSONAL_FIELDS = {"email": "masked_email", "phone": "masked_phone", "birth_date": "masked_birth_date"}
-MASKERS = {"email": mask_email, "phone": mask_phone, "birth_date": mask_date}
-
-
-def can_see_personal_data(request) -> bool:
-    return request.user.has_perm(PERSONAL_DATA_PERMISSION)
-
-
-def mask_fields(fields, request):
-    """`fields` with personal-data fields swapped for their masked displays when the user may not see them."""
-    if can_see_personal_data(request):
-        return list(fields)
-    return [PERSONAL_FIELDS.get(name, name) for name in fields]
-
-
-class ViewOnlyAdminMixin:
-    """Records nobody edits in the admin (append-only or written by services): view permission only."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# --- Inlines ---------------------------------------------------------------------------------------
-
-
-class LatestInlineFormSet(BaseInlineFormSet):
-    """Only the newest `limit` rows of a long history; the template links to the full list."""
-
-    limit = 20
-
-    def get_queryset(self):
-        if not hasattr(self, "_latest"):
-            rows = list(super().get_queryset()[: self.limit + 1])
-            self.is_truncated = len(rows) > self.limit
-            self._latest = rows[: self.limit]
-        return self._latest
-
-
-class ReadOnlyTabularInline(ViewOnlyAdminMixin, admin.TabularInline):
-    """Rows shown as a plain table (no add, change or delete), without Django's str() line above each row."""
-
-    extra = 0
-    template = "admin/edit_inline/tabular_latest.html"
-
-
-class LatestInline(ReadOnlyTabularInline):
-    """A read-only inline of the newest rows with a link to all of them in their own changelist."""
-
-    limit = 20
-    formset = LatestInlineFormSet
-    # The changelist filter that lists all rows of the parent object.
-    changelist_lookup = "member__id__exact"
-    select_related: tuple[str, ...] = ()
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        return queryset.select_related(*self.select_related) if self.select_related else queryset
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.limit = self.limit
-        return formset
+from ..phones import normalise_phone
+from ..selectors import member_duplicate_groups, members_with_consent
+from ..services import AUDITED_FIELDS, MemberError, member_enroll, member_update
+from .common import (
+    MASKERS,
+    MERGE_PERMISSION,
+    PERSONAL_FIELDS,
+    LatestInline,
+    can_see_personal_data,
+    mask_fields,
+    masked_change_value,
+)
 
 
 class LoyaltyCardInline(admin.TabularInline):
@@ -179,11 +102,6 @@ class MemberChangeInline(LatestInline):
     @admin.display(description=_("new value"))
     def masked_new_value(self, change):
         return masked_change_value(change, change.new_value)
-
-
-def masked_change_value(change: MemberChange, value: str) -> str:
-    masker = MASKERS.get(change.field)
-    return masker(value) if masker else value
 
 
 # --- List filters ----------------------------------------------------------------------------------
@@ -504,139 +422,3 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
             % {"count": len(members)},
             messages.SUCCESS,
         )
-
-
-@admin.register(ConsentText)
-class ConsentTextAdmin(SafeExportAdminMixin, admin.ModelAdmin):
-    """Versioned consent wording. A version members have agreed to is frozen: add a new version instead."""
-
-    resource_classes = [ConsentTextResource]
-    list_display = ["channel", "purpose", "version", "valid_from", "created_at"]
-    list_filter = ["channel", "purpose"]
-    search_fields = ["version", "text"]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and ConsentEvent.objects.filter(text=obj).exists():
-            return ["channel", "purpose", "version", "text", "valid_from"]
-        return []
-
-
-@admin.register(ConsentEvent)
-class ConsentEventAdmin(SafeExportAdminMixin, admin.ModelAdmin):
-    """The consent history, append-only. Staff add an event (e.g. from a paper form); nobody edits one."""
-
-    resource_classes = [ConsentEventResource]
-    export_personal_data = True
-    form = ConsentEventAdminForm
-    list_display = ["created_at", "member", "channel", "purpose", "granted", "source", "text", "actor"]
-    list_filter = ["channel", "purpose", "granted", "source", ("created_at", DateFieldListFilter)]
-    list_select_related = ["member", "text", "actor"]
-    search_fields = ["=member__member_number"]
-    raw_id_fields = ["member"]
-    show_full_result_count = False
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["member", "channel", "purpose", "granted", "text"]
-        return ["member", "channel", "purpose", "granted", "text", "source", "actor", "created_at"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        event = consent_record(
-            member=form.cleaned_data["member"],
-            channel=form.cleaned_data["channel"],
-            purpose=form.cleaned_data["purpose"],
-            granted=form.cleaned_data["granted"],
-            text=form.cleaned_data["text"],
-            source=ConsentEvent.Source.ADMIN,
-            actor=request.user,
-        )
-        if event is not None:
-            obj.pk = event.pk
-            obj.text = event.text
-            obj._state.adding = False
-
-    def log_addition(self, request, obj, message):
-        if obj.pk is not None:
-            return super().log_addition(request, obj, message)
-        return None
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if obj.pk is None:
-            messages.info(request, gettext("Nothing was recorded: the member's consent is already in that state."))
-            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:members_consentevent_changelist"))
-        return super().response_add(request, obj, post_url_continue)
-
-
-# --- Purchases, refunds, the audit trail -----------------------------------------------------------
-
-
-class PurchaseLineInline(ReadOnlyTabularInline):
-    model = PurchaseLine
-    fields = ["sku", "product_name", "category", "quantity", "amount"]
-    readonly_fields = fields
-
-
-class RefundInline(ReadOnlyTabularInline):
-    model = Refund
-    fields = ["refunded_at", "external_id", "amount", "reason"]
-    readonly_fields = fields
-
-
-@admin.register(Purchase)
-class PurchaseAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
-    """Purchases arrive from tills and imports through the services; staff only look."""
-
-    resource_classes = [PurchaseResource]
-    list_display = ["purchased_at", "external_id", "member", "source", "store", "amount", "refunded_amount"]
-    list_filter = ["source", "store", ("purchased_at", DateFieldListFilter)]
-    list_select_related = ["member"]
-    search_fields = ["=external_id", "=member__member_number"]
-    inlines = [PurchaseLineInline, RefundInline]
-    show_full_result_count = False
-
-
-@admin.register(Refund)
-class RefundAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
-    resource_classes = [RefundResource]
-    list_display = ["refunded_at", "external_id", "purchase", "amount", "reason"]
-    list_select_related = ["purchase"]
-    list_filter = [("refunded_at", DateFieldListFilter)]
-    search_fields = ["=external_id", "=purchase__external_id", "=purchase__member__member_number"]
-
-
-@admin.register(MemberChange)
-class MemberChangeAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
-    """Who changed which member field and when."""
-
-    resource_classes = [MemberChangeResource]
-    export_personal_data = True
-    list_filter = ["field", ("changed_at", DateFieldListFilter)]
-    list_select_related = ["member", "actor"]
-    search_fields = ["=member__member_number", "actor__username"]
-    readonly_fields = ["masked_old_value", "masked_new_value"]
-    show_full_result_count = False
-
-    def get_list_display(self, request):
-        return self._with_masks(["changed_at", "member", "field", "old_value", "new_value", "actor", "note"], request)
-
-    def get_fields(self, request, obj=None):
-        return self._with_masks(["member", "changed_at", "field", "old_value", "new_value", "actor", "note"], request)
-
-    def _with_masks(self, fields, request):
-        if can_see_personal_data(request):
-            return fields
-        return [{"old_value": "masked_old_value", "new_value": "masked_new_value"}.get(f, f) for f in fields]
-
-    @admin.display(description=_("old value"))
-    def masked_old_value(self, change):
-        return masked_change_value(change, change.old_value)
-
-    @admin.display(description=_("new value"))
-    def masked_new_value(self, change):
-        return masked_change_value(change, change.new_value)

@@ -1,0 +1,294 @@
+"""Writing a part in sets: COPY on PostgreSQL (multi-row INSERTs elsewhere), the accounts with one UPDATE,
+and the announcements of what was written."""
+
+import gc
+from contextlib import contextmanager
+
+from django.db import connection, models
+from django.utils import timezone
+
+from loyalty_site.hooks import announce, has_receivers
+from members.models import Purchase, PurchaseLine
+
+from ..events import PurchasePosted, TierChanged
+from ..models import LedgerEntry, PointsAccount, PointsLot, TierChange
+from ..services import (
+    purchase_categories,
+)
+from .rows import ACCOUNT_FIELDS, ENTRY_COLUMNS, ZERO, PurchaseRow, _Account, _Context, _TierState, _Writes
+
+# --- Writing -------------------------------------------------------------------------------------
+
+
+def _announce(
+    rows: list[PurchaseRow],
+    purchase_ids: list[int],
+    writes: _Writes,
+    tier_states: dict[int, _TierState],
+    context: _Context,
+) -> None:
+    """The part's events as purchase_post announces them row by row, one call per type."""
+    if has_receivers(PurchasePosted):
+        points = dict(zip(writes.entry_purchase, (entry[4] for entry in writes.entries), strict=True))
+        with _collector_paused():
+            posted = [
+                PurchasePosted(
+                    member_id=row.member_id,
+                    purchase_id=purchase_id,
+                    amount=row.amount,
+                    purchased_at=row.purchased_at,
+                    store=row.store or "online",
+                    source=row.source,
+                    categories=purchase_categories(row.lines) if row.lines else (),
+                    points=points.get(index, 0),
+                )
+                for index, (row, purchase_id) in enumerate(zip(rows, purchase_ids, strict=True))
+            ]
+        announce(posted)
+    if tier_states and has_receivers(TierChanged):
+        with _collector_paused():
+            changes = [
+                TierChanged(
+                    member_id=member_id,
+                    from_tier_id=old.pk if old is not None else None,
+                    to_tier_id=new.pk if new is not None else None,
+                    changed_at=context.now,
+                )
+                for member_id, state in tier_states.items()
+                for old, new, _reason in state.history
+            ]
+        announce(changes)
+
+
+@contextmanager
+def _collector_paused():
+    """Thousands of new events would set off garbage collections that walk the whole heap (the batch's rows,
+    the configuration) and cost more than building the events; they hold no reference cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write(rows: list[PurchaseRow], writes: _Writes) -> list[int]:
+    """Write the part's rows; returns the new purchases' ids, in the rows' order."""
+    if writes.purchase_ids is not None:
+        _write_copy(rows, writes)
+        return writes.purchase_ids
+    return _write_insert(rows, writes)
+
+
+def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
+    """COPY purchases, lines and lots (the entries went while they were calculated)."""
+    created_at = timezone.now()
+    purchase_ids, entry_ids = writes.purchase_ids, writes.entry_ids
+    with _copy(
+        Purchase,
+        (
+            "id",
+            "member_id",
+            "source",
+            "external_id",
+            "store",
+            "purchased_at",
+            "amount",
+            "refunded_amount",
+            "created_at",
+        ),
+    ) as copy:
+        for pk, row in zip(purchase_ids, rows, strict=True):
+            copy.write_row(
+                (
+                    pk,
+                    row.member_id,
+                    row.source,
+                    row.external_id,
+                    row.store or "online",
+                    row.purchased_at,
+                    row.amount,
+                    ZERO,
+                    created_at,
+                )
+            )
+    if any(row.lines for row in rows):
+        with _copy(PurchaseLine, ("purchase_id", "sku", "product_name", "category", "quantity", "amount")) as copy:
+            for pk, row in zip(purchase_ids, rows, strict=True):
+                for line in row.lines:
+                    copy.write_row(
+                        (
+                            pk,
+                            line.sku,
+                            line.product_name,
+                            line.category,
+                            line.quantity,
+                            line.amount,
+                        )
+                    )
+    if writes.lots:
+        with _copy(PointsLot, ("entry_id", "member_id", "points", "remaining", "earned_at", "expires_at")) as copy:
+            for lot in writes.lots:
+                copy.write_row(
+                    (entry_ids[lot.entry], lot.member_id, lot.points, lot.points, lot.earned_at, lot.expires_at)
+                )
+
+
+def _write_insert(rows: list[PurchaseRow], writes: _Writes) -> list[int]:
+    """Multi-row INSERTs that return the new ids (SQLite since 3.35, and PostgreSQL)."""
+    created_at = timezone.now()
+    purchases = [
+        Purchase(
+            member_id=row.member_id,
+            source=row.source,
+            external_id=row.external_id,
+            store=row.store or "online",
+            purchased_at=row.purchased_at,
+            amount=row.amount,
+            created_at=created_at,
+        )
+        for row in rows
+    ]
+    _insert(purchases)
+    PurchaseLine.objects.bulk_create(
+        PurchaseLine(
+            purchase_id=purchase.pk,
+            sku=line.sku,
+            product_name=line.product_name,
+            category=line.category,
+            quantity=line.quantity,
+            amount=line.amount,
+        )
+        for purchase, row in zip(purchases, rows, strict=True)
+        for line in row.lines
+    )
+    columns = ENTRY_COLUMNS[1:]
+    entries = [LedgerEntry(**dict(zip(columns, values[1:], strict=True))) for values in writes.entries]
+    for entry, index in zip(entries, writes.entry_purchase, strict=True):
+        entry.purchase_id = purchases[index].pk
+    _insert(entries)
+    PointsLot.objects.bulk_create(
+        PointsLot(
+            member_id=lot.member_id,
+            entry_id=entries[lot.entry].pk,
+            points=lot.points,
+            remaining=lot.points,
+            earned_at=lot.earned_at,
+            expires_at=lot.expires_at,
+        )
+        for lot in writes.lots
+    )
+    return [purchase.pk for purchase in purchases]
+
+
+def _insert(objects: list[models.Model]) -> None:
+    if not objects:
+        return
+    if connection.features.can_return_rows_from_bulk_insert:
+        type(objects[0]).objects.bulk_create(objects)
+    else:  # a database that cannot return the ids of a multi-row INSERT
+        for obj in objects:
+            obj.save(force_insert=True)
+
+
+def _allocate_ids(model: type[models.Model], count: int) -> list[int]:
+    """Draw `count` ids from the table's sequence, as INSERT would, so rows can point to each other."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # The sequence is looked up once (MATERIALIZED), not once per id.
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) "
+            "SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, %s)",
+            [model._meta.db_table, model._meta.pk.column, count],
+        )
+        return sorted(cursor.fetchone()[0])
+
+
+@contextmanager
+def _copy(model: type[models.Model], columns: tuple[str, ...]):
+    """COPY rows into the model's table in the binary format (cheapest to encode and to parse)."""
+    quote = connection.ops.quote_name
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    statement = (
+        f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT BINARY)"
+    )
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        copy.set_types([_copy_type(fields[column]) for column in columns])
+        yield copy
+
+
+def _copy_type(field: models.Field) -> str:
+    """The PostgreSQL type name psycopg encodes a column's values as: 'varchar(30)' is sent as text."""
+    base = field.db_type(connection).split("(")[0].strip()
+    return {"varchar": "text", "timestamp with time zone": "timestamptz"}.get(base, base)
+
+
+def _update_accounts(
+    accounts: dict[int, _Account], points: dict[int, list[int]], states: dict[int, _TierState], context: _Context
+) -> int:
+    """Credit the points and store the tiers of the locked accounts in one statement; record tier changes.
+    Returns the number of tier changes."""
+    for member_id, (available, pending) in points.items():
+        account = accounts[member_id]
+        account.balance += available
+        account.pending += pending
+        account.changed = True
+    history = []
+    for member_id, state in states.items():
+        if not state.changed:
+            continue
+        account = accounts[member_id]
+        account.tier_id = state.tier.pk if state.tier else None
+        account.tier_below_since = state.below_since
+        if state.tier_changed:
+            account.tier_since = context.now
+        account.changed = True
+        history.extend(
+            (member_id, old.pk if old else None, new.pk if new else None, reason) for old, new, reason in state.history
+        )
+    _save_accounts([account for _, account in sorted(accounts.items()) if account.changed])
+    if not history:
+        return 0
+    if connection.vendor == "postgresql":
+        with _copy(TierChange, ("member_id", "from_tier_id", "to_tier_id", "reason", "changed_at")) as copy:
+            for change in history:
+                copy.write_row((*change, context.now))
+    else:
+        TierChange.objects.bulk_create(
+            TierChange(member_id=member_id, from_tier_id=old, to_tier_id=new, reason=reason, changed_at=context.now)
+            for member_id, old, new, reason in history
+        )
+    return len(history)
+
+
+def _save_accounts(accounts: list[_Account]) -> None:
+    """Write balances and tiers of the locked accounts."""
+    if not accounts:
+        return
+    if connection.vendor != "postgresql":
+        objects = [PointsAccount(**{name: getattr(account, name) for name in ACCOUNT_FIELDS}) for account in accounts]
+        PointsAccount.objects.bulk_update(objects, list(ACCOUNT_FIELDS[2:]), batch_size=100)
+        return
+    # COPY the new values into a session-local table, then one UPDATE joins it: far cheaper to send than
+    # thousands of parameters.
+    quote = connection.ops.quote_name
+    fields = [PointsAccount._meta.get_field(name.removesuffix("_id")) for name in ACCOUNT_FIELDS if name != "member_id"]
+    columns = [field.column for field in fields]
+    staging = quote("batch_points_accounts")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+            f"({', '.join(f'{quote(c)} {_copy_type(f)}' for c, f in zip(columns, fields, strict=True))}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(f"TRUNCATE {staging}")  # an earlier chunk of the same transaction may have left rows
+        statement = f"COPY {staging} FROM STDIN (FORMAT BINARY)"
+        with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+            copy.set_types([_copy_type(field) for field in fields])
+            for account in accounts:
+                copy.write_row(tuple(getattr(account, field.attname) for field in fields))
+        assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns[1:])
+        cursor.execute(
+            f"UPDATE {quote(PointsAccount._meta.db_table)} AS a SET {assignments} "  # noqa: S608 - names from the model
+            f"FROM {staging} AS v WHERE a.id = v.id"
+        )

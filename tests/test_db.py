@@ -1,0 +1,46 @@
+"""loyalty_site.db: the small database helpers the ORM does not offer."""
+
+import pytest
+from django.db import connection
+
+from loyalty_site.db import any_of, insert, insert_unless_exists
+from members.models import Member
+
+
+@pytest.fixture
+def three(make_member):
+    return [make_member() for _ in range(3)]
+
+
+def _found(values) -> list[str]:
+    return sorted(
+        number
+        for queryset in any_of(Member.objects.all(), "member_number", values)
+        for number in queryset.values_list("member_number", flat=True)
+    )
+
+
+def test_any_of_finds_what_an_in_list_finds_with_one_parameter(three):
+    wanted = [three[0].member_number, three[2].member_number, "no-such-number"]
+    assert _found(wanted) == sorted(wanted[:2])
+    assert _found([]) == []
+    querysets = list(any_of(Member.objects.all(), "member_number", wanted))
+    assert len(querysets) == 1
+    sql, params = querysets[0].query.sql_with_params()
+    if connection.vendor == "postgresql":
+        assert "= ANY(" in sql and list(params) == [wanted]  # one array, whatever the number of values
+
+
+def test_insert_unless_exists_says_whether_it_inserted(db):
+    from members.models import ConsentPurpose, ConsentText
+
+    purpose = ConsentPurpose.MARKETING
+    key = ("channel", "purpose", "version")
+    first = ConsentText(channel="email", purpose=purpose, version="t-99", text="Zgoda")
+    assert insert_unless_exists(first, conflict_fields=key) is True
+    assert first.pk is not None
+    again = ConsentText(channel="email", purpose=purpose, version="t-99", text="Inna")
+    assert insert_unless_exists(again, conflict_fields=key) is False
+    assert again.pk is None
+    insert(ConsentText(channel="sms", purpose=purpose, version="t-99", text="Zgoda"))
+    assert ConsentText.objects.filter(version="t-99").count() == 2
