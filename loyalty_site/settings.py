@@ -126,6 +126,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 # Uploaded import files live here until their job is done; never served publicly.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Public images (reward pictures, partner logos: rewards.media): a folder and URL of their own, never the private
+# MEDIA_ROOT above. DEBUG serves them; production lets the web server do it (docs/deploy.md).
+PUBLIC_MEDIA_URL = os.environ.get("PUBLIC_MEDIA_URL", "/public-media/")
+PUBLIC_MEDIA_ROOT = Path(os.environ.get("PUBLIC_MEDIA_ROOT", BASE_DIR / "var" / "public-media"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # bigger uploads stream to a temporary file
 
@@ -229,6 +233,7 @@ CELERY_BEAT_SCHEDULE = {
     "points-expire": {"task": "rewards.tasks.points_expire_task", "schedule": 3600.0 * 6},
     "tiers-recalculate": {"task": "rewards.tasks.tiers_recalculate_task", "schedule": 3600.0 * 24},
     "ledger-reconcile": {"task": "rewards.tasks.ledger_reconcile_task", "schedule": crontab(hour=3, minute=30)},
+    "vouchers-expire": {"task": "rewards.tasks.vouchers_expire_task", "schedule": 3600.0},
 }
 
 LOGGING = {
