@@ -230,7 +230,9 @@ def _till(model_admin, request):
         else:
             messages.success(request, gettext("Voucher %(code)s marked used.") % {"code": voucher.code})
         return HttpResponseRedirect(reverse("admin:rewards_voucher_till") + f"?shown={voucher.pk}")
-    if request.method == "POST":
+    if request.method == "POST" and not request.POST.get("code", "").strip():
+        messages.warning(request, gettext("Type the code from the member's voucher."))
+    elif request.method == "POST":
         code = request.POST.get("code", "")
         result = voucher_lookup(code=code, actor=request.user)
         voucher, limited = result.voucher, result.limited

@@ -126,7 +126,7 @@ def reward_redeem(
     debit = ledger.points_redeem(
         member=member,
         points=reward.points_cost,
-        reason=f"Reward: {reward.name}"[:255],
+        reason=reward.name[:255],  # data, not a sentence: the entry's kind says what happened
         idempotency_key=f"redeem:{key}",
         reference=f"reward:{reward.code}",
         actor=actor,
@@ -189,12 +189,12 @@ def _consumed_lots_expiry(*, member_id: int, points: int) -> datetime | None:
 def _restore(*, voucher: Voucher, account, actor: AbstractBaseUser | None, now: datetime) -> LedgerEntry:
     """Give the points of the voucher's redemption back and return its stock. The caller holds the account's
     lock and has just moved the voucher out of `issued`, so this runs once per voucher."""
-    redemption = Redemption.objects.select_related("debit_entry").get(pk=voucher.redemption_id)
+    redemption = Redemption.objects.select_related("debit_entry", "reward").get(pk=voucher.redemption_id)
     entry = ledger._post(
         account=account,
         kind=LedgerEntry.Kind.RESTORE,
         points=redemption.points,
-        reason=f"Returned: voucher {voucher.status}",
+        reason=redemption.reward.name[:255],
         idempotency_key=f"restore:{redemption.debit_entry_id}",
         reference=f"redemption:{redemption.pk}",
         related_entry=redemption.debit_entry,
