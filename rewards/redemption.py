@@ -2,11 +2,11 @@
 
 `reward_redeem` is the one way a member gets a reward (the portal, the member's admin page, the demo, the
 bench): it checks eligibility with a refusal people understand, spends the points through the ledger (FIFO
-against lots, `points_redeem`, which announces PointsRedeemed), takes one from the stock by a conditional
-UPDATE and issues a voucher with a random code. Cancelling (staff) and expiring (the hourly task, for a
-reward with `return_unused`) give the points back with a `restore` entry pointing at the debit, and the stock
-with it: exactly once, because a voucher leaves `issued` by a conditional UPDATE and the ledger refuses a
-second restore of one debit (constraint `ledger_restore_once`).
+against lots, with the ledger's own writer, announcing PointsRedeemed as `points_redeem` does), takes one
+from the stock by a conditional UPDATE and issues a voucher with a random code. Cancelling (staff) and
+expiring (the hourly task, for a reward with `return_unused`) give the points back with a `restore` entry
+pointing at the debit, and the stock with it: exactly once, because a voucher leaves `issued` by a
+conditional UPDATE and the ledger refuses a second restore of one debit (constraint `ledger_restore_once`).
 
 Locks are always taken in the same order, the member's points account first (`account_lock`), then the
 voucher or the reward row, so concurrent redemptions, cancellations and expiries never deadlock.
@@ -23,9 +23,11 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from loyalty_site.db import insert, insert_unless_exists
+from loyalty_site.hooks import announce, has_receivers
 from members.models import Member
 
 from . import services as ledger
+from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
 
 
@@ -123,14 +125,27 @@ def reward_redeem(
     if refusal is not None:
         _refuse(*refusal)
     points_expire_at = _consumed_lots_expiry(member_id=member.pk, points=reward.points_cost)
-    debit = ledger.points_redeem(
-        member=member,
-        points=reward.points_cost,
+    # The debit through the ledger's own writer under the lock held above (FIFO against lots), announced as
+    # points_redeem announces it; without points_redeem's savepoint, second lock and key look-up, which the
+    # redemption's own key makes unnecessary (4 of the 16 queries a redemption took).
+    debit = ledger._post(
+        account=account,
+        kind=LedgerEntry.Kind.REDEEM,
+        points=-reward.points_cost,
         reason=reward.name[:255],  # data, not a sentence: the entry's kind says what happened
         idempotency_key=f"redeem:{key}",
         reference=f"reward:{reward.code}",
         actor=actor,
+        at=now,
     )
+    if has_receivers(PointsRedeemed):
+        announce(
+            [
+                PointsRedeemed(
+                    member_id=member.pk, entry_id=debit.pk, points=reward.points_cost, reference=debit.reference
+                )
+            ]
+        )
     redemption = Redemption(
         member_id=member.pk,
         reward_id=reward.pk,
