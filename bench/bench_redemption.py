@@ -78,6 +78,7 @@ def main() -> int:
 
     def run(count: int, workers: int, seed: int) -> tuple[list[float], float, int]:
         timings: list[float] = []
+        cpu: list[float] = []
         refused = [0]
         lock = threading.Lock()
         barrier = threading.Barrier(workers)
@@ -85,22 +86,26 @@ def main() -> int:
         def work(worker: int):
             rng = random.Random(seed * 1000 + worker)
             mine = []
+            mine_cpu = []
             barrier.wait()
             try:
                 for _ in range(count // workers):
                     member = Member(pk=rng.choice(member_ids))
                     reward = rng.choice(rewards)
                     start = time.perf_counter()
+                    start_cpu = time.thread_time()
                     try:
                         reward_redeem(member=member, reward=reward)
                     except RedemptionRefused:
                         with lock:
                             refused[0] += 1
                     mine.append((time.perf_counter() - start) * 1000)
+                    mine_cpu.append((time.thread_time() - start_cpu) * 1000)
             finally:
                 connections.close_all()
             with lock:
                 timings.extend(mine)
+                cpu.extend(mine_cpu)
 
         threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
         started = time.perf_counter()
@@ -108,7 +113,7 @@ def main() -> int:
             thread.start()
         for thread in threads:
             thread.join()
-        return sorted(timings), time.perf_counter() - started, refused[0]
+        return sorted(timings), time.perf_counter() - started, refused[0], statistics.fmean(cpu) if cpu else 0.0
 
     run(args.warmup, 1, seed=1)
     results = {}
@@ -116,19 +121,18 @@ def main() -> int:
         ("1 worker", args.single, 1),
         (f"{args.workers} workers", args.concurrent, args.workers),
     ):
-        timings, wall, refused = run(count, workers, seed=len(results) + 2)
-        results[label] = (timings, wall, refused)
+        results[label] = run(count, workers, seed=len(results) + 2)
 
     with CaptureQueriesContext(connection) as captured:
         reward_redeem(member=Member(pk=member_ids[0]), reward=rewards[1])
 
     print("\nreward_redeem latency (ms) and throughput:")
-    for label, (timings, wall, refused) in results.items():
+    for label, (timings, wall, refused, cpu_mean) in results.items():
         print(
             f"  {label:10}  {len(timings):5,} redemptions in {wall:6.2f} s = {len(timings) / wall:7.1f}/s   "
             f"mean {statistics.fmean(timings):6.2f}  p50 {percentile(timings, 0.5):6.2f}  "
             f"p95 {percentile(timings, 0.95):6.2f}  p99 {percentile(timings, 0.99):6.2f}  max {timings[-1]:7.2f}"
-            f"  refused {refused}"
+            f"  refused {refused}  Python CPU mean {cpu_mean:5.2f}"
         )
     print(f"  queries per redemption: {len(captured)}")
     print(f"  load average after the run: {_setup.load_average()}")
