@@ -693,8 +693,17 @@ class RewardAdminForm(forms.ModelForm):
         model = Reward
         fields = ["image"]  # the admin adds the fieldsets' fields
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "voucher_valid_days" in self.fields:  # left empty, it keeps the model's default (30 days)
+            self.fields["voucher_valid_days"].required = False
+
     def clean_image(self):
         return _cleaned_image(self.cleaned_data.get("image"))
+
+    def clean_voucher_valid_days(self):
+        days = self.cleaned_data.get("voucher_valid_days")
+        return days if days is not None else Reward._meta.get_field("voucher_valid_days").default
 
 
 @admin.register(Reward)

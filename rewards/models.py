@@ -445,9 +445,9 @@ class Reward(models.Model):
     """Something members can get for points, from the programme itself or from a partner."""
 
     class Kind(models.TextChoices):
-        DISCOUNT = "discount", _("Discount voucher (percent)")
-        VOUCHER = "voucher", _("Fixed-amount voucher")
         PRODUCT = "product", _("Free product")
+        VOUCHER = "voucher", _("Fixed-amount voucher")
+        DISCOUNT = "discount", _("Discount voucher (percent)")
         FREE_DELIVERY = "free_delivery", _("Free delivery")
         EXPERIENCE = "experience", _("Experience (event, ticket)")
         PARTNER_OFFER = "partner_offer", _("Partner offer")

@@ -230,9 +230,9 @@ class Migration(migrations.Migration):
             name="kind",
             field=models.CharField(
                 choices=[
-                    ("discount", "Discount voucher (percent)"),
-                    ("voucher", "Fixed-amount voucher"),
                     ("product", "Free product"),
+                    ("voucher", "Fixed-amount voucher"),
+                    ("discount", "Discount voucher (percent)"),
                     ("free_delivery", "Free delivery"),
                     ("experience", "Experience (event, ticket)"),
                     ("partner_offer", "Partner offer"),
