@@ -724,7 +724,8 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     ]
     list_select_related = ["partner"]
     search_fields = ["code", "name", "partner__code", "partner__name"]
-    autocomplete_fields = ["partner", "categories"]
+    autocomplete_fields = ["partner"]
+    filter_horizontal = ["categories"]  # a few shelves: all in view, no second search box
     prepopulated_fields = {"code": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [

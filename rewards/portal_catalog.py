@@ -1,6 +1,7 @@
 """What the reward catalog adds to the member portal (loyalty_site.portal): the "Rewards" and "My vouchers"
 links and the home page's "recommended rewards" card."""
 
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -8,23 +9,32 @@ from django.utils.translation import gettext_lazy as _
 from loyalty_site import portal
 from members.models import Member
 
+from . import portal as rewards_portal
 from .catalog import available_q
-from .models import PointsAccount, Reward
+from .models import Reward
 
 RECOMMENDED = 3
 
 
 def recommended_card(request: HttpRequest, member: Member) -> dict | None:
-    """Up to three rewards: the dearest the member can afford now, else the cheapest ones to aim for."""
-    balance = PointsAccount.objects.filter(member=member).values_list("balance", flat=True).first() or 0
-    offered = Reward.objects.filter(available_q(timezone.now())).only("code", "name", "points_cost", "image", "kind")
-    rewards = list(offered.filter(points_cost__lte=balance).order_by("-points_cost", "name")[:RECOMMENDED])
-    affordable = bool(rewards)
-    if not rewards:
-        rewards = list(offered.order_by("points_cost", "name")[:RECOMMENDED])
+    """Up to three rewards in one query: the dearest the member can afford now first, then the cheapest ones
+    to aim for. The balance is the one the balance card read for this request (no query of its own)."""
+    balance = rewards_portal._standing(request, member).balance
+    affordable = Q(points_cost__lte=balance)
+    rewards = list(
+        Reward.objects.filter(available_q(timezone.now()))
+        .only("code", "name", "points_cost", "kind")
+        .annotate(
+            affordable_first=Case(When(affordable, then=Value(0)), default=Value(1)),
+            nearest=Case(
+                When(affordable, then=-F("points_cost")), default=F("points_cost"), output_field=IntegerField()
+            ),
+        )
+        .order_by("affordable_first", "nearest", "name")[:RECOMMENDED]
+    )
     if not rewards:
         return None
-    return {"recommended": rewards, "affordable": affordable, "balance": balance}
+    return {"recommended": rewards, "affordable": rewards[0].points_cost <= balance, "balance": balance}
 
 
 portal.nav_entry("catalog", _("Rewards"), "portal:catalog", order=30)

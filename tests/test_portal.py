@@ -91,8 +91,10 @@ def test_the_apps_register_the_portal_as_before():
     assert [(entry.name, entry.url_name) for entry in portal.nav_entries()] == [
         ("home", "portal:home"),
         ("history", "portal:history"),
+        ("catalog", "portal:catalog"),
+        ("vouchers", "portal:vouchers"),
     ]
-    assert [card.name for card in portal.dashboard_cards()] == ["balance", "tier", "recent"]
+    assert [card.name for card in portal.dashboard_cards()] == ["balance", "tier", "recommended", "recent"]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,8 @@ def test_the_apps_register_the_portal_as_before():
         ("portal:login", "/logowanie/", "members.views"),
         ("portal:logout", "/wyloguj/", "members.views"),
         ("portal:history", "/historia/", "rewards.views"),
+        ("portal:catalog", "/nagrody/", "rewards.portal_views"),
+        ("portal:vouchers", "/kupony/", "rewards.portal_views"),
         ("portal:health", "/healthz", "loyalty_site.views"),
     ],
 )
