@@ -148,6 +148,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 # Uploaded import files live here until their job is done; never served publicly.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Public images (reward pictures, partner logos: rewards.media): a folder and URL of their own, never the private
+# MEDIA_ROOT above. DEBUG serves them; production lets the web server do it (docs/deploy.md).
+PUBLIC_MEDIA_URL = os.environ.get("PUBLIC_MEDIA_URL", "/public-media/")
+PUBLIC_MEDIA_ROOT = Path(os.environ.get("PUBLIC_MEDIA_ROOT", BASE_DIR / "var" / "public-media"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # bigger uploads stream to a temporary file
 
@@ -290,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-reconcile": {"task": "rewards.tasks.ledger_reconcile_task", "schedule": crontab(hour=3, minute=30)},
     # After the reconcile: this month's RFM/CLV scores and the dashboard's last 30 days (analytics).
     "analytics-snapshot": {"task": "analytics.tasks.analytics_snapshot_task", "schedule": crontab(hour=4, minute=15)},
+
+    "vouchers-expire": {"task": "rewards.tasks.vouchers_expire_task", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -6,6 +6,8 @@ the first be reversed. Importing an app's `urls.py` also imports its `portal.py`
 navigation entries and dashboard cards (`loyalty_site.portal`).
 """
 
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
@@ -23,4 +25,7 @@ portal_urlpatterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include((portal_urlpatterns, "portal"))),
+    # Public catalog images in DEBUG (the demo); production serves PUBLIC_MEDIA_URL from the web server
+    # (docs/deploy.md). static() adds nothing when DEBUG is off. Private MEDIA_ROOT is never served.
+    *static(settings.PUBLIC_MEDIA_URL, document_root=settings.PUBLIC_MEDIA_ROOT),
 ]

@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import DateFieldListFilter
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -44,6 +45,7 @@ from .exports import (
     TierResource,
 )
 from .forms import EarningRuleForm, PointsAdjustForm
+from .media import image_clean
 from .models import (
     EarningRule,
     EventRule,
@@ -545,6 +547,13 @@ class LedgerCheckAdmin(members_admin.ViewOnlyAdminMixin, admin.ModelAdmin):
 # --- The reward catalog ----------------------------------------------------------------------------
 
 
+def _cleaned_image(upload):
+    """A newly uploaded image checked, resized and re-encoded (rewards.media); a kept or cleared one as it is."""
+    if isinstance(upload, UploadedFile):
+        return image_clean(upload)
+    return upload
+
+
 class PartnerAdminForm(forms.ModelForm):
     """Staff type a NIP and a phone as they have them ('PL 123-456-32-18', '22 123 45 67'); they are stored
     in one form, which the NIP checksum and the imports' matching rely on."""
@@ -568,7 +577,24 @@ class PartnerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Partner
-        fields = ["name", "code", "legal_name", "nip", "is_active", "email", "phone", "website", "description"]
+        fields = [
+            "name",
+            "code",
+            "legal_name",
+            "nip",
+            "is_active",
+            "active_from",
+            "active_until",
+            "contact_name",
+            "email",
+            "phone",
+            "website",
+            "logo",
+            "description",
+        ]
+
+    def clean_logo(self):
+        return _cleaned_image(self.cleaned_data.get("logo"))
 
     def clean_nip(self):
         return nip_normalise(self.cleaned_data["nip"])
@@ -599,14 +625,29 @@ class PartnerAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"code": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "code", "legal_name", "nip", "is_active"]}),
-        (_("Contact"), {"fields": ["email", "phone", "website"]}),
-        (_("About"), {"fields": ["description"]}),
+        (None, {"fields": ["name", "code", "legal_name", "nip", "is_active", ("active_from", "active_until")]}),
+        (_("Contact"), {"fields": ["contact_name", "email", "phone", "website"]}),
+        (_("About"), {"fields": ["logo", "description"]}),
         (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(rewards_count=Count("rewards"))
+
+    def get_urls(self):
+        from .admin_vouchers import partner_settlement_view
+
+        def settlement(request, object_id):
+            return partner_settlement_view(self, request, object_id)
+
+        return [
+            path(
+                "<path:object_id>/settlement/",
+                self.admin_site.admin_view(settlement),
+                name="rewards_partner_settlement",
+            ),
+            *super().get_urls(),
+        ]
 
     @admin.display(description=_("rewards"), ordering="rewards_count")
     def rewards_count(self, partner):
@@ -647,8 +688,27 @@ class PartnerListFilter(admin.RelatedOnlyFieldListFilter):
         self.empty_value_display = _("No partner (own reward)")
 
 
+class RewardAdminForm(forms.ModelForm):
+    class Meta:
+        model = Reward
+        fields = ["image"]  # the admin adds the fieldsets' fields
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "voucher_valid_days" in self.fields:  # left empty, it keeps the model's default (30 days)
+            self.fields["voucher_valid_days"].required = False
+
+    def clean_image(self):
+        return _cleaned_image(self.cleaned_data.get("image"))
+
+    def clean_voucher_valid_days(self):
+        days = self.cleaned_data.get("voucher_valid_days")
+        return days if days is not None else Reward._meta.get_field("voucher_valid_days").default
+
+
 @admin.register(Reward)
 class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    form = RewardAdminForm
     resource_classes = [RewardResource]
     # Beside the menu and six filters a list has about 600 px at 1280: ten columns pushed stock, dates and
     # "active" out of sight. The code goes under the name; category and lowest tier are filters.
@@ -665,11 +725,13 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     list_select_related = ["partner"]
     search_fields = ["code", "name", "partner__code", "partner__name"]
     autocomplete_fields = ["partner"]
+    filter_horizontal = ["categories"]  # a few shelves: all in view, no second search box
     prepopulated_fields = {"code": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "code", "kind", "category", "is_active"]}),
-        (_("Cost and value"), {"fields": ["points_cost", "cash_value"]}),
+        (None, {"fields": ["name", "code", "kind", "categories", "category", "is_active"]}),
+        (_("Cost and value"), {"fields": ["points_cost", "cash_value", "settlement_value"]}),
+        (_("Voucher"), {"fields": ["voucher_valid_days", "return_unused"]}),
         (_("Supplied by"), {"fields": ["partner"]}),
         (
             _("Who and when"),
@@ -678,7 +740,7 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
                 "description": _("Empty fields do not limit the reward."),
             },
         ),
-        (_("For members"), {"fields": ["description", "terms"]}),
+        (_("For members"), {"fields": ["image", "description", "terms"]}),
         (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
@@ -711,3 +773,7 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
             shown(reward.available_from),
             shown(reward.available_until),
         )
+
+
+# Redemptions, vouchers, the till and the partners' settlement: their own module, registered with the rest.
+from . import admin_vouchers  # noqa: E402, F401

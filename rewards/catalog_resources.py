@@ -47,6 +47,11 @@ KIND_ALIASES = {
     "bilet": Reward.Kind.EXPERIENCE,
     "darowizna na cele charytatywne": Reward.Kind.DONATION,
     "darowizna": Reward.Kind.DONATION,
+    "produkt gratis": Reward.Kind.PRODUCT,
+    "bon kwotowy": Reward.Kind.VOUCHER,
+    "kupon rabatowy": Reward.Kind.DISCOUNT,
+    "oferta partnera": Reward.Kind.PARTNER_OFFER,
+    "oferta partnerska": Reward.Kind.PARTNER_OFFER,
 }
 
 
@@ -293,8 +298,8 @@ class RewardImport(ImportHandler):
         Column(
             "kind",
             help=_(
-                "product, voucher, discount, free_delivery, experience or donation, or the Polish name "
-                "(e.g. 'Bon lub kod rabatowy'). Required for a new reward."
+                "product, voucher, discount, free_delivery, experience, partner_offer or donation, or the Polish "
+                "name (e.g. 'Bon kwotowy'). Required for a new reward."
             ),
             example="voucher",
         ),

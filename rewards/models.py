@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import Member, Purchase
 
+from .media import PublicMediaStorage, public_upload_to
+
 
 def new_config_version() -> int:
     return secrets.randbits(62)
@@ -119,6 +121,7 @@ class LedgerEntry(models.Model):
         REVERSE = "reverse", _("Reversal")
         RELEASE = "release", _("Released from pending")
         TRANSFER = "transfer", _("Transfer (member merge)")
+        RESTORE = "restore", _("Returned (cancelled redemption)")
 
     class Bucket(models.TextChoices):
         AVAILABLE = "available", _("Available")
@@ -180,6 +183,8 @@ class LedgerEntry(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(points=0), name="ledger_points_not_zero"),
             models.UniqueConstraint(fields=["idempotency_key"], name="ledger_idempotency_key_unique"),
+            # A redemption's debit is given back at most once (rewards.redemption.voucher_cancel).
+            models.UniqueConstraint(fields=["related_entry"], condition=Q(kind="restore"), name="ledger_restore_once"),
         ]
 
     def __str__(self) -> str:
@@ -392,6 +397,18 @@ class Partner(models.Model):
     phone = models.CharField(_("phone"), max_length=16, blank=True)
     website = models.URLField(_("website"), blank=True)
     description = models.TextField(_("description"), blank=True)
+    contact_name = models.CharField(_("contact person"), max_length=120, blank=True)
+    logo = models.ImageField(
+        _("logo"),
+        upload_to=public_upload_to("partners"),
+        storage=PublicMediaStorage(),
+        blank=True,
+        help_text=_("PNG, JPEG or WebP; shown to members, so it is a public file."),
+    )
+    active_from = models.DateField(_("partner from"), null=True, blank=True)
+    active_until = models.DateField(
+        _("partner until"), null=True, blank=True, help_text=_("Empty: no end date agreed.")
+    )
     is_active = models.BooleanField(
         pgettext_lazy("partner", "active"),
         default=True,
@@ -411,6 +428,13 @@ class Partner(models.Model):
                 name="partner_nip_ten_digits",
                 violation_error_message=_("The NIP must be 10 digits."),
             ),
+            models.CheckConstraint(
+                condition=Q(active_from__isnull=True)
+                | Q(active_until__isnull=True)
+                | Q(active_until__gte=models.F("active_from")),
+                name="partner_period_ordered",
+                violation_error_message=_("'Partner until' cannot be earlier than 'partner from'."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -421,11 +445,12 @@ class Reward(models.Model):
     """Something members can get for points, from the programme itself or from a partner."""
 
     class Kind(models.TextChoices):
-        PRODUCT = "product", _("Product (gift)")
-        VOUCHER = "voucher", _("Voucher or discount code")
-        DISCOUNT = "discount", _("Discount on the next purchase")
+        PRODUCT = "product", _("Free product")
+        VOUCHER = "voucher", _("Fixed-amount voucher")
+        DISCOUNT = "discount", _("Discount voucher (percent)")
         FREE_DELIVERY = "free_delivery", _("Free delivery")
         EXPERIENCE = "experience", _("Experience (event, ticket)")
+        PARTNER_OFFER = "partner_offer", _("Partner offer")
         DONATION = "donation", _("Charity donation")
 
     code = models.SlugField(
@@ -434,7 +459,20 @@ class Reward(models.Model):
     name = models.CharField(pgettext_lazy("catalog", "name"), max_length=200)
     description = models.TextField(_("description"), blank=True, help_text=_("Shown to members in the catalog."))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-    category = models.CharField(_("category"), max_length=60, blank=True)
+    category = models.CharField(
+        _("category"),
+        max_length=60,
+        blank=True,
+        help_text=_("Free text from the imports; the catalog uses 'categories'."),
+    )
+    categories = models.ManyToManyField("Category", verbose_name=_("categories"), blank=True, related_name="rewards")
+    image = models.ImageField(
+        _("image"),
+        upload_to=public_upload_to("rewards"),
+        storage=PublicMediaStorage(),
+        blank=True,
+        help_text=_("PNG, JPEG or WebP; resized to at most 800 px and shown to members."),
+    )
     points_cost = models.PositiveIntegerField(_("cost in points"))
     cash_value = models.DecimalField(
         _("value (PLN)"),
@@ -452,6 +490,22 @@ class Reward(models.Model):
         blank=True,
         related_name="rewards",
         help_text=_("Empty: the programme supplies it itself."),
+    )
+    settlement_value = models.DecimalField(
+        _("settlement value (PLN)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("What the programme pays the partner per redemption (the monthly settlement)."),
+    )
+    voucher_valid_days = models.PositiveIntegerField(
+        _("voucher valid (days)"), default=30, help_text=_("How long a voucher for this reward can be used.")
+    )
+    return_unused = models.BooleanField(
+        _("return points of unused vouchers"),
+        default=False,
+        help_text=_("When a voucher expires unused, the member gets the points back and the stock returns."),
     )
     stock = models.PositiveIntegerField(_("stock"), null=True, blank=True, help_text=_("Empty means unlimited."))
     per_member_limit = models.PositiveIntegerField(
@@ -497,6 +551,16 @@ class Reward(models.Model):
                 violation_error_message=_("The limit per member must be at least 1; leave it empty for no limit."),
             ),
             models.CheckConstraint(
+                condition=Q(settlement_value__isnull=True) | Q(settlement_value__gte=0),
+                name="reward_settlement_value_not_negative",
+                violation_error_message=_("The settlement value cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(voucher_valid_days__gt=0),
+                name="reward_voucher_valid_days_positive",
+                violation_error_message=_("A voucher must be valid for at least one day."),
+            ),
+            models.CheckConstraint(
                 condition=Q(cash_value__isnull=True) | Q(cash_value__gte=0),
                 name="reward_cash_value_not_negative",
                 violation_error_message=_("The value cannot be negative."),
@@ -518,3 +582,203 @@ class Reward(models.Model):
         super().clean()
         if self.available_from and self.available_until and self.available_until <= self.available_from:
             raise ValidationError({"available_until": _("'Available until' must be later than 'available from'.")})
+
+
+class Category(models.Model):
+    """A shelf of the catalog members filter by (a reward may stand on several)."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(pgettext_lazy("catalog", "name"), max_length=80)
+    position = models.PositiveSmallIntegerField(_("position"), default=0, help_text=_("Lower comes first."))
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- Redemptions and vouchers (rewards.redemption writes them) --------------------------------------
+
+
+class Redemption(models.Model):
+    """A reward a member got for points: the debit, what it was worth and to whom it is settled.
+
+    The reward's values are copied at the moment of redemption, so a later price change never rewrites a
+    month already settled. `restore_entry` is set once when the points come back (a cancelled voucher, or an
+    unused one expiring when the reward says so)."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="redemptions")
+    partner = models.ForeignKey(
+        Partner, verbose_name=_("partner"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    points = models.PositiveIntegerField(_("points"))
+    cash_value = models.DecimalField(_("value (PLN)"), max_digits=10, decimal_places=2, null=True, blank=True)
+    settlement_value = models.DecimalField(
+        _("settlement value (PLN)"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    debit_entry = models.OneToOneField(LedgerEntry, verbose_name=_("debit"), on_delete=models.PROTECT, related_name="+")
+    restore_entry = models.OneToOneField(
+        LedgerEntry,
+        verbose_name=_("points returned by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # When the points of a restored redemption would have expired: the restored lot keeps that date.
+    points_expire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by staff"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    created_at = models.DateTimeField(_("redeemed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "reward"], name="redemption_member_reward"),
+            models.Index(fields=["partner", "created_at"], name="redemption_partner_month"),
+            models.Index(fields=["-created_at", "-id"], name="redemption_latest"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="redemption_idempotency_key_unique"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="redemption_points_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reward_id} → {self.member_id}"
+
+
+# Unambiguous when read aloud or typed: no 0/O, no 1/I/L. 31 symbols, 12 of them: about 59 bits.
+VOUCHER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+VOUCHER_CODE_LENGTH = 12
+
+
+def voucher_code_new() -> str:
+    raw = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(VOUCHER_CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, VOUCHER_CODE_LENGTH, 4))
+
+
+def voucher_code_normalise(text: str) -> str:
+    """What staff type at the till ('abcd efgh-jk mn', with O for 0) as it is stored: 'ABCD-EFGH-JKMN'."""
+    cleaned = "".join(ch for ch in (text or "").upper() if ch.isascii() and ch.isalnum())
+    if len(cleaned) != VOUCHER_CODE_LENGTH:
+        return cleaned
+    return "-".join(cleaned[i : i + 4] for i in range(0, VOUCHER_CODE_LENGTH, 4))
+
+
+class Voucher(models.Model):
+    """The code a member shows at the till for a redemption. Its status moves once, from issued to used,
+    expired or cancelled, by conditional UPDATEs in rewards.redemption."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("Issued")
+        USED = "used", _("Used")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    redemption = models.OneToOneField(
+        Redemption, verbose_name=_("redemption"), on_delete=models.PROTECT, related_name="voucher"
+    )
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="+")
+    code = models.CharField(_("code"), max_length=20)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("valid until"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("used at the till by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, help_text=_("Used, expired or cancelled."))
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("cancelled by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("voucher")
+        verbose_name_plural = _("vouchers")
+        ordering = ["-issued_at", "-id"]
+        permissions = [
+            ("use_voucher", "Can look vouchers up and mark them used at the till"),
+            ("cancel_voucher", "Can cancel vouchers (points and stock return)"),
+            ("redeem_for_member", "Can redeem rewards for a member"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-issued_at"], name="voucher_member_latest"),
+            models.Index(fields=["expires_at"], name="voucher_issued_expiry", condition=Q(status="issued")),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["code"], name="voucher_code_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["issued", "used", "expired", "cancelled"]), name="voucher_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("issued_at")), name="voucher_expiry_after_issue"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="used", used_at__isnull=False) | (~Q(status="used") & Q(used_at__isnull=True)),
+                name="voucher_used_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="issued", closed_at__isnull=True)
+                | (~Q(status="issued") & Q(closed_at__isnull=False)),
+                name="voucher_closed_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == self.Status.ISSUED and self.expires_at > timezone.now()
+
+
+class VoucherLookup(models.Model):
+    """Every code a staff member looked up at the till, found or not (the rate limit counts these)."""
+
+    class Outcome(models.TextChoices):
+        FOUND = "found", _("Found")
+        NOT_FOUND = "not_found", _("Not found")
+        LIMITED = "limited", _("Refused: too many look-ups")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("staff member"), on_delete=models.PROTECT, related_name="+"
+    )
+    code_entered = models.CharField(_("code entered"), max_length=40)
+    voucher = models.ForeignKey(
+        Voucher, verbose_name=_("voucher"), on_delete=models.PROTECT, null=True, blank=True, related_name="lookups"
+    )
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    looked_up_at = models.DateTimeField(_("looked up at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("voucher look-up")
+        verbose_name_plural = _("voucher look-ups")
+        ordering = ["-looked_up_at", "-id"]
+        indexes = [models.Index(fields=["actor", "-looked_up_at"], name="voucher_lookup_actor_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.code_entered} ({self.outcome})"

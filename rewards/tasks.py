@@ -24,3 +24,12 @@ def tiers_recalculate_task() -> int:
 def ledger_reconcile_task() -> int:
     """The nightly ledger check (beat, 03:30). Each run records one check; running it twice adds two records."""
     return reconciliation.ledger_check_run().pk
+
+
+@shared_task(acks_late=True)
+def vouchers_expire_task() -> int:
+    """Hourly (beat): closes vouchers past their date, returning points where the reward says so. Each voucher
+    leaves `issued` by a conditional UPDATE, so a repeated or concurrent run changes nothing twice."""
+    from .redemption import vouchers_expire
+
+    return vouchers_expire()

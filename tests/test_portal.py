@@ -97,19 +97,20 @@ def test_registering_a_name_again_replaces_it():
 
 
 def test_the_apps_register_the_portal_as_before():
-    assert [(entry.name, entry.url_name) for entry in portal.nav_entries()] == [
-        ("home", "portal:home"),
-        ("history", "portal:history"),
+    entries = [(entry.name, entry.url_name) for entry in portal.nav_entries()]
+    # Home and history first; every app's own pages after them (each app registers its own).
+    assert entries[:2] == [("home", "portal:home"), ("history", "portal:history")]
+    for expected in [
         ("profile", "portal:profile"),
         ("privacy", "portal:privacy"),
-    ]
-    assert [card.name for card in portal.dashboard_cards()] == [
-        "verify_email",
-        "balance",
-        "membership_card",
-        "tier",
-        "recent",
-    ]
+        ("catalog", "portal:catalog"),
+        ("vouchers", "portal:vouchers"),
+    ]:
+        assert expected in entries
+    cards = [card.name for card in portal.dashboard_cards()]
+    for expected in ["verify_email", "balance", "membership_card", "tier", "recommended", "recent"]:
+        assert expected in cards
+    assert cards.index("balance") < cards.index("tier") < cards.index("recent")
 
 
 @pytest.mark.parametrize(
@@ -119,6 +120,8 @@ def test_the_apps_register_the_portal_as_before():
         ("portal:login", "/logowanie/", "members.views"),
         ("portal:logout", "/wyloguj/", "members.views"),
         ("portal:history", "/historia/", "rewards.views"),
+        ("portal:catalog", "/nagrody/", "rewards.portal_views"),
+        ("portal:vouchers", "/kupony/", "rewards.portal_views"),
         ("portal:health", "/healthz", "loyalty_site.views"),
     ],
 )

@@ -239,7 +239,7 @@ def test_rows_naming_an_unknown_partner_tier_or_kind_are_refused_by_line_and_col
             4,
             "kind",
             "'pocztówka' nie jest rodzajem nagrody: użyj product, voucher, discount, free_delivery, experience, "
-            "donation (albo polskiej nazwy)",
+            "partner_offer, donation (albo polskiej nazwy)",
         ),
     ]
     with pytest.raises(ImportRefused):

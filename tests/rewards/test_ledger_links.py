@@ -136,7 +136,11 @@ def _ledger_figures():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_links_a_demo_ledger_and_leaves_it_intact(staff_user):
+def test_the_migration_links_a_demo_ledger_and_leaves_it_intact(staff_user, monkeypatch):
+    from loyalty_site.demo import steps
+
+    # Only the ledger 0011 knew: the catalog step's redemptions live in tables of later migrations.
+    monkeypatch.setattr(steps, "_steps", {k: v for k, v in steps._steps.items() if k != "rewards-catalog"})
     call_command("demo_seed", members=60, purchases=600, months=3, verbosity=0)
     # A merge of a member with pending points, which the demo does not make.
     active = Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk")
@@ -163,7 +167,8 @@ def test_the_migration_links_a_demo_ledger_and_leaves_it_intact(staff_user):
         assert "related_entry_id" not in columns
         _migrate(AFTER)
     finally:
-        _migrate(AFTER)  # whatever failed, the next test finds the schema it expects
+        _migrate(AFTER)
+        call_command("migrate", verbosity=0)  # whatever failed, the next test finds the schema it expects
 
     assert _ledger_figures() == before
     assert ledger_mismatches() == []
