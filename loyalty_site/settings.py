@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "loyalty_site.files",  # the import/export engine and its jobs; knows no domain model
     "members",
     "rewards",
+    "rewards.engagement",  # challenges, badges, leaderboards, referrals, birthday bonuses (label engagement)
     "campaigns",
     "analytics",
     "loyalty_site.demo",  # demo_seed: above every app it fills
@@ -229,6 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     "points-expire": {"task": "rewards.tasks.points_expire_task", "schedule": 3600.0 * 6},
     "tiers-recalculate": {"task": "rewards.tasks.tiers_recalculate_task", "schedule": 3600.0 * 24},
     "ledger-reconcile": {"task": "rewards.tasks.ledger_reconcile_task", "schedule": crontab(hour=3, minute=30)},
+    "birthday-bonuses": {"task": "rewards.engagement.tasks.birthday_bonuses_task", "schedule": crontab(hour=6, minute=0)},
+    "engagement-daily": {"task": "rewards.engagement.tasks.engagement_daily_task", "schedule": crontab(hour=4, minute=0)},
 }
 
 LOGGING = {
