@@ -88,11 +88,12 @@ def test_registering_a_name_again_replaces_it():
 
 
 def test_the_apps_register_the_portal_as_before():
-    assert [(entry.name, entry.url_name) for entry in portal.nav_entries()] == [
+    # members and rewards first; apps added later (rewards.engagement) register after them.
+    assert [(entry.name, entry.url_name) for entry in portal.nav_entries()][:2] == [
         ("home", "portal:home"),
         ("history", "portal:history"),
     ]
-    assert [card.name for card in portal.dashboard_cards()] == ["balance", "tier", "recent"]
+    assert [card.name for card in portal.dashboard_cards()][:3] == ["balance", "tier", "recent"]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def make_challenge(db):
 
 @pytest.fixture
 def badge(db):
-    return Badge.objects.create(code="star", name="Star", description="A star")
+    return Badge.objects.create(code="coffee-star", name="Coffee Star Badge", description="For coffee lovers")
 
 
 @pytest.fixture
