@@ -1,5 +1,6 @@
 """Challenges and their progress, badges, the leaderboard's opt-ins, referrals and the engagement settings."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -209,6 +210,11 @@ class Challenge(models.Model):
                 raise ValidationError({"audience_kind": _("No audience of this kind is registered.")})
             if self.audience_ref not in {ref for ref, _label in kind.choices()}:
                 raise ValidationError({"audience_ref": _("There is no such audience.")})
+
+    @property
+    def last_moment(self):
+        """The end is exclusive (midnight of the next day): members are told the last moment that counts."""
+        return self.ends_at - timedelta(microseconds=1)
 
     @property
     def is_spend(self) -> bool:

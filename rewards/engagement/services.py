@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from members.models import LoyaltyCard, Member, Purchase, PurchaseLine
 from rewards.batch import ENTRY_COLUMNS
@@ -55,6 +57,12 @@ ROWS_PER_STATEMENT = 5000  # four parameters a row: within SQLite's and PostgreS
 
 class EngagementError(ValueError):
     """A change the rules refuse; the message is meant for people."""
+
+
+def _in_programme_language(message: str) -> str:
+    """A ledger entry's reason, as rewards writes its own: in the programme's language, whoever triggered it."""
+    with translation.override(django_settings.LANGUAGE_CODE):
+        return gettext(message)
 
 
 def engagement_settings() -> EngagementSettings:
@@ -589,6 +597,7 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
         .values_list("referrer_id", "n")
     )
     awards, rewarded, refused = [], [], []
+    reason = _in_programme_language("Referral bonus")
     for referee_id in sorted(pending):
         referral = pending[referee_id]
         referral.decided_at = now
@@ -612,7 +621,7 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
                 PointsAward(
                     member_id=member_id,
                     points=points,
-                    reason="Referral",
+                    reason=reason,
                     reference=f"referral:{referral.pk}",
                     key=f"referral:{referee_id}:{side}",
                     at=now,
@@ -652,6 +661,7 @@ def birthday_bonuses_award(*, today: date | None = None, members_per_chunk: int 
     for month, day in birthday_days(today):
         born |= Q(birth_date__month=month, birth_date__day=day)
     now = timezone.now()
+    reason = _in_programme_language("Birthday bonus")
     written = 0
     after = 0
     while chunk := list(
@@ -666,7 +676,7 @@ def birthday_bonuses_award(*, today: date | None = None, members_per_chunk: int 
                     PointsAward(
                         member_id=member_id,
                         points=points,
-                        reason="Birthday bonus",
+                        reason=reason,
                         reference=f"birthday:{today.year}",
                         key=f"birthday:{member_id}:{today.year}",
                         at=now,
