@@ -13,7 +13,7 @@ Points are written under the members' account locks (taken in member order, as e
 them), with a lot each, so the stored balances stay equal to the ledger.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -198,14 +198,24 @@ def _progress_write(
     rows = sorted((c, m, v) for (c, m), v in values.items() if v or not add)
     new_value = f"{table}.value + EXCLUDED.value" if add else "EXCLUDED.value"
     written = []
+    conflict = (
+        f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = {new_value}, "
+        "updated_at = EXCLUDED.updated_at RETURNING challenge_id, member_id, value"
+    )
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and rows:
+            # Three arrays and a moment: four parameters however many rows, parsed once.
+            cursor.execute(
+                f"INSERT INTO {table} (challenge_id, member_id, value, updated_at) "  # noqa: S608 - the model's table
+                f"SELECT c, m, v, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[]) AS t(c, m, v) {conflict}",
+                [at, [c for c, _m, _v in rows], [m for _c, m, _v in rows], [Decimal(v) for _c, _m, v in rows]],
+            )
+            return [(c, m, Decimal(v)) for c, m, v in cursor.fetchall()]
         for first in range(0, len(rows), ROWS_PER_STATEMENT):
             part = rows[first : first + ROWS_PER_STATEMENT]
             cursor.execute(
                 f"INSERT INTO {table} (challenge_id, member_id, value, updated_at) "  # noqa: S608 - the model's table
-                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(part))} "
-                f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = {new_value}, "
-                "updated_at = EXCLUDED.updated_at RETURNING challenge_id, member_id, value",
+                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(part))} {conflict}",
                 [value for c, m, v in part for value in (c, m, Decimal(v), at)],
             )
             written.extend((c, m, Decimal(str(v))) for c, m, v in cursor.fetchall())
@@ -242,27 +252,46 @@ def _complete(challenges: dict[int, Challenge], rows: Iterable[tuple[int, int, D
         for challenge_id, member_id in reached
     ]
     entries = points_award_many(awards=awards)
-    ChallengeCompletion.objects.bulk_create(
-        [
-            ChallengeCompletion(
-                challenge_id=challenge_id,
-                member_id=member_id,
-                completed_at=at,
-                entry_id=entries.get(f"challenge:{challenge_id}:{member_id}"),
-            )
-            for challenge_id, member_id in reached
-        ],
-        ignore_conflicts=True,
+    _insert_new(
+        ChallengeCompletion,
+        {"challenge_id": "bigint", "member_id": "bigint", "completed_at": "timestamptz", "entry_id": "bigint"},
+        [(c, m, at, entries.get(f"challenge:{c}:{m}")) for c, m in reached],
     )
-    badges = [
-        BadgeAward(
-            member_id=member_id, badge_id=challenges[challenge_id].badge_id, awarded_at=at, challenge_id=challenge_id
-        )
-        for challenge_id, member_id in reached
-        if challenges[challenge_id].badge_id
-    ]
-    BadgeAward.objects.bulk_create(badges, ignore_conflicts=True)
+    _insert_new(
+        BadgeAward,
+        BADGE_AWARD_COLUMNS,
+        [(m, challenges[c].badge_id, at, c) for c, m in reached if challenges[c].badge_id],
+    )
     return len(reached)
+
+
+BADGE_AWARD_COLUMNS = {
+    "member_id": "bigint",
+    "badge_id": "bigint",
+    "awarded_at": "timestamptz",
+    "challenge_id": "bigint",
+}
+
+
+def _insert_new(model, columns: dict[str, str], rows: list[tuple]) -> None:
+    """Insert rows, leaving out those a unique constraint already holds: one statement on PostgreSQL (arrays,
+    a parameter per column however many rows), bulk_create elsewhere."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], ignore_conflicts=True
+        )
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(name) for name in columns)
+    arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+            "ON CONFLICT DO NOTHING",
+            [[row[n] for row in rows] for n in range(len(columns))],
+        )
 
 
 def _running(kinds: Sequence[str], first: datetime, last: datetime) -> list[Challenge]:
@@ -286,15 +315,28 @@ def challenges_progress_purchases(*, events: Sequence[PurchasePosted]) -> int:
     member_ids = sorted({event.member_id for event in events})
     audience = _audience_of(challenges, member_ids)
     kinds = {challenge.kind for challenge in challenges}
-    purchase_ids = [event.purchase_id for event in events]
-    others = Purchase.objects.filter(member_id__in=member_ids).exclude(pk__in=purchase_ids)
+    # Whether a member bought before (anywhere, or at a store) than the purchases of this set: the recorded
+    # purchases counted per member (and store) against the set's own, one grouped query each, without sending
+    # the set's thousands of ids back.
     bought_before: set[int] = set()
-    if Challenge.Kind.FIRST_PURCHASE in kinds:
-        bought_before = set(others.values_list("member_id", flat=True).distinct())
     stores_known: set[tuple[int, str]] = set()
-    if Challenge.Kind.NEW_STORE in kinds:
-        stores = {event.store for event in events}
-        stores_known = set(others.filter(store__in=stores).values_list("member_id", "store").distinct())
+    if kinds & {Challenge.Kind.FIRST_PURCHASE, Challenge.Kind.NEW_STORE}:
+        watched = sorted(
+            {
+                m
+                for c in challenges
+                if c.kind in (Challenge.Kind.FIRST_PURCHASE, Challenge.Kind.NEW_STORE)
+                for m in (member_ids if audience[c.pk] is None else audience[c.pk])
+            }
+        )
+        in_set = Counter((e.member_id, e.store) for e in events)
+        recorded = (
+            Purchase.objects.filter(member_id__in=watched).values_list("member_id", "store").annotate(n=Count("pk"))
+        )
+        for member_id, store, n in recorded.order_by():
+            if n > in_set.get((member_id, store), 0):  # a purchase there that is not one of this set
+                stores_known.add((member_id, store))
+                bought_before.add(member_id)
     deltas: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     for event in sorted(events, key=lambda e: (e.purchased_at, e.purchase_id)):
         first_purchase = event.member_id not in bought_before
@@ -452,10 +494,7 @@ def _challenges_progress_referrals(referrer_deltas: dict[int, int], *, at: datet
 def badges_award(*, awards: Iterable[tuple[int, int]], at: datetime | None = None) -> None:
     """(member id, badge id) pairs; a badge a member has already is left as it is."""
     at = at or timezone.now()
-    BadgeAward.objects.bulk_create(
-        [BadgeAward(member_id=member_id, badge_id=badge_id, awarded_at=at) for member_id, badge_id in awards],
-        ignore_conflicts=True,
-    )
+    _insert_new(BadgeAward, BADGE_AWARD_COLUMNS, [(member_id, badge_id, at, None) for member_id, badge_id in awards])
 
 
 def badges_first_purchase(*, member_ids: Sequence[int], at: datetime | None = None) -> None:
