@@ -23,7 +23,7 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from members.models import LoyaltyCard, Member, Purchase, PurchaseLine
 from rewards.batch import ENTRY_COLUMNS
@@ -636,7 +636,7 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
         .values_list("referrer_id", "n")
     )
     awards, rewarded, refused = [], [], []
-    reason = _in_programme_language("Referral bonus")
+    reason = _in_programme_language(gettext_noop("Referral bonus"))
     for referee_id in sorted(pending):
         referral = pending[referee_id]
         referral.decided_at = now
@@ -700,7 +700,7 @@ def birthday_bonuses_award(*, today: date | None = None, members_per_chunk: int 
     for month, day in birthday_days(today):
         born |= Q(birth_date__month=month, birth_date__day=day)
     now = timezone.now()
-    reason = _in_programme_language("Birthday bonus")
+    reason = _in_programme_language(gettext_noop("Birthday bonus"))
     written = 0
     after = 0
     while chunk := list(
