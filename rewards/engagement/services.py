@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
@@ -741,9 +741,13 @@ def leaderboard_profile_set(*, member: Member, display_name: str, opted_in: bool
     )
     if exists:
         raise EngagementError("taken")
-    profile, _created = LeaderboardProfile.objects.update_or_create(
-        member=member, defaults={"display_name": name or f"#{member.pk}", "opted_in": opted_in}
-    )
+    try:
+        with transaction.atomic():
+            profile, _created = LeaderboardProfile.objects.update_or_create(
+                member=member, defaults={"display_name": name or f"#{member.pk}", "opted_in": opted_in}
+            )
+    except IntegrityError as exc:  # the same name chosen at the same moment by someone else
+        raise EngagementError("taken") from exc
     return profile
 
 

@@ -235,3 +235,26 @@ def test_the_incremental_progress_equals_the_recalculated(make_member, program, 
     for challenge in challenges:
         stored = dict(ChallengeProgress.objects.filter(challenge=challenge).values_list("member_id", "value"))
         assert stored == progress_values(challenge=challenge), challenge.kind
+
+
+def test_the_same_set_of_events_processed_twice_awards_the_prize_once(member, program, make_challenge):
+    """Paths announce a purchase once; even if a set reached the receiver twice, the prize would not double."""
+    from rewards.engagement.services import challenges_progress_purchases
+    from rewards.events import PurchasePosted
+
+    challenge = make_challenge(target=Decimal("1"))
+    posted = _post(member).purchase
+    event = PurchasePosted(
+        member_id=member.pk,
+        purchase_id=posted.pk,
+        amount=posted.amount,
+        purchased_at=posted.purchased_at,
+        store=posted.store,
+        source=posted.source,
+        categories=(),
+        points=0,
+    )
+    assert challenges_progress_purchases(events=[event]) == 0  # completed already by the post itself
+    assert _prize_entries(challenge, member).count() == 1
+    assert ChallengeCompletion.objects.filter(challenge=challenge, member=member).count() == 1
+    assert list(ledger_mismatches()) == []
