@@ -42,6 +42,13 @@ def main() -> int:
     parser.add_argument("--challenges", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", choices=SETUPS, action="append", help="run only these set-ups")
+    parser.add_argument(
+        "--import-rows",
+        type=int,
+        default=0,
+        help="also import a purchases file of this many rows through the admin's engine (bench_import.py's "
+        "'ours': preview, then confirm) per set-up, and report the confirm's rows/s",
+    )
     args = parser.parse_args()
 
     url = _setup.bootstrap()
@@ -57,6 +64,7 @@ def main() -> int:
     setups = args.only or list(SETUPS)
     results: list[tuple[str, float]] = []
     failures: list[str] = []
+    imports: list[tuple[str, float]] = []
     for round_number in range(1, args.rounds + 1):
         for setup in setups:
             label = f"{LABELS[setup].format(n=args.challenges)} (round {round_number})"
@@ -64,11 +72,19 @@ def main() -> int:
             seconds, problems = run(setup, args, now=now)
             results.append((label, seconds))
             failures += [f"{label}: {problem}" for problem in problems]
+            if args.import_rows:
+                confirm, problems = run_import(setup, args, now=now)
+                imports.append((label, confirm))
+                failures += [f"import, {label}: {problem}" for problem in problems]
 
     print(f"\nLoad average after the runs: {_setup.load_average()}")
     print("Results (purchases_post_batch, purchases per second):")
     for label, seconds in results:
         print(f"  {label:52} {seconds:8.2f} s  {args.purchases / seconds:10,.0f} /s")
+    if imports:
+        print(f"Results (purchases import of {args.import_rows:,} rows, confirm, rows per second):")
+        for label, rows_per_s in imports:
+            print(f"  {label:52} {rows_per_s:10,.0f} /s")
     if failures:
         print("\nFAILED CHECKS:")
         for failure in failures:
@@ -173,6 +189,33 @@ def run(setup: str, args, *, now) -> tuple[float, list[str]]:
             problems.append("posting the batch again changed progress or completions")
     receivers_set(True)
     return seconds, problems
+
+
+def run_import(setup: str, args, *, now) -> tuple[float, list[str]]:
+    """bench_import.py's 'ours' (the admin's engine) on a fresh database, with or without the receivers."""
+    import tempfile
+
+    import bench_import
+
+    from rewards.engagement.models import ChallengeCompletion
+
+    receivers_set(setup != "off")
+    bench_import.prepare_database()
+    if setup == "challenges":
+        create_challenges(args.challenges, now=now)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "purchases.csv"
+        bench_import.write_file(path, args.import_rows)
+        result = bench_import.run_ours(path, args.import_rows, preview_only=False)
+    receivers_set(True)
+    problems = []
+    if not result.get("ledger_exact") or result.get("second_upload_new_entries"):
+        problems.append(f"ledger or second upload wrong: {result}")
+    print(
+        f"  import: confirm {result['confirm_s']:.2f} s, {result['confirm_rows_per_s']:,.0f} rows/s, "
+        f"completions {ChallengeCompletion.objects.count():,}"
+    )
+    return result["confirm_rows_per_s"], problems
 
 
 if __name__ == "__main__":
