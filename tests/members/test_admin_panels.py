@@ -29,7 +29,8 @@ def test_registered_panels_and_tools_show_on_the_member_page(admin_client, regis
     template_dir = tmp_path / "admin" / "members" / "member"
     template_dir.mkdir(parents=True)
     (template_dir / "_test_panel.html").write_text("<p>number {{ panel.number }}</p>")
-    settings.TEMPLATES[0]["DIRS"] = [tmp_path, *settings.TEMPLATES[0]["DIRS"]]
+    # Assigned (not mutated in place) so the template engines are rebuilt even if an earlier test built them.
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
     member = Member.objects.create(member_number="M-PANEL-1", first_name="Ala", last_name="Nowak")
     page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
     assert page.status_code == 200
