@@ -33,6 +33,7 @@ from rewards.models import LedgerEntry, PointsAccount, Tier
 from rewards.services import add_months, expiry_for, member_profile_is_complete, program_settings
 
 from . import audiences
+from .config import engagement_config
 from .models import (
     Badge,
     BadgeAward,
@@ -66,7 +67,9 @@ def _in_programme_language(message: str) -> str:
 
 
 def engagement_settings() -> EngagementSettings:
-    return EngagementSettings.objects.get_or_create(pk=1)[0]
+    """The settings row, or the defaults while staff have saved none (reading never writes the row: a write
+    would change the programme's config version and make every process reload its configuration)."""
+    return EngagementSettings.objects.filter(pk=1).first() or EngagementSettings(pk=1)
 
 
 # --- Points, in sets ------------------------------------------------------------------------------------
@@ -295,11 +298,13 @@ def _insert_new(model, columns: dict[str, str], rows: list[tuple]) -> None:
 
 
 def _running(kinds: Sequence[str], first: datetime, last: datetime) -> list[Challenge]:
-    return list(
-        Challenge.objects.filter(is_active=True, kind__in=kinds, starts_at__lte=last, ends_at__gt=first)
-        .select_related("tier")
-        .order_by("pk")
-    )
+    """The active challenges of these kinds whose period meets [first, last], from the cached configuration
+    (rewards.engagement.config): no query while nothing changed."""
+    return [
+        challenge
+        for challenge in engagement_config().challenges
+        if challenge.kind in kinds and challenge.starts_at <= last and challenge.ends_at > first
+    ]
 
 
 def challenges_progress_purchases(*, events: Sequence[PurchasePosted]) -> int:
@@ -498,18 +503,14 @@ def badges_award(*, awards: Iterable[tuple[int, int]], at: datetime | None = Non
 
 
 def badges_first_purchase(*, member_ids: Sequence[int], at: datetime | None = None) -> None:
-    badges = list(
-        Badge.objects.filter(is_active=True, milestone=Badge.Milestone.FIRST_PURCHASE).values_list("pk", flat=True)
-    )
+    badges = engagement_config().first_purchase_badges
     if badges:
         badges_award(awards=[(m, b) for m in member_ids for b in badges], at=at)
 
 
 def badges_tier_reached(*, moves: Sequence[tuple[int, int | None]], at: datetime | None = None) -> None:
     """(member id, the tier they moved to) pairs: the 'tier reached' badges of that tier or a lower one."""
-    badges = list(
-        Badge.objects.filter(is_active=True, milestone=Badge.Milestone.TIER_REACHED).values_list("pk", "tier__rank")
-    )
+    badges = engagement_config().tier_badges
     if not badges or not moves:
         return
     ranks = dict(Tier.objects.filter(pk__in={t for _m, t in moves if t}).values_list("pk", "rank"))
@@ -607,7 +608,7 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
     }
     if not referred:
         return 0
-    settings = engagement_settings()
+    settings = engagement_config().settings
     qualifying: dict[int, PurchasePosted] = {}
     for event in sorted(events, key=lambda e: (e.purchased_at, e.purchase_id)):
         fresh = event.member_id in referred and event.member_id not in qualifying

@@ -258,3 +258,22 @@ def test_the_same_set_of_events_processed_twice_awards_the_prize_once(member, pr
     assert _prize_entries(challenge, member).count() == 1
     assert ChallengeCompletion.objects.filter(challenge=challenge, member=member).count() == 1
     assert list(ledger_mismatches()) == []
+
+
+def test_the_cached_challenges_follow_every_change_without_a_query_of_their_own(member, program, make_challenge):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _post(member)  # warm the caches
+    challenge = make_challenge(target=Decimal("5"))
+    _post(member)
+    assert _progress(challenge, member) == 1
+    Challenge.objects.filter(pk=challenge.pk).update(is_active=False)  # a bulk update sends no signal
+    _post(member)
+    assert _progress(challenge, member) == 1
+    Challenge.objects.filter(pk=challenge.pk).update(is_active=True)
+    _post(member)
+    with CaptureQueriesContext(connection) as queries:
+        _post(member)
+    assert _progress(challenge, member) == 3
+    assert not any('engagement_challenge"' in q["sql"] and q["sql"].startswith("SELECT") for q in queries)
