@@ -12,7 +12,6 @@ from django.db import transaction
 
 from loyalty_site.demo import steps
 from members.models import Member
-from members.services import member_enroll
 from rewards.models import PointsAccount, Tier
 
 from .models import Badge, Challenge, LeaderboardProfile
@@ -213,40 +212,48 @@ def seed(context: steps.DemoContext) -> None:
 
 
 def _referrals(context: steps.DemoContext, rng: random.Random) -> None:
-    """Friends of the showcase member join with the referral link; most buy, through the posting path, so the
-    referral hooks reward them (one stays pending, one shares the referrer's phone and is refused)."""
-    from rewards.services import purchase_post, tiers_recalculate_all
+    """Four members the showcase member brought in (the demo's members and purchases stay as the command made
+    them): their referrals are opened as enrolment opens them, and the first purchase of two of them at least
+    the minimum is handed to the service as the posting hook hands it, so both sides earn points and the
+    showcase's referral challenge moves; the other two still wait."""
+    from members.models import Purchase
+    from rewards.events import PurchasePosted
+
+    from .services import engagement_settings, referrals_open, referrals_qualify
 
     showcase = Member.objects.get(pk=context.showcase_member_id)
-    joined = []
-    friends = [("Zofia", "Lis", "80"), ("Kacper", "Wróbel", "120"), ("Maja", "Sowa", None), ("Ignacy", "Kruk", "60")]
-    for n, (first_name, last_name, amount) in enumerate(friends):
-        email = f"{first_name.lower()}.{context.seed}.{n}@example.com"
-        if Member.objects.filter(email=email).exists():
-            continue
-        phone = showcase.phone if n == 3 and showcase.phone else ""
-        friend = member_enroll(
-            actor=None,
-            join_source=Member.JoinSource.REFERRAL,
-            referred_by=showcase,
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
-            phone=phone,
-            joined_at=context.now - timedelta(days=20 - n),
-        )
-        joined.append(friend.pk)
-        if amount:
-            purchase_post(
-                member=friend,
-                source="demo",
-                external_id=f"ref-{friend.pk}",
-                amount=Decimal(amount),
-                purchased_at=context.now - timedelta(days=10 - n),
-                store="online",
+    candidates = list(
+        Member.objects.filter(status=Member.Status.ACTIVE, referred_by__isnull=True, referral__isnull=True)
+        .exclude(pk=showcase.pk)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:60]
+    )
+    picked = rng.sample(candidates, min(4, len(candidates)))
+    if not picked:
+        return
+    minimum = engagement_settings().referral_min_purchase
+    with transaction.atomic():
+        Member.objects.filter(pk__in=picked).update(referred_by=showcase)
+        referrals_open(pairs=[(member_id, showcase.pk) for member_id in picked], at=context.now - timedelta(days=20))
+        events = []
+        for member_id in picked[:2]:
+            purchase = (
+                Purchase.objects.filter(member_id=member_id, amount__gte=minimum).order_by("purchased_at", "pk").first()
             )
-    PointsAccount.objects.bulk_create([PointsAccount(member_id=pk) for pk in joined], ignore_conflicts=True)
-    tiers_recalculate_all(now=context.now, member_ids=joined)  # the entry tier, as the rest of the demo has
+            if purchase is not None:
+                events.append(
+                    PurchasePosted(
+                        member_id=member_id,
+                        purchase_id=purchase.pk,
+                        amount=purchase.amount,
+                        purchased_at=purchase.purchased_at,
+                        store=purchase.store,
+                        source=purchase.source,
+                        categories=(),
+                        points=0,
+                    )
+                )
+        referrals_qualify(events=events)
 
 
 NICKNAMES = ("Kawowa", "Perfumowy", "Łowca", "Promyk", "Szybka", "Mistrz", "Złota", "Leśny", "Wesoła", "Cichy")

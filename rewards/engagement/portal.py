@@ -20,8 +20,6 @@ def challenges_card(request: HttpRequest, member: Member) -> dict | None:
     return {"challenges": active[:CARD_CHALLENGES], "more": max(len(active) - CARD_CHALLENGES, 0)}
 
 
+# One header link (a phone's header holds few): badges, the leaderboard and refer-a-friend are tabs of its pages.
 portal.nav_entry("challenges", _("Challenges"), "portal:engagement_challenges", order=40)
-portal.nav_entry("badges", _("Badges"), "portal:engagement_badges", order=50)
-portal.nav_entry("leaderboard", _("Leaderboard"), "portal:engagement_leaderboard", order=60)
-portal.nav_entry("refer", _("Refer a friend"), "portal:engagement_refer", order=70)
 portal.dashboard_card("challenges", "engagement/partials/_card_challenges.html", challenges_card, order=40)
