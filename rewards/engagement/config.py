@@ -7,6 +7,9 @@ Migration engagement 0003 makes every change of a challenge, a badge or the sett
 badges without a query of their own. A batch keeps the configuration it started with, as it keeps the
 programme's rules; a challenge created during a long batch counts from the next one (or "recalculate")."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import connection
@@ -26,12 +29,27 @@ class EngagementConfig:
 
 
 _cached: dict[str, EngagementConfig] = {}
+_post_checked: ContextVar[bool] = ContextVar("engagement_post_checked", default=False)
+
+
+@contextmanager
+def version_checked_by_the_post() -> Iterator[None]:
+    """Inside a receiver of a posting path, which has just checked the programme's version
+    (`programme_config()` at the start of `purchase_post` and of each batch): reuse it, no query."""
+    token = _post_checked.set(True)
+    try:
+        yield
+    finally:
+        _post_checked.reset(token)
 
 
 def _version() -> int | None:
-    """The programme version the current post or batch has checked; checked now when none has been yet."""
+    """The programme's version: the one the current post checked, inside a posting receiver; read now anywhere
+    else (tasks, the admin, the demo), so a process that posts nothing never keeps a stale copy."""
     checked = rewards_config._cached.get(connection.alias)
-    return checked.version if checked is not None else rewards_config.programme_config().version
+    if _post_checked.get() and checked is not None:
+        return checked.version
+    return rewards_config._current_version()
 
 
 def engagement_config() -> EngagementConfig:

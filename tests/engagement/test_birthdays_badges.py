@@ -63,3 +63,13 @@ def test_the_one_year_badge_is_given_once(make_member, program):
     assert badges_one_year() == 1
     assert badges_one_year() == 0
     assert BadgeAward.objects.get(badge=badge).member == veteran
+
+
+def test_a_process_that_posts_nothing_sees_a_new_badge(member, program):
+    """Outside a posting path the cached configuration is checked against the database, not trusted."""
+    from rewards.engagement.services import badges_first_purchase
+
+    purchase_post(member=member, source="pos", external_id="warm", amount=Decimal("10"))  # caches the config
+    badge = Badge.objects.create(code="late", name="Late", milestone=Badge.Milestone.FIRST_PURCHASE)
+    badges_first_purchase(member_ids=[member.pk])
+    assert BadgeAward.objects.filter(member=member, badge=badge).exists()
