@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "loyalty_site.files",  # the import/export engine and its jobs; knows no domain model
     "members",
     "rewards",
+    "rewards.engagement",  # challenges, badges, leaderboards, referrals, birthday bonuses (label engagement)
     "campaigns",
     "analytics",
     "loyalty_site.demo",  # demo_seed: above every app it fills
@@ -294,8 +295,15 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-reconcile": {"task": "rewards.tasks.ledger_reconcile_task", "schedule": crontab(hour=3, minute=30)},
     # After the reconcile: this month's RFM/CLV scores and the dashboard's last 30 days (analytics).
     "analytics-snapshot": {"task": "analytics.tasks.analytics_snapshot_task", "schedule": crontab(hour=4, minute=15)},
-
     "vouchers-expire": {"task": "rewards.tasks.vouchers_expire_task", "schedule": 3600.0},
+    "birthday-bonuses": {
+        "task": "rewards.engagement.tasks.birthday_bonuses_task",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    "engagement-daily": {
+        "task": "rewards.engagement.tasks.engagement_daily_task",
+        "schedule": crontab(hour=4, minute=0),
+    },
 }
 
 LOGGING = {

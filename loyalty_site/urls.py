@@ -13,12 +13,14 @@ from django.urls import include, path
 
 from members import urls as members_urls
 from rewards import urls as rewards_urls
+from rewards.engagement import urls as engagement_urls
 
 from . import views
 
 portal_urlpatterns = [
     *members_urls.urlpatterns,  # home, login, logout
     *rewards_urls.urlpatterns,  # history
+    *engagement_urls.urlpatterns,  # challenges, badges, leaderboard, refer a friend
     path("healthz", views.health, name="health"),
 ]
 

@@ -1,0 +1,74 @@
+"""The engagement configuration (active challenges, milestone badges, settings), cached per process beside the
+programme's (rewards.config) and valid for the same `config_version`.
+
+Migration engagement 0003 makes every change of a challenge, a badge or the settings give the programme a new
+`config_version`, so the version a post has just checked (`rewards.config.programme_config`, the first query of
+`purchase_post` and of each batch) also tells whether this copy is current: the hooks read challenges and
+badges without a query of their own. A batch keeps the configuration it started with, as it keeps the
+programme's rules; a challenge created during a long batch counts from the next one (or "recalculate")."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.db import connection
+
+from rewards import config as rewards_config
+
+from .models import Badge, Challenge, EngagementSettings
+
+
+@dataclass(frozen=True)
+class EngagementConfig:
+    version: int | None
+    challenges: tuple[Challenge, ...]  # active, with their tier; filter by kind and period at use
+    first_purchase_badges: tuple[int, ...]
+    tier_badges: tuple[tuple[int, int], ...]  # (badge id, lowest tier rank)
+    settings: EngagementSettings
+
+
+_cached: dict[str, EngagementConfig] = {}
+_post_checked: ContextVar[bool] = ContextVar("engagement_post_checked", default=False)
+
+
+@contextmanager
+def version_checked_by_the_post() -> Iterator[None]:
+    """Inside a receiver of a posting path, which has just checked the programme's version
+    (`programme_config()` at the start of `purchase_post` and of each batch): reuse it, no query."""
+    token = _post_checked.set(True)
+    try:
+        yield
+    finally:
+        _post_checked.reset(token)
+
+
+def _version() -> int | None:
+    """The programme's version: the one the current post checked, inside a posting receiver; read now anywhere
+    else (tasks, the admin, the demo), so a process that posts nothing never keeps a stale copy."""
+    checked = rewards_config._cached.get(connection.alias)
+    if _post_checked.get() and checked is not None:
+        return checked.version
+    return rewards_config._current_version()
+
+
+def engagement_config() -> EngagementConfig:
+    version = _version()
+    cached = _cached.get(connection.alias)
+    if cached is not None and version is not None and cached.version == version:
+        return cached
+    # Read, never created here: creating it would change the version this copy is filed under.
+    settings = EngagementSettings.objects.filter(pk=1).first() or EngagementSettings(pk=1)
+    badges = Badge.objects.filter(is_active=True).exclude(milestone="").select_related("tier")
+    loaded = EngagementConfig(
+        version=version,
+        challenges=tuple(Challenge.objects.filter(is_active=True).select_related("tier").order_by("pk")),
+        first_purchase_badges=tuple(b.pk for b in badges if b.milestone == Badge.Milestone.FIRST_PURCHASE),
+        tier_badges=tuple(
+            (b.pk, b.tier.rank) for b in badges if b.milestone == Badge.Milestone.TIER_REACHED and b.tier
+        ),
+        settings=settings,
+    )
+    if version is not None:
+        _cached[connection.alias] = loaded
+    return loaded
