@@ -25,5 +25,6 @@ portal_urlpatterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("campaigns.urls")),  # unsubscribe, tracking, inbound SMS: public, no portal login
     path("", include((portal_urlpatterns, "portal"))),
 ]
