@@ -31,3 +31,8 @@ def retry_base_seconds() -> float:
 def site_url() -> str:
     """Where unsubscribe and tracking links point (no trailing slash)."""
     return _setting("SITE_URL", "http://localhost:8000").rstrip("/")
+
+
+def sent_mark_synchronous() -> bool:
+    """Whether marking a message sent waits for PostgreSQL's WAL flush (see sending._mark_sent)."""
+    return _setting("CAMPAIGN_SENT_MARK_SYNCHRONOUS", "0").lower() in ("1", "true", "yes", "on")
