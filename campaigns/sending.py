@@ -189,7 +189,7 @@ def _mark_sent(delivery_id: int, token: str, provider_id: str) -> None:
     only, set in the same statement): once the server has it, a worker killed a moment later cannot lose it;
     only a crash of the database server itself could forget the last fraction of a second of these marks (sent
     again after its recovery). CAMPAIGN_SENT_MARK_SYNCHRONOUS=1 waits for the flush too (half the speed here)."""
-    params = [timezone.now(), provider_id[:200], delivery_id, token]
+    params = [connection.ops.adapt_datetimefield_value(timezone.now()), provider_id[:200], delivery_id, token]
     sql = _MARK_SENT_SQL
     if connection.vendor == "postgresql" and not conf.sent_mark_synchronous():
         # set_config(..., is_local => true) lasts for this statement's own transaction (autocommit).
@@ -240,6 +240,9 @@ def tracking_token(delivery_id: int) -> str:
 def deliveries_send(*, delivery_ids: Sequence[int]) -> dict:
     """Claim, re-check consent, render and send a batch. Returns counts and `retry_in` (seconds, 0 for none):
     the caller schedules the batch again then (the sweep does it if the caller dies first)."""
+    quiet = quiet_hours_delay(delivery_ids=delivery_ids)
+    if quiet:
+        return {"claimed": 0, "sent": 0, "skipped": 0, "failed": 0, "retry_in": quiet}
     token = uuid.uuid4().hex
     claimed = deliveries_claim(delivery_ids=delivery_ids, token=token)
     result = {"claimed": len(claimed), "sent": 0, "skipped": 0, "failed": 0, "retry_in": 0.0}
@@ -264,6 +267,29 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict:
     for campaign_id in {d.campaign_id for d in deliveries if d.campaign_id}:
         campaign_finish_if_done(campaign_id=campaign_id)
     return result
+
+
+def quiet_hours_delay(*, delivery_ids: Sequence[int], now: datetime | None = None) -> float:
+    """Seconds until the quiet hours (Europe/Warsaw, SMS campaigns) of these deliveries end; 0 outside them."""
+    now = timezone.localtime(now or timezone.now())
+    windows = set(
+        Campaign.objects.filter(
+            pk__in=Delivery.objects.filter(pk__in=list(delivery_ids)).values("campaign_id"),
+            channel=Channel.SMS,
+            quiet_start__isnull=False,
+            quiet_end__isnull=False,
+        ).values_list("quiet_start", "quiet_end")
+    )
+    delay = 0.0
+    for start, end in windows:
+        current = now.time()
+        inside = start <= current < end if start < end else (current >= start or current < end)
+        if inside:
+            ends = now.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+            if ends <= now:
+                ends += timedelta(days=1)
+            delay = max(delay, (ends - now).total_seconds())
+    return delay
 
 
 def _with_consent(deliveries: list[Delivery], channel: str, token: str, result: dict) -> list[Delivery]:
