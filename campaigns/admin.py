@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
@@ -141,23 +141,17 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Fields you can use"))
     def offered_fields(self, obj) -> str:
-        return format_html(
-            "<ul class='campaign-fields'>{}</ul>",
-            format_html("".join(f"<li><code>{{{{ {name}|…}}}}</code> {label}</li>" for name, label in FIELDS.items())),
+        items = format_html_join(
+            "", "<li><code>{}</code> {}</li>", (("{{ " + name + "|… }}", label) for name, label in FIELDS.items())
         )
+        return format_html("<ul class='campaign-fields'>{}</ul>", items)
 
     @admin.display(description=_("Preview"))
     def preview_links(self, obj: MessageTemplate) -> str:
         if not obj.pk:
             return gettext("Save the template first.")
         url = reverse("admin:campaigns_messagetemplate_preview", args=[obj.pk])
-        return format_html(
-            '<form method="get" action="{}" target="_blank" class="campaign-preview-form">'
-            '<input name="member" placeholder="{}" size="14"> <button type="submit" class="button">{}</button></form>',
-            url,
-            gettext("member number"),
-            gettext("Preview as this member"),
-        )
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, gettext("Preview as a member"))
 
     def get_urls(self):
         return [
@@ -166,11 +160,19 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.preview_view),
                 name="campaigns_messagetemplate_preview",
             ),
+            path(
+                "<int:pk>/preview/email/",
+                self.admin_site.admin_view(self.preview_email_view),
+                name="campaigns_messagetemplate_preview_email",
+            ),
             *super().get_urls(),
         ]
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return _template_preview(request, self, pk)
+
+    def preview_email_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return _template_preview_email(request, self, pk)
 
     @admin.action(description=_("Send a test to my email address"))
     def send_test(self, request, queryset):
@@ -195,29 +197,48 @@ def _render_for(template: MessageTemplate, member: Member | None) -> tuple[str, 
     )
 
 
+def _preview_member(request: HttpRequest) -> Member | None:
+    number = request.GET.get("member", "").strip()
+    if number:
+        return Member.objects.filter(member_number=number).first()
+    return Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk").first()
+
+
 @require_GET
 def _template_preview(request: HttpRequest, model_admin: MessageTemplateAdmin, pk: int) -> HttpResponse:
+    """An admin page: choose a member; an SMS is shown with its length, an email in a sandboxed frame."""
     if not model_admin.has_view_permission(request):
         return HttpResponse(status=403)
     template = get_object_or_404(MessageTemplate, pk=pk)
-    number = request.GET.get("member", "").strip()
-    member = (
-        Member.objects.filter(member_number=number).first()
-        if number
-        else Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk").first()
-    )
-    _subject, text, html = _render_for(template, member)
-    if template.channel == "sms":
-        length = sms_length(text)
-        body = render_to_string(
-            "admin/campaigns/messagetemplate/sms_preview.html",
-            {"text": text, "length": length, "warning": sms_warning(text), "member": member},
-            request=request,
-        )
-        return HttpResponse(body)
+    member = _preview_member(request)
+    subject, text, _html = _render_for(template, member)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "template": template,
+        "member": member,
+        "number": request.GET.get("member", ""),
+        "subject": subject,
+        "text": text,
+        "length": sms_length(text) if template.channel == "sms" else None,
+        "warning": sms_warning(text) if template.channel == "sms" else "",
+        "frame_url": reverse("admin:campaigns_messagetemplate_preview_email", args=[pk])
+        + (f"?member={member.member_number}" if member else ""),
+        "title": f"{gettext('Preview')}: {template.name}",
+    }
+    return HttpResponse(render_to_string("admin/campaigns/messagetemplate/preview.html", context, request=request))
+
+
+@require_GET
+def _template_preview_email(request: HttpRequest, model_admin: MessageTemplateAdmin, pk: int) -> HttpResponse:
+    """The email itself, inline styles and all, for the preview page's frame."""
+    if not model_admin.has_view_permission(request):
+        return HttpResponse(status=403)
+    template = get_object_or_404(MessageTemplate, pk=pk, channel="email")
+    _subject, _text, html = _render_for(template, _preview_member(request))
     response = HttpResponse(html)
-    # The preview is the email itself, inline styles and all; nothing else may load or run in it.
+    # Nothing may load or run in it; its inline styles are the email's own (mail clients need them inline).
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src * data:"
+    response["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 

@@ -9,12 +9,12 @@ from .services import message_template_problems
 
 
 def _kind_choices():
-    return [(kind.code, kind.label) for kind in kinds()]
+    return [("", "---------"), *((kind.code, kind.label) for kind in kinds())]
 
 
 class SegmentRuleForm(forms.ModelForm):
     kind = forms.ChoiceField(label=_("rule"), choices=_kind_choices)
-    operator = forms.ChoiceField(label=_("operator"), choices=list(OPERATOR_LABELS.items()))
+    operator = forms.ChoiceField(label=_("operator"), choices=[("", "---------"), *OPERATOR_LABELS.items()])
 
     class Meta:
         model = SegmentRule

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from members.models import Channel, Member
 
@@ -16,7 +17,7 @@ class Segment(models.Model):
         DYNAMIC = "dynamic", _("Rules")
         STATIC = "static", _("Uploaded list")
 
-    name = models.CharField(_("name"), max_length=120, unique=True)
+    name = models.CharField(pgettext_lazy("campaigns", "name"), max_length=120, unique=True)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
     description = models.TextField(_("description"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -72,7 +73,7 @@ class MessageTemplate(models.Model):
         MARKETING = "marketing", _("Marketing")
         TRANSACTIONAL = "transactional", _("Transactional (service message)")
 
-    name = models.CharField(_("name"), max_length=120, unique=True)
+    name = models.CharField(pgettext_lazy("campaigns", "name"), max_length=120, unique=True)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     purpose = models.CharField(_("purpose"), max_length=15, choices=Purpose.choices, default=Purpose.MARKETING)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
@@ -98,7 +99,7 @@ class Campaign(models.Model):
         SENT = "sent", _("Sent")
         CANCELLED = "cancelled", _("Cancelled")
 
-    name = models.CharField(_("name"), max_length=150)
+    name = models.CharField(pgettext_lazy("campaigns", "name"), max_length=150)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.PROTECT, related_name="+")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)

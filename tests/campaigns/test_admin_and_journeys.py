@@ -34,6 +34,7 @@ def test_admin_pages_render(client, staff_user, consenting, everyone_segment, em
         f"/admin/campaigns/messagetemplate/{sms_template.pk}/change/",
         f"/admin/campaigns/messagetemplate/{email_template.pk}/preview/",
         f"/admin/campaigns/messagetemplate/{sms_template.pk}/preview/",
+        f"/admin/campaigns/messagetemplate/{email_template.pk}/preview/email/",
         f"/admin/campaigns/campaign/{campaign.pk}/change/",
         "/admin/campaigns/campaign/",
         "/admin/campaigns/delivery/",
@@ -162,3 +163,16 @@ def test_journeys_send_once_per_occasion(consenting, email_template, queued):
         assert journeys_daily()["birthday"] == 1
         assert journeys_daily()["birthday"] == 0
         assert Delivery.objects.get(journey__code="birthday").occasion == f"birthday:{today.year}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_launch_action_starts_the_fanout_after_commit(
+    client, staff_user, consenting, everyone_segment, email_template, monkeypatch
+):
+    started: list[int] = []
+    monkeypatch.setattr(sending, "enqueue_fanout", started.append)
+    consenting(2)
+    client.force_login(staff_user)
+    campaign = campaign_create(name="C", channel="email", segment=everyone_segment, templates=[(email_template, 100)])
+    client.post("/admin/campaigns/campaign/", {"action": "launch", "_selected_action": [campaign.pk]})
+    assert started == [campaign.pk]
