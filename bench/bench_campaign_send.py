@@ -15,6 +15,7 @@ exactly one message per member (no duplicate, none lost).
 
 import argparse
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -209,10 +210,17 @@ def main() -> None:
         seconds = (times["last"] - campaign.launched_at).total_seconds()
         print(f"Load average at the end: {_setup.load_average()}")
     finally:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)
+        after_worker = resource.getrusage(resource.RUSAGE_CHILDREN)
         sink.send_signal(signal.SIGTERM)
         sink.wait(30)
+        after_sink = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def cpu(a, b) -> float:
+        return (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)
+
     total, recipients, duplicates = (int(x) for x in sink_result.read_text().split())
     not_sent = Delivery.objects.filter(campaign=campaign).exclude(status="sent").count()
     print(
@@ -224,6 +232,12 @@ def main() -> None:
     print(
         f"Sink accepted {total:,} messages for {recipients:,} recipients, {duplicates} recipients twice; "
         f"deliveries not sent: {not_sent}"
+    )
+    worker_cpu, sink_cpu = cpu(before, after_worker), cpu(after_worker, after_sink)
+    print(
+        f"CPU time: worker (main and pool) {worker_cpu:.1f} s = {worker_cpu * 1e3 / max(sent, 1):.2f} ms a message; "
+        f"SMTP sink {sink_cpu:.1f} s = {sink_cpu * 1e3 / max(sent, 1):.2f} ms a message "
+        "(PostgreSQL and Redis not counted)"
     )
     ok = sent == args.members and total == args.members and recipients == args.members and not duplicates
     print("checks:", "OK" if ok else "FAILED")

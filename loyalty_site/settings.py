@@ -198,6 +198,8 @@ SMS_API_TOKEN = os.environ.get("SMS_API_TOKEN", "")
 SMS_SENDER = os.environ.get("SMS_SENDER", "Lojalni")
 # Where links in messages (unsubscribe, tracking) point: the public address of this site.
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+# The token the SMS gateway's webhook for replies (STOP) must send; empty: SMS_API_TOKEN.
+SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")
 
 # Celery. The demo default needs no server: a worker in its own process takes tasks from a folder.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
