@@ -23,17 +23,6 @@ from members.services import consent_record
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_template_engines():
-    """Leave no cached template engine behind: tests/members/test_admin_panels.py adds a template folder by
-    editing settings.TEMPLATES in place, which only an engine created after it sees. These tests run before it
-    and render admin pages."""
-    yield
-    from django.test.signals import reset_template_engines
-
-    reset_template_engines(setting="TEMPLATES")
-
-
 class SinkHandler:
     """Records every message it accepts. `fail` makes it refuse with 451 (a temporary failure); `hold_at` makes
     the n-th DATA wait (before accepting) until `release` is set, so a test can kill the sender right there."""
