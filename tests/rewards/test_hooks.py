@@ -136,10 +136,11 @@ def assert_heard_once_each(heard: Heard, event_type, expected: list[dict]) -> No
 
 def test_has_receivers_follows_registration(tmp_path):
     recorder = FileRecorder(tmp_path / "x.jsonl")
+    tier_receivers = hooks.receivers(TierChanged)  # apps above rewards listen (campaigns' tier-upgrade journey)
     assert not hooks.has_receivers(PurchasePosted)
     with hooks.receiving(PurchasePosted, recorder, on_commit=True):
         assert hooks.has_receivers(PurchasePosted)
-        assert not hooks.has_receivers(TierChanged)
+        assert hooks.receivers(TierChanged) == tier_receivers  # registering one type leaves the others alone
     assert not hooks.has_receivers(PurchasePosted)
     assert hooks.receivers(PurchasePosted) == []
 
