@@ -449,8 +449,12 @@ def deliveries_stalled(*, campaign_id: int | None = None, grace_seconds: int | N
     now = timezone.now()
     grace = conf.lease_seconds() if grace_seconds is None else grace_seconds
     old = now - timedelta(seconds=grace)
+    # A queued row older than the grace is lost only if its campaign stalled: while messages of the campaign
+    # are being marked sent, its tasks are still in the broker's queue and handing them out again would only
+    # pile up duplicate tasks (harmless, the claim sends once, but wasted).
+    progressing = Delivery.objects.filter(campaign=OuterRef("campaign"), sent_at__gte=old)
     queued = Q(status=Delivery.Status.QUEUED) & (
-        Q(next_attempt_at__isnull=True, created_at__lte=old)
+        (Q(next_attempt_at__isnull=True, created_at__lte=old) & ~Q(Exists(progressing)))
         | Q(next_attempt_at__lte=now - timedelta(seconds=grace / 5))
     )
     expired = Q(status=Delivery.Status.SENDING, lease_until__lt=now)
