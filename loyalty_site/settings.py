@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "import_export",
+    "django_celery_beat",  # schedules staff edit in the admin (campaign sweeps, journeys)
     "loyalty_site.files",  # the import/export engine and its jobs; knows no domain model
     "members",
     "rewards",
@@ -252,10 +253,17 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Program lojalnościowy <noreply@localhost>")
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
+# SMS_BACKEND: "outbox" (demo: the SmsOutbox table in the admin), "http" (SMS_API_URL with SMS_API_TOKEN), or a
+# dotted path to a class with send(phone, text) (campaigns/sms.py). Email: any Django or django-anymail backend
+# (e.g. EMAIL_BACKEND=anymail.backends.mailgun.EmailBackend with ANYMAIL={...}; see docs/campaigns.md).
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "outbox")
 SMS_API_URL = os.environ.get("SMS_API_URL", "")
 SMS_API_TOKEN = os.environ.get("SMS_API_TOKEN", "")
 SMS_SENDER = os.environ.get("SMS_SENDER", "Lojalni")
+# Where links in messages (unsubscribe, tracking) point: the public address of this site.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+# The token the SMS gateway's webhook for replies (STOP) must send; empty: SMS_API_TOKEN.
+SMS_INBOUND_TOKEN = os.environ.get("SMS_INBOUND_TOKEN", "")
 
 # Celery. The demo default needs no server: a worker in its own process takes tasks from a folder.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -286,6 +294,9 @@ CELERY_TASK_ROUTES = {
 # Time limits of those tasks (seconds): the soft one stops the job cleanly with a message, the hard one kills it.
 FILE_TASK_SOFT_TIME_LIMIT = int(os.environ.get("FILE_TASK_SOFT_TIME_LIMIT", "1800"))
 FILE_TASK_TIME_LIMIT = int(os.environ.get("FILE_TASK_TIME_LIMIT", str(FILE_TASK_SOFT_TIME_LIMIT + 120)))
+# Beat reads its schedule from the database (django-celery-beat) so staff edit it in the admin; the entries
+# below are written there at start. Campaign and journey schedules are rows created by campaigns/migrations.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "export-files-cleanup": {"task": "loyalty_site.files.tasks.export_files_cleanup_task", "schedule": 3600.0 * 6},
     "import-files-cleanup": {"task": "loyalty_site.files.tasks.import_files_cleanup_task", "schedule": 3600.0 * 6},

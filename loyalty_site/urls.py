@@ -26,6 +26,7 @@ portal_urlpatterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("campaigns.urls")),  # unsubscribe, tracking, inbound SMS: public, no portal login
     path("", include((portal_urlpatterns, "portal"))),
     # Public catalog images in DEBUG (the demo); production serves PUBLIC_MEDIA_URL from the web server
     # (docs/deploy.md). static() adds nothing when DEBUG is off. Private MEDIA_ROOT is never served.

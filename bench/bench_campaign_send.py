@@ -1,0 +1,248 @@
+"""A personalised email campaign to 100,000 consenting members, end to end: messages per second.
+
+Real pieces: PostgreSQL (DATABASE_URL, name containing "bench"; dropped and created again), Redis as the Celery
+broker (CELERY_BROKER_URL), a Celery worker subprocess with two pool processes (`-c 2`), and an SMTP sink
+(aiosmtpd) on loopback in a process of its own that counts what it accepts. The clock runs from the launch
+(the admin's button: `campaign_launch`, which returns at once) to the last delivery row marked sent.
+
+    export DATABASE_URL=postgres://loyalty@127.0.0.1:55432/loyalty_bench CELERY_BROKER_URL=redis://127.0.0.1:6390/0
+    .venv/bin/python bench/bench_campaign_send.py                 # --members 100000 --concurrency 2 --batch 500
+    .venv/bin/python bench/bench_campaign_send.py --synchronous-marks   # wait for the WAL flush per message
+
+It checks afterwards, and exits 1 if not so: every member has exactly one `sent` delivery, the sink accepted
+exactly one message per member (no duplicate, none lost).
+"""
+
+import argparse
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _setup
+
+SINK = r"""
+import asyncio, signal, sys
+from collections import Counter
+from aiosmtpd.controller import Controller
+
+class Counting:
+    def __init__(self):
+        self.rcpts = Counter()
+    async def handle_DATA(self, server, session, envelope):
+        for rcpt in envelope.rcpt_tos:
+            self.rcpts[rcpt] += 1
+        return "250 OK"
+
+handler = Counting()
+controller = Controller(handler, hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+def stop(*_):
+    controller.stop()
+    dup = sum(1 for n in handler.rcpts.values() if n > 1)
+    with open(sys.argv[2], "w") as out:
+        out.write(f"{sum(handler.rcpts.values())} {len(handler.rcpts)} {dup}")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("sink ready", flush=True)
+signal.pause()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_line(path: Path, text: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            sys.exit(f"{process.args[:4]} exited:\n{path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    sys.exit(f"timed out waiting for {text!r} in {path}")
+
+
+def setup_data(members: int) -> None:
+    from django.utils import timezone
+
+    from members.models import ConsentEvent, Member
+    from rewards.models import PointsAccount, Tier
+
+    _setup.create_programme()
+    ids = _setup.create_members(members)
+    now = timezone.now()
+    ConsentEvent.objects.bulk_create(
+        (
+            ConsentEvent(
+                member_id=pk, channel="email", purpose="marketing", granted=True, source="import", created_at=now
+            )
+            for pk in ids
+        ),
+        batch_size=5000,
+    )
+    bronze = Tier.objects.get(code="bronze")
+    PointsAccount.objects.bulk_create(
+        (PointsAccount(member_id=pk, balance=0, tier=bronze) for pk in ids), batch_size=5000
+    )
+    assert Member.objects.count() == members
+    _setup.analyze()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=2, help="pool processes of the one worker")
+    parser.add_argument("--batch", type=int, default=500, help="recipients per send task")
+    parser.add_argument("--synchronous-marks", action="store_true", help="each 'sent' mark waits for the WAL flush")
+    args = parser.parse_args()
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
+        sys.exit("Set CELERY_BROKER_URL to a Redis, e.g. redis://127.0.0.1:6390/0")
+
+    url = _setup.bootstrap()
+    from django.db import connection
+
+    _setup.reset_database(url)
+    _setup.print_machine_info()
+    with connection.cursor() as cursor:
+        for name in ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method"):
+            cursor.execute(f"SHOW {name}")
+            print(f"  {name:20} {cursor.fetchone()[0]}")
+    started = time.perf_counter()
+    setup_data(args.members)
+    print(f"Set-up: {args.members:,} members with email consent in {time.perf_counter() - started:.1f} s")
+
+    from campaigns.models import Campaign, Delivery, MessageTemplate, Segment, SegmentRule
+    from campaigns.services import campaign_create, campaign_launch
+    from loyalty_site.celery import app
+
+    segment = Segment.objects.create(name="Bench: email consent")
+    SegmentRule.objects.create(segment=segment, kind="consent", operator="granted", value="email")
+    template = MessageTemplate.objects.create(
+        name="Bench",
+        channel="email",
+        subject="{{ first_name|Drogi Kliencie }}, Twoje punkty czekają",
+        html=(
+            "<h1>Cześć {{ first_name|Kliencie }}!</h1><p>Masz <strong>{{ balance|0 }}</strong> punktów, poziom "
+            "{{ tier|Start }}. Do następnego brakuje {{ points_to_next_tier|niewiele }}.</p>"
+            '<p><a class="button" href="https://sklep.example.pl/promocje">Zobacz promocje</a></p>'
+        ),
+        text="Cześć {{ first_name|Kliencie }}! Masz {{ balance|0 }} pkt, poziom {{ tier|Start }}.",
+    )
+    campaign = campaign_create(name="Bench", channel="email", segment=segment, templates=[(template, 100)])
+
+    work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
+    port = free_port()
+    sink_log, sink_result = work / "sink.log", work / "sink.txt"
+    sink = subprocess.Popen(
+        [sys.executable, "-c", SINK, str(port), str(sink_result)], stdout=sink_log.open("w"), stderr=subprocess.STDOUT
+    )
+    wait_line(sink_log, "sink ready", sink)
+    env = dict(os.environ)
+    env.update(
+        {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(port),
+            "CAMPAIGN_BATCH_SIZE": str(args.batch),
+            "CAMPAIGN_SENT_MARK_SYNCHRONOUS": "1" if args.synchronous_marks else "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    app.control.purge()
+    worker_log = work / "worker.log"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "loyalty_site",
+            "worker",
+            "-c",
+            str(args.concurrency),
+            "-Q",
+            "celery",
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=_setup.ROOT,
+        env=env,
+        stdout=worker_log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_line(worker_log, "ready.", worker)
+        print(f"Load average before the launch: {_setup.load_average()}")
+        t0 = time.perf_counter()
+        campaign_launch(campaign=campaign)
+        launch_seconds = time.perf_counter() - t0
+        print(f"campaign_launch returned in {launch_seconds * 1000:.1f} ms")
+        last_print = 0.0
+        while True:
+            campaign.refresh_from_db()
+            if campaign.status == Campaign.Status.SENT:
+                break
+            if time.perf_counter() - last_print > 5:
+                sent = Delivery.objects.filter(campaign=campaign, status="sent").count()
+                print(f"  {time.perf_counter() - t0:6.1f} s: {sent:,} sent")
+                last_print = time.perf_counter()
+            if time.perf_counter() - t0 > 3600:
+                sys.exit("not finished within an hour")
+            time.sleep(0.5)
+        from django.db.models import Max, Min
+
+        times = Delivery.objects.filter(campaign=campaign, status="sent").aggregate(
+            first=Min("sent_at"), last=Max("sent_at")
+        )
+        sent = Delivery.objects.filter(campaign=campaign, status="sent").count()
+        seconds = (times["last"] - campaign.launched_at).total_seconds()
+        print(f"Load average at the end: {_setup.load_average()}")
+    finally:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
+        after_worker = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(30)
+        after_sink = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def cpu(a, b) -> float:
+        return (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)
+
+    total, recipients, duplicates = (int(x) for x in sink_result.read_text().split())
+    not_sent = Delivery.objects.filter(campaign=campaign).exclude(status="sent").count()
+    print(
+        f"\n{sent:,} messages in {seconds:.1f} s from launch to the last marked sent: "
+        f"**{sent / seconds:,.0f} messages/s** "
+        f"(first sent {(times['first'] - campaign.launched_at).total_seconds():.2f} s "
+        f"after the launch)"
+    )
+    print(
+        f"Sink accepted {total:,} messages for {recipients:,} recipients, {duplicates} recipients twice; "
+        f"deliveries not sent: {not_sent}"
+    )
+    worker_cpu, sink_cpu = cpu(before, after_worker), cpu(after_worker, after_sink)
+    print(
+        f"CPU time: worker (main and pool) {worker_cpu:.1f} s = {worker_cpu * 1e3 / max(sent, 1):.2f} ms a message; "
+        f"SMTP sink {sink_cpu:.1f} s = {sink_cpu * 1e3 / max(sent, 1):.2f} ms a message "
+        "(PostgreSQL and Redis not counted)"
+    )
+    ok = sent == args.members and total == args.members and recipients == args.members and not duplicates
+    print("checks:", "OK" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

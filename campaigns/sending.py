@@ -1,0 +1,488 @@
+"""The sending pipeline: fan a campaign out into delivery rows, claim and send them in batches, exactly once.
+
+Every message is a `Delivery` row, unique per (campaign, member, channel), written before anything is sent.
+A sender claims rows by moving them from `queued` to `sending` with a lease (`SELECT ... FOR UPDATE SKIP
+LOCKED`, then an UPDATE in the same transaction), so a task delivered twice, or run by two workers at once,
+finds the rows already claimed and sends nothing. Consent is checked again after the claim. Each message is
+marked `sent` in its own commit right after the SMTP server (or SMS gateway) accepts it. A sender that dies
+leaves its unsent claims in `sending`; when the lease ends the sweep (`campaigns_sweep`, run by beat every
+minute) claims them again. See docs/campaigns.md for the one window this leaves (accepted, not yet marked).
+"""
+
+import logging
+import smtplib
+import uuid
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import make_msgid, sanitize_address
+from django.core.mail.utils import DNS_NAME
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from members.models import Channel, Member
+from members.selectors import members_with_consent
+
+from . import conf
+from .mime import message_bytes
+from .models import Campaign, Delivery, MessageTemplate, Variant
+from .rendering import rendered_template
+from .selectors import segment_members
+from .sms import SmsError, sms_backend
+
+logger = logging.getLogger(__name__)
+
+PENDING = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
+UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
+TRACKING_SALT = "campaigns.tracking"
+
+# Set by tasks.py: how a list of delivery ids is handed to a sender (a Celery task in production).
+enqueue_send: Callable[[list[int]], None] = lambda ids: deliveries_send(delivery_ids=ids)  # noqa: E731
+
+
+def _bucket(campaign_id: int, member_id: int, salt: str) -> int:
+    """A stable number 0..9999 per member and campaign: the same split on every run of the fan-out."""
+    return zlib.crc32(f"{salt}:{campaign_id}:{member_id}".encode()) % 10000
+
+
+def campaign_audience(*, campaign: Campaign):
+    """Members the campaign is for at fan-out: the segment, with consent and an address for the channel, within
+    the frequency cap. Consent is checked again when each message is sent."""
+    members = segment_members(segment=campaign.segment).filter(
+        pk__in=members_with_consent(channel=campaign.channel).values("pk")
+    )
+    members = members.exclude(email="") if campaign.channel == Channel.EMAIL else members.exclude(phone="")
+    if campaign.cap_messages and campaign.cap_days:
+        since = timezone.now() - timedelta(days=campaign.cap_days)
+        capped = (
+            Delivery.objects.filter(
+                purpose=MessageTemplate.Purpose.MARKETING,
+                created_at__gte=since,
+                status__in=[Delivery.Status.SENT, *PENDING],
+            )
+            .exclude(campaign=campaign)
+            .values("member_id")
+            .annotate(n=Count("id"))
+            .filter(n__gte=campaign.cap_messages)
+            .values("member_id")
+        )
+        members = members.exclude(pk__in=capped)
+    return members
+
+
+def _assign(campaign: Campaign, variants: Sequence[Variant], member_id: int) -> Variant | None:
+    """The member's variant, or None for the control group."""
+    if _bucket(campaign.pk, member_id, "control") < campaign.control_percent * 100:
+        return None
+    point = _bucket(campaign.pk, member_id, "variant") * sum(v.weight for v in variants) // 10000
+    for variant in variants:
+        if point < variant.weight:
+            return variant
+        point -= variant.weight
+    return variants[-1]
+
+
+def campaign_fanout(*, campaign_id: int) -> int:
+    """Write the campaign's delivery rows in batches and hand each batch to a sender at once.
+
+    Safe to run again (a sweep after a crash): rows already there are kept (unique per campaign, member,
+    channel) and the split is the same, so nobody changes variant or group. Returns the rows written."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if campaign.status not in (Campaign.Status.SENDING, Campaign.Status.PAUSED):
+        return 0
+    variants = list(campaign.variants.order_by("label"))
+    member_ids = list(campaign_audience(campaign=campaign).order_by("pk").values_list("pk", flat=True))
+    size = conf.batch_size()
+    written = 0
+    now = timezone.now()
+    for start in range(0, len(member_ids), size):
+        chunk = member_ids[start : start + size]
+        rows = []
+        for member_id in chunk:
+            variant = _assign(campaign, variants, member_id)
+            rows.append(
+                Delivery(
+                    campaign=campaign,
+                    variant=variant,
+                    template_id=variant.template_id if variant else None,
+                    member_id=member_id,
+                    channel=campaign.channel,
+                    purpose=MessageTemplate.Purpose.MARKETING,
+                    status=Delivery.Status.QUEUED if variant else Delivery.Status.CONTROL,
+                    created_at=now,
+                )
+            )
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        written += len(rows)
+        ids = list(
+            Delivery.objects.filter(
+                campaign=campaign, member_id__gte=chunk[0], member_id__lte=chunk[-1], status=Delivery.Status.QUEUED
+            ).values_list("pk", flat=True)
+        )
+        if ids and campaign.status == Campaign.Status.SENDING:
+            enqueue_send(ids)
+    Campaign.objects.filter(pk=campaign.pk).update(fanout_done=True)
+    campaign_finish_if_done(campaign_id=campaign.pk)
+    return written
+
+
+def campaign_finish_if_done(*, campaign_id: int) -> bool:
+    """Mark a sending campaign sent once its fan-out is done and no delivery is queued or sending."""
+    pending = Delivery.objects.filter(campaign=OuterRef("pk"), status__in=PENDING)
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING, fanout_done=True)
+        .exclude(Exists(pending))
+        .update(status=Campaign.Status.SENT, finished_at=timezone.now())
+    )
+
+
+# --- claiming -----------------------------------------------------------------------------------------------
+
+
+def _claimable(now: datetime) -> Q:
+    queued = Q(status=Delivery.Status.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    expired = Q(status=Delivery.Status.SENDING, lease_until__lt=now)
+    active = Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING)
+    return (queued | expired) & active
+
+
+def deliveries_claim(*, delivery_ids: Sequence[int], token: str) -> list[int]:
+    """Move the claimable ones of these deliveries to `sending` under `token`; returns their ids.
+
+    Rows another sender holds (locked right now, or claimed with a lease that has not ended) are left alone,
+    so two runs of the same batch at once split nothing and send nothing twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(_claimable(now), pk__in=list(delivery_ids))
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(
+                status=Delivery.Status.SENDING,
+                claim=token,
+                lease_until=now + timedelta(seconds=conf.lease_seconds()),
+                attempts=F("attempts") + 1,
+            )
+    return ids
+
+
+_MARK_SENT_SQL = (
+    f"UPDATE {Delivery._meta.db_table} SET status = 'sent', sent_at = %s, provider_id = %s, error = '' "  # noqa: S608
+    "WHERE id = %s AND claim = %s AND status = 'sending'"
+)
+
+
+def _mark_sent(delivery_id: int, token: str, provider_id: str) -> None:
+    """Record the provider's acceptance at once: one statement, its own commit, one round trip.
+
+    On PostgreSQL that commit does not wait for the WAL flush (`synchronous_commit` off for this transaction
+    only, set in the same statement): once the server has it, a worker killed a moment later cannot lose it;
+    only a crash of the database server itself could forget the last fraction of a second of these marks (sent
+    again after its recovery). CAMPAIGN_SENT_MARK_SYNCHRONOUS=1 waits for the flush too (half the speed here)."""
+    params = [connection.ops.adapt_datetimefield_value(timezone.now()), provider_id[:200], delivery_id, token]
+    sql = _MARK_SENT_SQL
+    if connection.vendor == "postgresql" and not conf.sent_mark_synchronous():
+        # set_config(..., is_local => true) lasts for this statement's own transaction (autocommit).
+        sql += " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _retry_delay(attempts: int) -> float:
+    return conf.retry_base_seconds() * (2 ** max(attempts - 1, 0))
+
+
+def _mark_failed_attempt(deliveries: Sequence[Delivery], token: str, reason: str, *, permanent: bool = False) -> float:
+    """Back to `queued` with a later next attempt, or `failed` with the reason after the last attempt.
+    Returns the shortest delay until a retry (0 when none is due)."""
+    now = timezone.now()
+    soonest = 0.0
+    for delivery in deliveries:
+        if permanent or delivery.attempts >= conf.max_attempts():
+            changes = {"status": Delivery.Status.FAILED, "error": reason[:300], "lease_until": None}
+        else:
+            delay = _retry_delay(delivery.attempts)
+            soonest = delay if not soonest else min(soonest, delay)
+            changes = {
+                "status": Delivery.Status.QUEUED,
+                "error": reason[:300],
+                "next_attempt_at": now + timedelta(seconds=delay),
+                "lease_until": None,
+            }
+        Delivery.objects.filter(pk=delivery.pk, claim=token, status=Delivery.Status.SENDING).update(**changes)
+    return soonest
+
+
+# --- links --------------------------------------------------------------------------------------------------
+
+
+def unsubscribe_token(delivery: Delivery) -> str:
+    return signing.dumps([delivery.member_id, delivery.channel, delivery.pk], salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def tracking_token(delivery_id: int) -> str:
+    return signing.dumps(delivery_id, salt=TRACKING_SALT)
+
+
+# --- sending ------------------------------------------------------------------------------------------------
+
+
+def deliveries_send(*, delivery_ids: Sequence[int]) -> dict:
+    """Claim, re-check consent, render and send a batch. Returns counts and `retry_in` (seconds, 0 for none):
+    the caller schedules the batch again then (the sweep does it if the caller dies first)."""
+    quiet = quiet_hours_delay(delivery_ids=delivery_ids)
+    if quiet:
+        return {"claimed": 0, "sent": 0, "skipped": 0, "failed": 0, "retry_in": quiet}
+    token = uuid.uuid4().hex
+    claimed = deliveries_claim(delivery_ids=delivery_ids, token=token)
+    result = {"claimed": len(claimed), "sent": 0, "skipped": 0, "failed": 0, "retry_in": 0.0}
+    if not claimed:
+        return result
+    deliveries = list(
+        Delivery.objects.filter(pk__in=claimed, claim=token)
+        .select_related("member", "template", "campaign")
+        .order_by("pk")
+    )
+    by_channel: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        by_channel[delivery.channel].append(delivery)
+    for channel, group in by_channel.items():
+        group = _with_consent(group, channel, token, result)
+        if not group:
+            continue
+        send = _send_emails if channel == Channel.EMAIL else _send_sms
+        retry = send(group, token, result)
+        if retry:
+            result["retry_in"] = retry if not result["retry_in"] else min(result["retry_in"], retry)
+    for campaign_id in {d.campaign_id for d in deliveries if d.campaign_id}:
+        campaign_finish_if_done(campaign_id=campaign_id)
+    return result
+
+
+def quiet_hours_delay(*, delivery_ids: Sequence[int], now: datetime | None = None) -> float:
+    """Seconds until the quiet hours (Europe/Warsaw, SMS campaigns) of these deliveries end; 0 outside them."""
+    now = timezone.localtime(now or timezone.now())
+    windows = set(
+        Campaign.objects.filter(
+            pk__in=Delivery.objects.filter(pk__in=list(delivery_ids)).values("campaign_id"),
+            channel=Channel.SMS,
+            quiet_start__isnull=False,
+            quiet_end__isnull=False,
+        ).values_list("quiet_start", "quiet_end")
+    )
+    delay = 0.0
+    for start, end in windows:
+        current = now.time()
+        inside = start <= current < end if start < end else (current >= start or current < end)
+        if inside:
+            ends = now.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+            if ends <= now:
+                ends += timedelta(days=1)
+            delay = max(delay, (ends - now).total_seconds())
+    return delay
+
+
+def _with_consent(deliveries: list[Delivery], channel: str, token: str, result: dict) -> list[Delivery]:
+    """Skip (with the reason) those who may not get the message now: consent withdrawn, no address, not active."""
+    member_ids = [d.member_id for d in deliveries]
+    consenting = set(members_with_consent(channel=channel).filter(pk__in=member_ids).values_list("pk", flat=True))
+    keep, skip = [], defaultdict(list)
+    for delivery in deliveries:
+        member = delivery.member
+        address = member.email if channel == Channel.EMAIL else member.phone
+        if member.status != Member.Status.ACTIVE:
+            skip["member not active"].append(delivery.pk)
+        elif not address:
+            skip["no address for the channel"].append(delivery.pk)
+        elif delivery.purpose == MessageTemplate.Purpose.MARKETING and delivery.member_id not in consenting:
+            skip["no consent at send time"].append(delivery.pk)
+        elif delivery.template is None:
+            skip["no message"].append(delivery.pk)
+        else:
+            keep.append(delivery)
+    for reason, ids in skip.items():
+        result["skipped"] += Delivery.objects.filter(pk__in=ids, claim=token).update(
+            status=Delivery.Status.SKIPPED, error=reason, lease_until=None
+        )
+    return keep
+
+
+def _tracking_allowed(deliveries: list[Delivery]) -> set[int]:
+    member_ids = [d.member_id for d in deliveries]
+    return set(
+        members_with_consent(channel=Channel.EMAIL, purpose="profiling")
+        .filter(pk__in=member_ids)
+        .values_list("pk", flat=True)
+    )
+
+
+def _email_parts(delivery: Delivery, values: dict, tracked: bool) -> tuple[str, str, str, dict[str, str]]:
+    """Subject, text, HTML and headers of one recipient's email."""
+    template = rendered_template(delivery.template)
+    values = dict(values)
+    values.update(delivery.context or {})
+    headers = {"Message-ID": make_msgid(domain=DNS_NAME)}
+    if delivery.purpose == MessageTemplate.Purpose.MARKETING:
+        unsubscribe = f"{conf.site_url()}/unsubscribe/{unsubscribe_token(delivery)}/"
+        values["unsubscribe_url"] = unsubscribe
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if tracked:
+        values["track_base"] = f"{conf.site_url()}/c/{tracking_token(delivery.pk)}"
+    html = (template.html_tracked if tracked else template.html).render(values, escape=True)
+    subject = " ".join(template.subject.render(values, escape=False).split())  # no line breaks in a header
+    return subject, template.text.render(values, escape=False), html, headers
+
+
+class _Sender:
+    """Sends one message over the batch's connection: raw bytes over Django's SMTP backend's own smtplib
+    connection (the fast path), or an EmailMultiAlternatives through any other backend (e.g. anymail)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.fast = isinstance(connection, SmtpBackend)
+        self.from_email = settings.DEFAULT_FROM_EMAIL
+        self.envelope_from = parseaddr(self.from_email)[1]
+        self.from_header = sanitize_address(self.from_email, "utf-8")
+
+    def send(self, to: str, subject: str, text: str, html: str, headers: dict[str, str]) -> None:
+        if self.fast:
+            raw = message_bytes(sender=self.from_header, to=to, subject=subject, text=text, html=html, headers=headers)
+            refused = self.connection.connection.sendmail(self.envelope_from, [to], raw)
+            if refused:
+                raise smtplib.SMTPRecipientsRefused(refused)
+            return
+        message = EmailMultiAlternatives(
+            subject=subject, body=text, to=[to], headers=headers, connection=self.connection
+        )
+        message.attach_alternative(html, "text/html")
+        if not self.connection.send_messages([message]):
+            raise smtplib.SMTPException("the backend did not send the message")
+
+
+def _personal(deliveries: list[Delivery]) -> dict[int, dict]:
+    from .personal import personal_values
+
+    fields: set[str] = set()
+    for delivery in deliveries:
+        fields |= rendered_template(delivery.template).fields
+    return personal_values([d.member for d in deliveries], fields)
+
+
+def _send_emails(deliveries: list[Delivery], token: str, result: dict) -> float:
+    values = _personal(deliveries)
+    tracked = _tracking_allowed(deliveries)
+    connection = get_connection()
+    try:
+        connection.open()
+    except (OSError, smtplib.SMTPException) as error:
+        result["failed"] += len(deliveries)
+        return _mark_failed_attempt(deliveries, token, f"SMTP connection: {error}")
+    sender = _Sender(connection)
+    try:
+        for index, delivery in enumerate(deliveries):
+            subject, text, html, headers = _email_parts(
+                delivery, values.get(delivery.member_id, {}), delivery.member_id in tracked
+            )
+            try:
+                sender.send(delivery.member.email, subject, text, html, headers)
+            except smtplib.SMTPRecipientsRefused as error:
+                result["failed"] += 1
+                _mark_failed_attempt([delivery], token, f"recipient refused: {error}", permanent=True)
+                continue
+            except (OSError, smtplib.SMTPException) as error:
+                # The connection is gone or the server is failing: this and the rest wait for a retry.
+                rest = deliveries[index:]
+                result["failed"] += len(rest)
+                return _mark_failed_attempt(rest, token, f"SMTP: {error}")
+            # Accepted by the server: record it at once, in its own commit (the window docs/campaigns.md names).
+            _mark_sent(delivery.pk, token, headers["Message-ID"])
+            result["sent"] += 1
+        return 0.0
+    finally:
+        try:
+            connection.close()
+        except Exception:
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+
+
+def _send_sms(deliveries: list[Delivery], token: str, result: dict) -> float:
+    values = _personal(deliveries)
+    backend = sms_backend()
+    for index, delivery in enumerate(deliveries):
+        template = rendered_template(delivery.template)
+        personal = dict(values.get(delivery.member_id, {}))
+        personal.update(delivery.context or {})
+        text = template.text.render(personal, escape=False)
+        try:
+            if getattr(backend, "transactional", False):
+                with transaction.atomic():
+                    provider_id = backend.send(delivery.member.phone, text, delivery_id=delivery.pk)
+                    _mark_sent(delivery.pk, token, provider_id)
+            else:
+                provider_id = backend.send(delivery.member.phone, text, delivery_id=delivery.pk)
+                _mark_sent(delivery.pk, token, provider_id)
+        except SmsError as error:
+            rest = deliveries[index:]
+            result["failed"] += len(rest)
+            return _mark_failed_attempt(rest, token, str(error))
+        result["sent"] += 1
+    return 0.0
+
+
+# --- sweeping -----------------------------------------------------------------------------------------------
+
+
+def deliveries_stalled(*, campaign_id: int | None = None, grace_seconds: int | None = None) -> list[int]:
+    """Deliveries nobody is working on: leases that ended, retries that are due, queued rows older than the
+    grace (their task was lost with a broker or worker). For the sweep and for resuming a campaign."""
+    now = timezone.now()
+    grace = conf.lease_seconds() if grace_seconds is None else grace_seconds
+    old = now - timedelta(seconds=grace)
+    # A queued row older than the grace is lost only if its campaign stalled: while messages of the campaign
+    # are being marked sent, its tasks are still in the broker's queue and handing them out again would only
+    # pile up duplicate tasks (harmless, the claim sends once, but wasted).
+    progressing = Delivery.objects.filter(campaign=OuterRef("campaign"), sent_at__gte=old)
+    queued = Q(status=Delivery.Status.QUEUED) & (
+        (Q(next_attempt_at__isnull=True, created_at__lte=old) & ~Q(Exists(progressing)))
+        | Q(next_attempt_at__lte=now - timedelta(seconds=grace / 5))
+    )
+    expired = Q(status=Delivery.Status.SENDING, lease_until__lt=now)
+    rows = Delivery.objects.filter(queued | expired).filter(
+        Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.SENDING)
+    )
+    if campaign_id is not None:
+        rows = rows.filter(campaign_id=campaign_id)
+    return list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+def campaigns_sweep(*, grace_seconds: int | None = None) -> int:
+    """Hand stalled deliveries to senders again and re-run fan-outs that died; returns the rows handed out."""
+    now = timezone.now()
+    grace = conf.lease_seconds() if grace_seconds is None else grace_seconds
+    for campaign_id in Campaign.objects.filter(
+        status=Campaign.Status.SENDING, fanout_done=False, launched_at__lte=now - timedelta(seconds=grace)
+    ).values_list("pk", flat=True):
+        enqueue_fanout(campaign_id)
+    ids = deliveries_stalled(grace_seconds=grace)
+    size = conf.batch_size()
+    for start in range(0, len(ids), size):
+        enqueue_send(ids[start : start + size])
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.SENDING, fanout_done=True).values_list(
+        "pk", flat=True
+    ):
+        campaign_finish_if_done(campaign_id=campaign_id)
+    return len(ids)
+
+
+enqueue_fanout: Callable[[int], None] = lambda campaign_id: campaign_fanout(campaign_id=campaign_id)  # noqa: E731
