@@ -9,8 +9,8 @@ from its own admin module (imported by Django's admin autodiscovery) with
 
 A panel's context function gets the request and the member and returns the template's context, or None to
 hide the panel (no data, or no permission: check `request.user.has_perm(...)` there). A panel of figures needs
-no template of its own: use "admin/members/member/_panel_figures.html" with {"figures": [(label, value), ...]}. A tool's URL function
-returns the URL, or None to hide the button. Registering a name again replaces the entry.
+no template of its own: use "admin/members/member/_panel_figures.html" with {"figures": [(label, value), ...]}.
+A tool's URL function returns the URL, or None to hide the button. Registering a name again replaces the entry.
 """
 
 from collections.abc import Callable, Mapping

@@ -50,11 +50,15 @@ def _event(code: str) -> str:
 
 
 RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
-    PURCHASE: lambda p: gettext("Purchase %(number)s (%(amount)s zł)")
-    % {"number": p.get("number", ""), "amount": _amount(p.get("amount", ""))},
+    PURCHASE: lambda p: (
+        gettext("Purchase %(number)s (%(amount)s zł)")
+        % {"number": p.get("number", ""), "amount": _amount(p.get("amount", ""))}
+    ),
     RELEASED: lambda p: gettext("Return window passed"),
-    REFUND: lambda p: gettext("Refund %(refund)s of purchase %(number)s (%(amount)s zł)")
-    % {"refund": p.get("refund", ""), "number": p.get("number", ""), "amount": _amount(p.get("amount", ""))},
+    REFUND: lambda p: (
+        gettext("Refund %(refund)s of purchase %(number)s (%(amount)s zł)")
+        % {"refund": p.get("refund", ""), "number": p.get("number", ""), "amount": _amount(p.get("amount", ""))}
+    ),
     EXPIRED: lambda p: gettext("Points earned on %(date)s expired") % {"date": _day(p.get("earned", ""))},
     EVENT: lambda p: _event(p.get("event", "")),
     MERGED_INTO: lambda p: gettext("Merged into member %(number)s") % {"number": p.get("number", "")},

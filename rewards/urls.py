@@ -10,7 +10,6 @@ from . import portal, portal_catalog, portal_views, views  # noqa: F401
 urlpatterns = [
     path("historia/", views.history, name="history"),
     path("historia/zakup/<int:pk>/", views.purchase_detail, name="history_purchase"),
-
     path("nagrody/", portal_views.catalog, name="catalog"),
     path("nagrody/<slug:code>/", portal_views.reward_detail, name="reward"),
     path("nagrody/<slug:code>/wymien/", portal_views.reward_redeem_view, name="reward_redeem"),

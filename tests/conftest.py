@@ -103,3 +103,10 @@ def eager_celery():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def polish_portal(settings):
+    """The portal read in Polish, the programme's language (the project's catalogue, locale/pl)."""
+    settings.LANGUAGE_CODE = "pl"
+    return settings

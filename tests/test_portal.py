@@ -5,7 +5,6 @@ import pytest
 from django.urls import resolve, reverse
 
 from loyalty_site import portal
-from tests.members.conftest import polish_portal, portal_catalog  # noqa: F401  the portal's Polish, from its fragment
 
 pytestmark = pytest.mark.usefixtures("polish_portal")
 

@@ -12,7 +12,6 @@ from loyalty_site import portal
 from members.services import LineData
 from rewards.models import EarningRule, ProgramSettings, Tier
 from rewards.services import points_earn, points_redeem, purchase_post
-from tests.members.conftest import polish_portal, portal_catalog  # noqa: F401  the portal's Polish, from its fragment
 
 from .conftest import DESKTOP, PHONE
 

@@ -16,7 +16,6 @@ from members.models import ConsentEvent, ConsentText, LoyaltyCard, Member
 from members.services import LineData, consent_record
 from rewards.models import EarningRule, PointsLot, ProgramSettings, Tier
 from rewards.services import points_redeem, purchase_post
-from tests.members.conftest import polish_portal, portal_catalog  # noqa: F401  the portal's Polish, from its fragment
 
 from .conftest import DESKTOP
 
