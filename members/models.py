@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.admin_format import TIMES, plain
+
 E164_VALIDATOR = RegexValidator(
     r"^\+[1-9]\d{6,14}$", _("Enter the phone number in international format, e.g. +48601234567.")
 )
@@ -274,7 +276,7 @@ class PurchaseLine(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_line_amount_not_negative")]
 
     def __str__(self) -> str:
-        return f"{self.sku} x{self.quantity}"
+        return f"{self.sku} {TIMES}{plain(self.quantity)}"
 
 
 class Refund(models.Model):
