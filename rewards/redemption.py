@@ -26,7 +26,7 @@ from loyalty_site.db import insert, insert_unless_exists
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Member
 
-from . import services as ledger
+from .services import accounts as ledger  # the account lock and `_post`, the ledger's one writer
 from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
 
