@@ -48,7 +48,16 @@ class SegmentRule(models.Model):
         ordering = ["group", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.operator} {self.value}"
+        """The rule as staff read it: "Zgoda na kanał: udzielona: e-mail"."""
+        from . import rules  # rules reads these models
+
+        try:
+            rule = rules.kind(self.kind)
+        except rules.RuleError:
+            return f"{self.kind} {self.operator} {self.value}"
+        value = dict(rule.value_choices()).get(self.value, self.value) if rule.value_choices else self.value
+        operator = rules.OPERATOR_LABELS.get(self.operator, self.operator)
+        return f"{rule.label}: {operator}: {value}"
 
 
 class SegmentMember(models.Model):
@@ -256,7 +265,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.member_id} {self.status}"
+        return f"{self.get_channel_display()}, {self.member_id}: {self.get_status_display()}"
 
 
 class SmsOutbox(models.Model):

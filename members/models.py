@@ -7,6 +7,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.admin_format import TIMES, plain
@@ -217,8 +218,8 @@ class ConsentEvent(models.Model):
         indexes = [models.Index(fields=["member", "channel", "purpose", "-created_at", "-id"])]
 
     def __str__(self) -> str:
-        state = "granted" if self.granted else "withdrawn"
-        return f"{self.member_id} {self.channel}/{self.purpose} {state}"
+        state = gettext("consent given") if self.granted else gettext("consent withdrawn")
+        return f"{self.member_id}: {self.get_channel_display()}, {self.get_purpose_display()}: {state}"
 
 
 class Purchase(models.Model):

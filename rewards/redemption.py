@@ -26,9 +26,9 @@ from loyalty_site.db import insert, insert_unless_exists
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Member
 
-from .services import accounts as ledger  # the account lock and `_post`, the ledger's one writer
 from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
+from .services import accounts as ledger  # the account lock and `_post`, the ledger's one writer
 
 
 class RedemptionRefused(ledger.PointsError):
