@@ -34,6 +34,10 @@ PENDING_ELSEWHERE = {
 # The names of the staff roles are Django auth groups the role migrations create and look up by name; the
 # group and user pages show them as stored.
 ROLE_NAMES = {"Programme manager", "Analyst", "Marketing", "Support"}
+# Third-party admin pages whose own help texts their Polish catalogue lacks (django-celery-beat's "Day(s) Of The
+# Month"): an English word there is the library's, not ours. Their generic forms are still checked, and our own
+# strings around them (the navigation, the header) are checked on every other page.
+THIRD_PARTY = ("/admin/django_celery_beat/",)
 
 
 def _catalogue():
@@ -59,11 +63,16 @@ def _file_column_codes() -> set[str]:
     purpose, either in <code> or in brackets after their Polish label ("Płeć (gender)")."""
     from import_export.resources import ModelResource
 
+    from import_export.admin import ExportMixin
+
     codes = set()
-    for model_admin in admin.site._registry.values():
-        for resource_class in getattr(model_admin, "resource_classes", None) or []:
+    for model, model_admin in admin.site._registry.items():
+        resource_classes = getattr(model_admin, "resource_classes", None) or []
+        for resource_class in resource_classes:
             if issubclass(resource_class, ModelResource):
                 codes |= {field.column_name for field in resource_class().get_export_fields()}
+        if isinstance(model_admin, ExportMixin) and not resource_classes:
+            codes |= {field.name for field in model._meta.concrete_fields}  # import-export's default resource
     return {code for code in codes if code}
 
 
@@ -75,6 +84,8 @@ def _visible_text(page: str, codes: set[str] = frozenset()) -> str:
     page = re.sub(r"(?is)<option\b[^>]*>", " ", page)
     page = re.sub(r"(?s)<[^>]+>", " ", page)
     text = re.sub(r"\s+", " ", html.unescape(page))
+    # A value to type, quoted the Polish way ("„email” lub „sms”"), is a literal, not English.
+    text = re.sub(r"„[\w:/.-]+”", " ", text)
     if codes:
         text = re.sub(r"\((\w+)\)", lambda match: " " if match[1] in codes else match[0], text)
     return text
@@ -166,7 +177,7 @@ def test_every_admin_page_reads_polish(admin_client):
         if match := GENERIC_FORMS.search(text):
             problems.append(f"{url}: generic form {text[max(0, match.start() - 40) : match.end() + 20]!r}")
         for phrase, pattern in phrases:
-            if phrase in pending:
+            if phrase in pending or url.startswith(THIRD_PARTY):
                 continue
             if match := pattern.search(text):
                 context = text[max(0, match.start() - 40) : match.end() + 40]
