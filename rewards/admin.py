@@ -366,23 +366,30 @@ class TierAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 class EarningRuleAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [EarningRuleResource]
     form = EarningRuleForm
-    list_display = [
-        "name",
-        "kind",
-        "is_active",
-        "num_multiplier",
-        "bonus_points",
-        "tier",
-        "store",
-        "starts_at",
-        "ends_at",
-    ]
+    # The store is a filter and on the rule's page; start and end share one column.
+    list_display = ["name", "kind", "is_active", "num_multiplier", "num_bonus", "tier", "period"]
+    list_filter = ["kind", "is_active", "tier", "store"]
 
     @admin.display(description=_("multiplier"), ordering="multiplier")
     def num_multiplier(self, rule):
         return multiplier(rule.multiplier)
 
-    list_filter = ["kind", "is_active", "tier"]
+    @admin.display(description=_("bonus points"), ordering="bonus_points")
+    def num_bonus(self, rule):
+        return whole(rule.bonus_points) if rule.bonus_points else "—"
+
+    @admin.display(description=_("valid"), ordering="starts_at")
+    def period(self, rule):
+        start = date_format(timezone.localtime(rule.starts_at), "SHORT_DATE_FORMAT") if rule.starts_at else ""
+        end = date_format(timezone.localtime(rule.ends_at), "SHORT_DATE_FORMAT") if rule.ends_at else ""
+        if start and end:
+            return f"{start}\u2013{end}"
+        if start:
+            return gettext("from %(date)s") % {"date": start}
+        if end:
+            return gettext("until %(date)s") % {"date": end}
+        return "—"
+
     list_select_related = ["tier"]
     search_fields = ["name", "category", "sku"]
     fieldsets = [
