@@ -78,9 +78,15 @@ def rules_summary(rules) -> str:
     if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
         return json.dumps(rules, ensure_ascii=False)
     return " · ".join(
-        f"{rule_name(rule.get('name', rule.get('rule', '?')))}: {_points_or_text(rule.get('points', '?'))}"
+        f"{_rule_label(rule, rule.get('name', rule.get('rule', '?')))}: {_points_or_text(rule.get('points', '?'))}"
         for rule in rules
     )
+
+
+def _rule_label(rule: dict, name) -> str:
+    """A tier rule's name was written by the earning step as "Srebrny x1.25": shown with a times sign and a
+    decimal comma. Names staff gave their own rules are shown as they wrote them."""
+    return rule_name(name) if rule.get("rule") == "tier" else str(name)
 
 
 def _points_or_text(value) -> str:
@@ -460,7 +466,11 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
             "",
             "<tr><td>{}</td><td>{}</td><td class='num'>{}</td></tr>",
             (
-                (_rule_kind(rule.get("rule")), rule_name(rule.get("name", "")), _points_or_text(rule.get("points", "")))
+                (
+                    _rule_kind(rule.get("rule")),
+                    _rule_label(rule, rule.get("name", "")),
+                    _points_or_text(rule.get("points", "")),
+                )
                 for rule in rules
             ),
         )
