@@ -29,6 +29,7 @@ from members.models import Member
 from . import services as ledger
 from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
+from .reasons import REDEEMED, RESTORED, Reason
 
 
 class RedemptionRefused(ledger.PointsError):
@@ -132,7 +133,7 @@ def reward_redeem(
         account=account,
         kind=LedgerEntry.Kind.REDEEM,
         points=-reward.points_cost,
-        reason=reward.name[:255],  # data, not a sentence: the entry's kind says what happened
+        reason=Reason(REDEEMED, {"reward": reward.name}),
         idempotency_key=f"redeem:{key}",
         reference=f"reward:{reward.code}",
         actor=actor,
@@ -210,7 +211,7 @@ def _restore(*, voucher: Voucher, account, actor: AbstractBaseUser | None, now: 
         account=account,
         kind=LedgerEntry.Kind.RESTORE,
         points=redemption.points,
-        reason=redemption.reward.name[:255],
+        reason=Reason(RESTORED, {"reward": redemption.reward.name}),
         idempotency_key=f"restore:{redemption.debit_entry_id}",
         reference=f"redemption:{redemption.pk}",
         related_entry=redemption.debit_entry,
