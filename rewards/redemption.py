@@ -30,6 +30,7 @@ from . import services as ledger
 from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
 from .reasons import REDEEMED, RESTORED, Reason
+from .services import accounts
 
 
 class RedemptionRefused(ledger.PointsError):
@@ -129,7 +130,7 @@ def reward_redeem(
     # The debit through the ledger's own writer under the lock held above (FIFO against lots), announced as
     # points_redeem announces it; without points_redeem's savepoint, second lock and key look-up, which the
     # redemption's own key makes unnecessary (4 of the 16 queries a redemption took).
-    debit = ledger._post(
+    debit = accounts._post(
         account=account,
         kind=LedgerEntry.Kind.REDEEM,
         points=-reward.points_cost,
@@ -207,7 +208,7 @@ def _restore(*, voucher: Voucher, account, actor: AbstractBaseUser | None, now: 
     """Give the points of the voucher's redemption back and return its stock. The caller holds the account's
     lock and has just moved the voucher out of `issued`, so this runs once per voucher."""
     redemption = Redemption.objects.select_related("debit_entry", "reward").get(pk=voucher.redemption_id)
-    entry = ledger._post(
+    entry = accounts._post(
         account=account,
         kind=LedgerEntry.Kind.RESTORE,
         points=redemption.points,
