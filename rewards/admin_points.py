@@ -30,9 +30,10 @@ def purchase_points_context(request, purchase) -> dict | None:
         return None
     entries = list(LedgerEntry.objects.filter(purchase=purchase).order_by("created_at", "id"))
     refunds = []
-    by_reference = {entry.reference: entry for entry in entries if entry.reference.startswith("refund:")}
+    # A refund's reversal has the key refund:<id> (its reference names the pending credit while it waits).
+    by_key = {entry.idempotency_key: entry for entry in entries if entry.idempotency_key.startswith("refund:")}
     for refund in purchase.refunds.order_by("refunded_at", "id"):
-        reversal = by_reference.get(f"refund:{refund.pk}")
+        reversal = by_key.get(f"refund:{refund.pk}")
         refunds.append({"refund": refund, "reversal": reversal, "url": _entry_url(reversal.pk) if reversal else ""})
     earned = next((entry for entry in entries if entry.kind == LedgerEntry.Kind.EARN), None)
     return {

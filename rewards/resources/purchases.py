@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.urls import reverse
 from django.utils import formats
 from django.utils.http import urlencode
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -473,7 +474,7 @@ class PurchaseImport(ImportHandler):
         names = _rule_names([key.removeprefix("rule:") for key in figures if key.startswith("rule:")])
         for key, points in sorted(figures.items(), key=lambda item: -item[1]):
             if key.startswith("rule:"):
-                rows.append(Figure(names.get(key.removeprefix("rule:"), key), _number(points)))
+                rows.append(Figure(capfirst(names.get(key.removeprefix("rule:"), key)), _number(points)))
         return rows
 
     @staticmethod
