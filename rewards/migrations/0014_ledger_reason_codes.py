@@ -3,6 +3,11 @@
 
 from django.db import migrations, models
 
+from loyalty_site.append_only import append_only_after_remake
+
+# SQLite adds a NOT NULL column by copying the table into a new one, which loses the append-only triggers:
+# put them back after the operations (and before them, for the way back). PostgreSQL alters in place.
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -10,6 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        append_only_after_remake("rewards_ledgerentry"),  # for the way back
         migrations.AddField(
             model_name="ledgerentry",
             name="reason_code",
@@ -50,4 +56,5 @@ class Migration(migrations.Migration):
             name="reason",
             field=models.CharField(blank=True, db_default="", default="", max_length=200, verbose_name="reason"),
         ),
+        append_only_after_remake("rewards_ledgerentry"),
     ]

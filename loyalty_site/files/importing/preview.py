@@ -185,9 +185,10 @@ def _preview(job: ImportJob, handler: ImportHandler, token: str, chunk_size: int
             encoding=table.encoding,
         )
         job.refresh_from_db()
-        extra = {"figures": figures}
+        extra = {"figures": figures} if figures else {}  # a handler's figures (ImportHandler.preview_figures)
         if prepared is not None:
             extra["prepared_token"] = prepared.token
-        job.options = {**job.options, **extra}
-        job.save(update_fields=["options"])
+        if extra:
+            job.options = {**job.options, **extra}
+            job.save(update_fields=["options"])
     return job
