@@ -180,3 +180,18 @@ def test_an_imports_preview_and_result_show_the_points(admin_client_, make_membe
     page = admin_client_.get(reverse("admin:files_importjob_change", args=[again.pk])).content.decode()
     assert 'data-testid="nothing-new"' in page and 'data-testid="confirm-import"' not in page
     assert sum(PointsAccount.objects.values_list("balance", flat=True)) == posted
+
+
+def test_tier_changes_read_in_the_admins_language(admin_client_, member, program, tiers):
+    from rewards.models import TierChange
+
+    purchase_post(member=member, source="pos", external_id="P-T", amount=Decimal("1500.00"))
+    old = TierChange.objects.create(member=member, to_tier=tiers[0], reason="downgrade after 30 days' grace")
+    new = TierChange.objects.filter(member=member).exclude(pk=old.pk).order_by("id").last()
+    assert new.reason == "" and new.reason_code in ("tier_qualified", "tier_upgrade")
+
+    listing = admin_client_.get(reverse("admin:rewards_tierchange_changelist")).content.decode()
+    page = admin_client_.get(reverse("admin:rewards_tierchange_change", args=[old.pk])).content.decode()
+
+    assert "Obniżenie poziomu po 30 dniach karencji" in listing and "Obniżenie poziomu po 30 dniach karencji" in page
+    assert "downgrade after" not in listing
