@@ -11,6 +11,13 @@ A panel's context function gets the request and the member and returns the templ
 hide the panel (no data, or no permission: check `request.user.has_perm(...)` there). A panel of figures needs
 no template of its own: use "admin/members/member/_panel_figures.html" with {"figures": [(label, value), ...]}.
 A tool's URL function returns the URL, or None to hide the button. Registering a name again replaces the entry.
+
+A purchase's admin page has panels the same way (rewards shows the points the purchase earned, the rules
+applied and what its refunds reversed):
+
+    admin_panels.purchase_panel("points", _("Points"), "admin/rewards/_purchase_points.html", context, order=10)
+
+with a context function of (request, purchase).
 """
 
 from collections.abc import Callable, Mapping
@@ -47,6 +54,7 @@ class BoundPanel:
 
 _panels: dict[str, Panel] = {}
 _tools: dict[str, Tool] = {}
+_purchase_panels: dict[str, Panel] = {}
 
 
 def panel(name: str, title, template: str, context_function, *, order: int) -> None:
@@ -57,13 +65,26 @@ def tool(name: str, label, url_function, *, order: int) -> None:
     _tools[name] = Tool(name, label, url_function, order)
 
 
-def bound_panels(request: HttpRequest, member) -> list[BoundPanel]:
+def purchase_panel(name: str, title, template: str, context_function, *, order: int) -> None:
+    """A panel on a purchase's admin page: context_function(request, purchase) -> context or None."""
+    _purchase_panels[name] = Panel(name, title, template, context_function, order)
+
+
+def _bound(panels: dict[str, Panel], request: HttpRequest, obj) -> list[BoundPanel]:
     bound = []
-    for entry in sorted(_panels.values(), key=lambda p: (p.order, p.name)):
-        context = entry.context_function(request, member)
+    for entry in sorted(panels.values(), key=lambda p: (p.order, p.name)):
+        context = entry.context_function(request, obj)
         if context is not None:
             bound.append(BoundPanel(entry.name, entry.title, entry.template, context))
     return bound
+
+
+def bound_panels(request: HttpRequest, member) -> list[BoundPanel]:
+    return _bound(_panels, request, member)
+
+
+def bound_purchase_panels(request: HttpRequest, purchase) -> list[BoundPanel]:
+    return _bound(_purchase_panels, request, purchase)
 
 
 def bound_tools(request: HttpRequest, member) -> list[tuple[Any, str]]:

@@ -60,6 +60,7 @@ from .models import (
     TierChange,
     nip_normalise,
 )
+from .reasons import entry_reason
 from .reconciliation import VIEW_PERMISSION as LEDGER_CHECK_VIEW
 from .selectors import member_standing, points_expiring
 from .services import PointsError, members_merge, points_adjust
@@ -99,11 +100,15 @@ def _points_or_text(value) -> str:
 class LedgerEntryInline(members_admin.LatestInline):
     model = LedgerEntry
     verbose_name_plural = _("points history (ledger)")
-    fields = ["created_at", "kind", "bucket", "points", "reason", "rules_summary", "actor"]
+    fields = ["created_at", "kind", "bucket", "points", "reason_text", "rules_summary", "actor"]
     readonly_fields = fields
     select_related = ("actor",)
     ordering = ["-created_at", "-id"]
     show_change_link = True
+
+    @admin.display(description=_("reason"))
+    def reason_text(self, entry):
+        return entry_reason(entry)
 
     @admin.display(description=_("why"))
     def rules_summary(self, entry):
@@ -429,7 +434,7 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
 
     resource_classes = [LedgerEntryResource]
     # Who posted it (`actor`) is on the entry's page; the bucket is a filter.
-    list_display = ["created_at", "member", "kind", "num_points", "reason"]
+    list_display = ["created_at", "member", "kind", "num_points", "reason_text"]
     list_filter = ["kind", "bucket", ("created_at", DateFieldListFilter)]
     list_select_related = ["member", "actor"]
     search_fields = ["=member__member_number", "=reference"]
@@ -440,7 +445,7 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
         "kind",
         "bucket",
         "points",
-        "reason",
+        "reason_text",
         "rules_table",
         "purchase",
         "reference",
@@ -449,7 +454,11 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
         "available_at",
         "idempotency_key",
     ]
-    readonly_fields = ["rules_table"]
+    readonly_fields = ["rules_table", "reason_text"]
+
+    @admin.display(description=_("reason"))
+    def reason_text(self, entry):
+        return entry_reason(entry)
 
     @admin.display(description=_("points"), ordering="points")
     def num_points(self, entry):
@@ -517,11 +526,17 @@ class PointsAccountAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin,
 @admin.register(TierChange)
 class TierChangeAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [TierChangeResource]
-    list_display = ["changed_at", "member", "from_tier", "to_tier", "reason"]
+    list_display = ["changed_at", "member", "from_tier", "to_tier", "reason_text"]
     list_filter = ["to_tier", ("changed_at", DateFieldListFilter)]
     list_select_related = ["member", "from_tier", "to_tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
+    exclude = ["reason", "reason_code", "reason_params"]
+    readonly_fields = ["reason_text"]
+
+    @admin.display(description=_("reason"))
+    def reason_text(self, change):
+        return entry_reason(change)
 
 
 @admin.register(LedgerCheck)
@@ -844,4 +859,4 @@ class RewardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 
 
 # Redemptions, vouchers, the till and the partners' settlement: their own module, registered with the rest.
-from . import admin_vouchers  # noqa: E402, F401
+from . import admin_points, admin_vouchers  # noqa: E402, F401

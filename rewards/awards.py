@@ -20,6 +20,7 @@ from loyalty_site.db import any_of
 from .batch.reading import _lock_accounts
 from .expiry import _entry, balances_add, entries_write, lots_write
 from .models import EventRule, LedgerEntry
+from .reasons import EVENT, Reason
 from .services import expiry_for, program_settings
 from .services.bonuses import _period_start
 
@@ -50,7 +51,6 @@ def events_award(*, awards: Sequence[EventAward]) -> int:
     windows = {(award.event, _period_start(rules[award.event].cap_period, award.at)) for award in awards}
     earlier = _earlier_counts(member_ids, sorted(windows, key=lambda w: (w[0], w[1] is not None, w[1])))
     settings = program_settings()
-    reasons = {event: rule.get_event_display() for event, rule in rules.items()}
     written: dict[tuple[int, str], list[datetime]] = defaultdict(list)  # this call's awards
     entries, lots = [], []
     raised: dict[int, int] = defaultdict(int)
@@ -72,7 +72,7 @@ def events_award(*, awards: Sequence[EventAward]) -> int:
                 member_id=award.member_id,
                 kind=LedgerEntry.Kind.BONUS.value,
                 points=rule.points,
-                reason=reasons[award.event],
+                reason=Reason(EVENT, {"event": award.event}),
                 reference=award.reference,
                 idempotency_key=key,
                 at=award.at,

@@ -18,6 +18,7 @@ from .batch import ENTRY_COLUMNS
 from .batch.reading import _lock_accounts
 from .batch.writing import _allocate_ids, _copy
 from .models import LedgerEntry, PointsAccount, PointsLot
+from .reasons import EXPIRED, Reason
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE.value
 MEMBERS_PER_CHUNK = 2000
@@ -68,7 +69,7 @@ def _expire_members(member_ids: list[int], *, now: datetime, dated_at_expiry: bo
                 member_id=member_id,
                 kind=LedgerEntry.Kind.EXPIRE.value,
                 points=-remaining,
-                reason=f"Points earned {timezone.localdate(earned_at):%Y-%m-%d} expired",
+                reason=Reason(EXPIRED, {"earned": timezone.localdate(earned_at).isoformat()}),
                 reference=f"lot:{pk}",
                 idempotency_key=f"expire:{pk}",
                 at=expires_at if dated_at_expiry else now,
@@ -89,11 +90,11 @@ def _expire_members(member_ids: list[int], *, now: datetime, dated_at_expiry: bo
 
 
 def _entry(
-    *, member_id: int, kind: str, points: int, reason: str, reference: str, idempotency_key: str, at: datetime
+    *, member_id: int, kind: str, points: int, reason: Reason, reference: str, idempotency_key: str, at: datetime
 ) -> tuple:
     """An available entry without purchase, rules or actor, as ENTRY_COLUMNS without the id: what `_post`
     writes for an expiry or an event bonus."""
-    return (member_id, kind, AVAILABLE, points, reason[:255], None, reference, [], None, idempotency_key, None, at)
+    return (member_id, kind, AVAILABLE, points, *reason.columns(), None, reference, [], None, idempotency_key, None, at)
 
 
 def entries_write(entries: Sequence[tuple], *, ids: bool = False) -> list[int]:

@@ -6,6 +6,7 @@ from members.data_export import register_section
 from members.models import Member
 
 from .models import LedgerEntry
+from .reasons import entry_reason
 
 
 def ledger_rows(member: Member) -> list[dict]:
@@ -15,7 +16,7 @@ def ledger_rows(member: Member) -> list[dict]:
             "kind": entry.kind,
             "bucket": entry.bucket,
             "points": entry.points,
-            "reason": entry.reason,
+            "reason": entry_reason(entry),
             "purchase_id": entry.purchase_id or "",
             "rules": "; ".join(f"{rule.get('name') or rule.get('rule')}: {rule.get('points')}" for rule in entry.rules),
         }

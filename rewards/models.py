@@ -138,7 +138,13 @@ class LedgerEntry(models.Model):
     points = models.IntegerField(
         _("points"),
     )
-    reason = models.CharField(_("reason"), max_length=255)
+    # What happened, as a code and its parameters (rewards.reasons renders it in the reader's language); `reason`
+    # holds only a sentence a person typed (code "note"), or the English sentence of an entry posted before codes.
+    reason = models.CharField(_("reason"), max_length=255, blank=True, default="", db_default="")
+    reason_code = models.CharField(_("reason code"), max_length=30, blank=True, default="", db_default="")
+    reason_params = models.JSONField(
+        _("reason parameters"), default=dict, db_default=models.Value({}, models.JSONField()), blank=True
+    )
     purchase = models.ForeignKey(
         Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -352,7 +358,13 @@ class TierChange(models.Model):
     to_tier = models.ForeignKey(
         Tier, verbose_name=_("to tier"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    reason = models.CharField(_("reason"), max_length=200)
+    reason = models.CharField(
+        _("reason"), max_length=200, blank=True, default="", db_default=""
+    )  # entries before codes: a sentence
+    reason_code = models.CharField(_("reason code"), max_length=30, blank=True, default="", db_default="")
+    reason_params = models.JSONField(
+        _("reason parameters"), default=dict, db_default=models.Value({}, models.JSONField()), blank=True
+    )
     changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
 
     class Meta:

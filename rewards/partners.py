@@ -18,6 +18,7 @@ from django.utils.translation import gettext
 from members.models import Member
 
 from .models import LedgerEntry, Partner, Redemption
+from .reasons import PARTNER, Reason
 from .services import PointsError, points_earn
 
 
@@ -39,7 +40,7 @@ def partner_points_award(
     return points_earn(
         member=member,
         points=points,
-        reason=reason,
+        reason=Reason(PARTNER, {"partner": partner.name, "note": reason}),
         idempotency_key=f"partner:{partner.code}:{idempotency_key}"[:120],
         kind=LedgerEntry.Kind.BONUS,
         reference=f"partner:{partner.code}",

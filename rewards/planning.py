@@ -19,6 +19,8 @@ from members.models import Member, Purchase, PurchaseLine
 
 from .earning import RuleSet, calculate_points
 from .models import LedgerEntry, ProgramSettings, Tier
+from .reasons import PURCHASE as PURCHASE_REASON
+from .reasons import TIER_DOWNGRADE, TIER_QUALIFIED, TIER_UPGRADE, Reason
 
 MAX_AMOUNT = Decimal("1e10")  # Purchase.amount has 12 digits, 2 after the point
 ZERO = Decimal("0")
@@ -184,7 +186,7 @@ class TierMove:
     target: Tier | None  # the tier the figures qualify for
     tier: Tier | None
     below_since: datetime | None
-    change: tuple[Tier | None, Tier | None, str] | None
+    change: tuple[Tier | None, Tier | None, Reason] | None
     changed: bool  # the tier or below_since differ from before: something to write
 
 
@@ -206,13 +208,13 @@ def tier_move(
     tier, since, change = current_tier, below_since, None
     if target_rank > current_rank or current_tier is None:
         if target is not None and target != current_tier:
-            change = (current_tier, target, "qualified" if current_tier is None else "upgrade")
+            change = (current_tier, target, Reason(TIER_QUALIFIED if current_tier is None else TIER_UPGRADE))
             tier, since = target, None
     elif target_rank < current_rank:
         if below_since is None:
             since = now
         elif now - below_since >= timedelta(days=grace_days):
-            change = (current_tier, target, f"downgrade after {grace_days} days' grace")
+            change = (current_tier, target, Reason(TIER_DOWNGRADE, {"days": grace_days}))
             tier, since = target, None
     elif below_since is not None:
         since = None
@@ -277,7 +279,7 @@ class PurchasePlan:
 
     points: int
     rules: list
-    reason: str
+    reason: Reason
     bucket: str  # PENDING or AVAILABLE
     available_at: datetime | None  # when pending points become available
     expires_at: datetime | None  # the lot's expiry, for available points
@@ -328,5 +330,5 @@ def plan_purchase(
             now=config.now,
             grace_days=settings.tier_grace_days,
         )
-    reason = f"Purchase {external_id} ({amount} PLN)"
+    reason = Reason(PURCHASE_REASON, {"number": external_id, "amount": str(amount)})
     return PurchasePlan(points, earning.applied, reason, bucket, available_at, expires_at, progress, move)

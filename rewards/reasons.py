@@ -8,6 +8,7 @@ parameters, so old entries read in Polish too. A reason a person typed (a staff 
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,7 +27,42 @@ MERGED_FROM = "merged_from"  # number
 TIER_QUALIFIED = "tier_qualified"
 TIER_UPGRADE = "tier_upgrade"
 TIER_DOWNGRADE = "tier_downgrade"  # days
-NOTE = "note"  # text: typed by a person, shown as typed
+NOTE = "note"  # text: typed by a person, shown as typed (in `reason`, or as the parameter "text")
+REDEEMED = "redeemed"  # reward (its name, as the catalogue names it)
+RESTORED = "restored"  # reward: a cancelled redemption's points given back
+PARTNER = "partner"  # partner (its name), note (optional, as the partner's promotion calls it)
+CHALLENGE = "challenge"  # challenge (its name)
+REFERRAL = "referral"  # (none): a referral bonus
+BIRTHDAY = "birthday"  # (none): a birthday bonus
+# Any reason may carry "short": a reversal limited to the balance, with this many points already spent.
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """What a writer stores: a code and its parameters (JSON values), or a person's note (`note`)."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def note(cls, text: str) -> "Reason":
+        return cls(NOTE, {"text": text})
+
+    def with_params(self, **params: Any) -> "Reason":
+        return Reason(self.code, {**self.params, **params})
+
+    def columns(self) -> tuple[str, str, dict[str, Any]]:
+        """(reason, reason_code, reason_params) as a ledger entry stores them: a note's text in `reason` (what a
+        person typed, searchable in the admin), every other reason as its code and parameters only."""
+        if self.code == NOTE:
+            params = {key: value for key, value in self.params.items() if key != "text"}
+            return str(self.params.get("text", ""))[:255], NOTE, params
+        return "", self.code, dict(self.params)
+
+
+def as_reason(value: "Reason | str") -> Reason:
+    """A writer's reason: a Reason as given, a string as a person's note."""
+    return value if isinstance(value, Reason) else Reason.note(value or "")
 
 
 def _amount(value: Any) -> str:
@@ -67,6 +103,16 @@ RENDERERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     TIER_UPGRADE: lambda p: pgettext("tier change", "Upgrade"),
     TIER_DOWNGRADE: lambda p: gettext("Downgrade after %(days)s days' grace") % {"days": p.get("days", "")},
     NOTE: lambda p: str(p.get("text", "")),
+    REDEEMED: lambda p: gettext("Reward: %(reward)s") % {"reward": p.get("reward", "")},
+    RESTORED: lambda p: gettext("Cancelled redemption: %(reward)s") % {"reward": p.get("reward", "")},
+    PARTNER: lambda p: (
+        gettext("Partner %(partner)s: %(note)s") % {"partner": p.get("partner", ""), "note": p["note"]}
+        if p.get("note")
+        else gettext("Partner %(partner)s") % {"partner": p.get("partner", "")}
+    ),
+    CHALLENGE: lambda p: gettext("Challenge completed: %(challenge)s") % {"challenge": p.get("challenge", "")},
+    REFERRAL: lambda p: gettext("Referral bonus"),
+    BIRTHDAY: lambda p: gettext("Birthday bonus"),
 }
 
 # The sentences the code wrote before codes existed (see the module's docstring), newest wording first.
@@ -96,8 +142,27 @@ def _event_by_label() -> dict[str, str]:
     return labels
 
 
+def _bonus_by_label() -> dict[str, str]:
+    """Referral and birthday bonuses were written in the programme's language (Polish or English)."""
+    from django.utils import translation
+
+    labels = {}
+    for language in ("pl", "en"):
+        with translation.override(language):
+            labels[gettext("Referral bonus")] = REFERRAL
+            labels[gettext("Birthday bonus")] = BIRTHDAY
+    return labels
+
+
+_LEGACY_SHORT = re.compile(r"^(?P<reason>.*) \(limited to the balance: (?P<short>\d+) points already spent\)$")
+
+
 def legacy_reason(text: str) -> tuple[str, dict[str, Any]]:
     """(code, parameters) of a sentence an older version wrote; (NOTE, {"text": text}) when it is not one."""
+    limited = _LEGACY_SHORT.match(text)
+    if limited:
+        code, params = legacy_reason(limited["reason"])
+        return code, {**params, "short": int(limited["short"])}
     for pattern, code in _LEGACY_PATTERNS:
         match = pattern.match(text)
         if match:
@@ -105,17 +170,40 @@ def legacy_reason(text: str) -> tuple[str, dict[str, Any]]:
     event = _event_by_label().get(text)
     if event:
         return EVENT, {"event": event}
+    bonus = _bonus_by_label().get(text)
+    if bonus:
+        return bonus, {}
     return NOTE, {"text": text}
 
 
 def reason_text(*, code: str = "", params: Mapping[str, Any] | None = None, text: str = "") -> str:
     """The reason in the active language: from the code and its parameters, else from an older sentence."""
+    params = dict(params or {})
     if not code:
-        code, params = legacy_reason(text or "")
+        code, legacy = legacy_reason(text or "")
+        params = {**legacy, **params}
+    if code == NOTE and "text" not in params:
+        params["text"] = text  # a note keeps what the person typed in `reason`
     renderer = RENDERERS.get(code)
-    if renderer is None:
-        return text or code
-    return renderer(params or {})
+    sentence = renderer(params) if renderer is not None else (text or code)
+    short = params.get("short")
+    if short:
+        sentence = gettext("%(reason)s (limited to the balance: %(points)s points already spent)") % {
+            "reason": sentence,
+            "points": formats.number_format(int(short), force_grouping=True),
+        }
+    return sentence
+
+
+def stored_reason(entry) -> Reason:
+    """The Reason an entry stores (its code, else what its older sentence says): what an entry that follows it
+    (the release of pending points) repeats."""
+    code = getattr(entry, "reason_code", "") or ""
+    if code == NOTE:
+        return Reason(NOTE, {**(entry.reason_params or {}), "text": entry.reason})
+    if code:
+        return Reason(code, dict(entry.reason_params or {}))
+    return Reason(*legacy_reason(entry.reason or ""))
 
 
 def entry_reason(entry) -> str:

@@ -28,10 +28,11 @@ from members.models import Member
 
 from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
-from .services import accounts as ledger
+from .reasons import REDEEMED, RESTORED, Reason
+from .services import accounts
 
 
-class RedemptionRefused(ledger.PointsError):
+class RedemptionRefused(accounts.PointsError):
     """A redemption or voucher operation the rules refuse; `code` for programs, the message for people."""
 
     def __init__(self, message: str, *, code: str):
@@ -109,7 +110,7 @@ def reward_redeem(
     now = now or timezone.now()
     if idempotency_key is not None and len(idempotency_key) > 80:
         raise ValueError("idempotency_key is at most 80 characters")
-    account = ledger.account_lock(member=member)
+    account = accounts.account_lock(member=member)
     if idempotency_key is not None:
         existing = Redemption.objects.select_related("voucher").filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -128,11 +129,11 @@ def reward_redeem(
     # The debit through the ledger's own writer under the lock held above (FIFO against lots), announced as
     # points_redeem announces it; without points_redeem's savepoint, second lock and key look-up, which the
     # redemption's own key makes unnecessary (4 of the 16 queries a redemption took).
-    debit = ledger._post(
+    debit = accounts._post(
         account=account,
         kind=LedgerEntry.Kind.REDEEM,
         points=-reward.points_cost,
-        reason=reward.name[:255],  # data, not a sentence: the entry's kind says what happened
+        reason=Reason(REDEEMED, {"reward": reward.name}),
         idempotency_key=f"redeem:{key}",
         reference=f"reward:{reward.code}",
         actor=actor,
@@ -206,11 +207,11 @@ def _restore(*, voucher: Voucher, account, actor: AbstractBaseUser | None, now: 
     """Give the points of the voucher's redemption back and return its stock. The caller holds the account's
     lock and has just moved the voucher out of `issued`, so this runs once per voucher."""
     redemption = Redemption.objects.select_related("debit_entry", "reward").get(pk=voucher.redemption_id)
-    entry = ledger._post(
+    entry = accounts._post(
         account=account,
         kind=LedgerEntry.Kind.RESTORE,
         points=redemption.points,
-        reason=redemption.reward.name[:255],
+        reason=Reason(RESTORED, {"reward": redemption.reward.name}),
         idempotency_key=f"restore:{redemption.debit_entry_id}",
         reference=f"redemption:{redemption.pk}",
         related_entry=redemption.debit_entry,
@@ -238,7 +239,7 @@ def _status_refusal(voucher: Voucher) -> tuple[str, str]:
 def voucher_cancel(*, voucher: Voucher, actor: AbstractBaseUser | None) -> Voucher:
     """Staff cancel an unused voucher: the member gets the points back and the stock returns, once."""
     now = timezone.now()
-    account = ledger.account_lock(member=Member(pk=voucher.member_id))
+    account = accounts.account_lock(member=Member(pk=voucher.member_id))
     changed = Voucher.objects.filter(pk=voucher.pk, status=ISSUED).update(
         status=Voucher.Status.CANCELLED, closed_at=now, closed_by=actor
     )
@@ -283,7 +284,7 @@ def vouchers_expire(*, now: datetime | None = None, batch: int = 500) -> int:
 
 @transaction.atomic
 def _voucher_expire(*, voucher_id: int, member_id: int, now: datetime) -> int:
-    account = ledger.account_lock(member=Member(pk=member_id))
+    account = accounts.account_lock(member=Member(pk=member_id))
     if not Voucher.objects.filter(pk=voucher_id, status=ISSUED, expires_at__lte=now).update(
         status=Voucher.Status.EXPIRED, closed_at=now
     ):

@@ -25,13 +25,8 @@ GENERIC_FORMS = re.compile(r"\((?:a|go|i|-\w{1,6})\)")
 SAME_IN_BOTH = {"Status", "SKU", "NIP", "ID", "SMS", "E-mail", "Email", "OK", "CSV", "XLSX", "URL", "PLN", "RFM"}
 # English msgids spelled like a Polish word shown on the same pages ("Profile w rankingu": profiles).
 SAME_IN_BOTH |= {"Profile"}
-# Not yet Polish, each with the branch that makes it so. Remove an entry once that branch is merged.
-PENDING_ELSEWHERE = {
-    # Ledger reasons stored as English sentences ("Points earned 2025-11-22 expired", "Purchase DEMO-1 (82.99
-    # PLN)"): the `reasons` branch (issue 15) stores codes and renders them in the reader's language.
-    "/admin/rewards/ledgerentry/": {"Points earned", "Points", "earned", "expired", "Purchase", "purchase"},
-    "/admin/members/member/": {"Purchase", "Points earned", "Points", "earned", "expired", "purchase"},
-}
+# Nothing is pending elsewhere any more (ledger reasons render in the reader's language: rewards.reasons).
+PENDING_ELSEWHERE: dict[str, set[str]] = {}
 # The names of the staff roles are Django auth groups the role migrations create and look up by name; the
 # group and user pages show them as stored.
 ROLE_NAMES = {"Programme manager", "Analyst", "Marketing", "Support"}

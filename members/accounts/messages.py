@@ -34,6 +34,12 @@ def claim_code_send(*, channel: str, to: str, code: str, link: str, minutes: int
         _email(to=to, template="members/emails/claim_code", context=context, language=language)
 
 
+def claim_invitation_send(*, to: str, link: str, first_name: str, member_number: str, days: int, language: str) -> None:
+    """Staff invite a member to the portal (members.admin's "Invite to the portal"): the claim link by email."""
+    context = {"link": link, "first_name": first_name, "member_number": member_number, "days": days}
+    _email(to=to, template="members/emails/claim_invitation", context=context, language=language)
+
+
 def email_verification_send(*, to: str, link: str, first_name: str, language: str) -> None:
     context = {"link": link, "first_name": first_name}
     _email(to=to, template="members/emails/verify_email", context=context, language=language)

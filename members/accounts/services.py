@@ -171,6 +171,35 @@ def claim_start(*, number: str, contact: str) -> ClaimStarted:
     return ClaimStarted(issued=issued, channel=channel, destination=destination)
 
 
+# How long a claim link staff send (an invitation) stays valid: longer than a code the member asked for.
+INVITATION_DAYS_DEFAULT = 14
+
+
+def invitation_days() -> int:
+    return int(getattr(settings, "PORTAL_INVITATION_DAYS", INVITATION_DAYS_DEFAULT))
+
+
+def claim_invite(*, member: Member) -> IssuedToken:
+    """A claim link for a member staff invite to the portal (enrolled at a till or by import), for the email
+    on file: the claim flow's own token, valid `invitation_days()`. The link sets the password
+    (`claim_complete`); an earlier unused claim code or invitation is spent. Refused (AccountError) for a member
+    who has a login already ("claimed"), has no email ("no_email") or may not log in ("inactive")."""
+    if member.user_id is not None:
+        raise _already_claimed()
+    if member.status not in LOGIN_STATUSES:
+        raise AccountError(gettext("Only an active member can be invited to the portal."), "inactive")
+    if not member.email:
+        raise AccountError(gettext("The member has no email address to send the invitation to."), "no_email")
+    with transaction.atomic():
+        return token_issue(
+            member=member,
+            purpose=AccountToken.Purpose.CLAIM,
+            channel=Channel.EMAIL,
+            destination=member.email,
+            lifetime=timedelta(days=invitation_days()),
+        )
+
+
 def _usable_token(token_id: int, purpose: str) -> AccountToken:
     token = AccountToken.objects.select_for_update().filter(pk=token_id, purpose=purpose).first()
     if token is None:

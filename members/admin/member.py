@@ -19,6 +19,8 @@ from loyalty_site.login_throttle.admin import UNLOCK_PERMISSION
 from loyalty_site.login_throttle.services import login_unlock
 
 from .. import admin_panels
+from ..accounts.messages import claim_invitation_send
+from ..accounts.services import AccountError, claim_invite, invitation_days
 from ..exports import (
     MemberResource,
 )
@@ -50,6 +52,11 @@ from .common import (
     mask_fields,
     masked_change_value,
 )
+
+# Inviting members to the portal (an email with a claim link): staff who may change members (Support, Programme
+# manager), at most this many at once (the emails go out in the request).
+INVITE_PERMISSION = "members.change_member"
+MAX_INVITATIONS = 500
 
 
 class LoyaltyCardInline(admin.TabularInline):
@@ -177,7 +184,7 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     ordering = ["-joined_at", "-id"]
     raw_id_fields = ["referred_by"]
     inlines = [LoyaltyCardInline, ConsentEventInline, PurchaseInline, MemberChangeInline]
-    actions = ["unlock_login"]
+    actions = ["unlock_login", "invite_to_portal"]
     readonly_fields = [
         "member_number",
         "referral_code",
@@ -406,6 +413,65 @@ class MemberAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 
     def has_unlock_login_permission(self, request) -> bool:
         return request.user.has_perm(UNLOCK_PERMISSION)
+
+    def has_invite_to_portal_permission(self, request):
+        return request.user.has_perm(INVITE_PERMISSION)
+
+    @admin.action(permissions=["invite_to_portal"], description=_("Invite to the portal (email)"))
+    def invite_to_portal(self, request, queryset):
+        """Members enrolled at a till or by import get an email with a link to activate their online account
+        (the portal's claim flow, members.accounts). Skipped: members with a login already, without an email,
+        or who may not log in. Each invitation is in the member's history (admin log)."""
+        members = list(queryset.order_by("pk")[: MAX_INVITATIONS + 1])
+        if len(members) > MAX_INVITATIONS:
+            self.message_user(
+                request,
+                gettext("Invite at most %(limit)d members at once: narrow the list with its filters.")
+                % {"limit": MAX_INVITATIONS},
+                messages.ERROR,
+            )
+            return
+        sent, skipped = 0, {"claimed": 0, "no_email": 0, "inactive": 0}
+        for member in members:
+            try:
+                issued = claim_invite(member=member)
+            except AccountError as exc:
+                skipped[exc.code] = skipped.get(exc.code, 0) + 1
+                continue
+            link = request.build_absolute_uri(reverse("portal:claim_link", args=[issued.token.pk, issued.secret]))
+            claim_invitation_send(
+                to=member.email,
+                link=link,
+                first_name=member.first_name,
+                member_number=member.member_number,
+                days=invitation_days(),
+                language=member.preferred_language,
+            )
+            self.log_change(request, member, gettext("Invited to the portal (activation link sent by email)."))
+            sent += 1
+        parts = [
+            ngettext("Sent %(count)d invitation.", "Sent %(count)d invitations.", sent) % {"count": sent},
+        ]
+        if skipped["claimed"]:
+            parts.append(
+                ngettext(
+                    "%(count)d member has a login already.",
+                    "%(count)d members have a login already.",
+                    skipped["claimed"],
+                )
+                % {"count": skipped["claimed"]}
+            )
+        if skipped["no_email"]:
+            parts.append(
+                ngettext("%(count)d member has no email.", "%(count)d members have no email.", skipped["no_email"])
+                % {"count": skipped["no_email"]}
+            )
+        if skipped["inactive"]:
+            parts.append(
+                ngettext("%(count)d member is not active.", "%(count)d members are not active.", skipped["inactive"])
+                % {"count": skipped["inactive"]}
+            )
+        self.message_user(request, " ".join(parts), messages.SUCCESS if sent else messages.WARNING)
 
     @admin.action(permissions=["unlock_login"], description=_("Unlock login"))
     def unlock_login(self, request, queryset):

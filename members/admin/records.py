@@ -2,11 +2,13 @@
 
 from django.contrib import admin
 from django.contrib.admin import DateFieldListFilter
+from django.contrib.admin.utils import unquote
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.admin_format import money, plain
 from loyalty_site.files.admin_exports import SafeExportAdminMixin
 
+from .. import admin_panels
 from ..exports import (
     MemberChangeResource,
     PurchaseResource,
@@ -67,6 +69,14 @@ class PurchaseAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("refunded (PLN)"), ordering="refunded_amount")
     def num_refunded(self, purchase):
         return money(purchase.refunded_amount) if purchase.refunded_amount else "—"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Panels other apps register (members.admin_panels.purchase_panel): rewards shows the points.
+        extra_context = extra_context or {}
+        purchase = self.get_object(request, unquote(object_id))
+        if purchase is not None:
+            extra_context["purchase_panels"] = admin_panels.bound_purchase_panels(request, purchase)
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Refund)

@@ -187,7 +187,7 @@ def _calculate(
             EARN,
             plan.bucket,
             points,
-            plan.reason[:255],
+            *plan.reason.columns(),
             writes.purchase_ids[index] if writes.purchase_ids else None,
             context.reference,
             plan.rules,

@@ -12,6 +12,7 @@ from ..models import LedgerEntry, ProgramSettings, Tier
 from ..planning import (
     PlanConfig,
 )
+from ..reasons import Reason
 
 RETRIES = 3
 
@@ -38,6 +39,8 @@ ENTRY_COLUMNS = (
     "bucket",
     "points",
     "reason",
+    "reason_code",
+    "reason_params",
     "purchase_id",
     "reference",
     "rules",
@@ -131,7 +134,7 @@ class _TierState:
     changed: bool = False
     tier_changed: bool = False
     settled: bool = False  # in the top tier and qualified for it: more purchases cannot move it
-    history: list[tuple[Tier | None, Tier, str]] = field(default_factory=list)
+    history: list[tuple[Tier | None, Tier, Reason]] = field(default_factory=list)
 
 
 class _Lot(NamedTuple):

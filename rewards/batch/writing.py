@@ -244,19 +244,28 @@ def _update_accounts(
             account.tier_since = context.now
         account.changed = True
         history.extend(
-            (member_id, old.pk if old else None, new.pk if new else None, reason) for old, new, reason in state.history
+            (member_id, old.pk if old else None, new.pk if new else None, reason.code, reason.params)
+            for old, new, reason in state.history
         )
     _save_accounts([account for _, account in sorted(accounts.items()) if account.changed])
     if not history:
         return 0
     if connection.vendor == "postgresql":
-        with _copy(TierChange, ("member_id", "from_tier_id", "to_tier_id", "reason", "changed_at")) as copy:
-            for change in history:
-                copy.write_row((*change, context.now))
+        columns = ("member_id", "from_tier_id", "to_tier_id", "reason", "reason_code", "reason_params", "changed_at")
+        with _copy(TierChange, columns) as copy:
+            for member_id, old, new, code, params in history:
+                copy.write_row((member_id, old, new, "", code, params, context.now))
     else:
         TierChange.objects.bulk_create(
-            TierChange(member_id=member_id, from_tier_id=old, to_tier_id=new, reason=reason, changed_at=context.now)
-            for member_id, old, new, reason in history
+            TierChange(
+                member_id=member_id,
+                from_tier_id=old,
+                to_tier_id=new,
+                reason_code=code,
+                reason_params=params,
+                changed_at=context.now,
+            )
+            for member_id, old, new, code, params in history
         )
     return len(history)
 

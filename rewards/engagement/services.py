@@ -19,17 +19,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.conf import settings as django_settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
-from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_noop
+from django.utils import timezone
 
 from members.models import LoyaltyCard, Member, Purchase, PurchaseLine
 from rewards.batch import ENTRY_COLUMNS
 from rewards.events import PurchasePosted
 from rewards.expiry import balances_add, entries_write, lots_write
 from rewards.models import LedgerEntry, PointsAccount, Tier
+from rewards.reasons import BIRTHDAY, CHALLENGE, REFERRAL, Reason
 from rewards.services import add_months, expiry_for, member_profile_is_complete, program_settings
 
 from . import audiences
@@ -60,12 +59,6 @@ class EngagementError(ValueError):
     """A change the rules refuse; the message is meant for people."""
 
 
-def _in_programme_language(message: str) -> str:
-    """A ledger entry's reason, as rewards writes its own: in the programme's language, whoever triggered it."""
-    with translation.override(django_settings.LANGUAGE_CODE):
-        return gettext(message)
-
-
 def engagement_settings() -> EngagementSettings:
     """The settings row, or the defaults while staff have saved none (reading never writes the row: a write
     would change the programme's config version and make every process reload its configuration)."""
@@ -79,7 +72,7 @@ def engagement_settings() -> EngagementSettings:
 class PointsAward:
     member_id: int
     points: int
-    reason: str
+    reason: Reason
     reference: str
     key: str  # the ledger's idempotency key
     at: datetime
@@ -129,7 +122,9 @@ def points_award_many(*, awards: Sequence[PointsAward]) -> dict[str, int]:
             "kind": LedgerEntry.Kind.BONUS.value,
             "bucket": LedgerEntry.Bucket.AVAILABLE.value,
             "points": award.points,
-            "reason": award.reason[:255],
+            "reason": "",
+            "reason_code": award.reason.code,
+            "reason_params": award.reason.params,
             "purchase_id": None,
             "reference": award.reference[:100],
             "rules": [],
@@ -247,7 +242,7 @@ def _complete(challenges: dict[int, Challenge], rows: Iterable[tuple[int, int, D
         PointsAward(
             member_id=member_id,
             points=challenges[challenge_id].points,
-            reason=challenges[challenge_id].name,
+            reason=Reason(CHALLENGE, {"challenge": challenges[challenge_id].name}),
             reference=f"challenge:{challenges[challenge_id].code}",
             key=f"challenge:{challenge_id}:{member_id}",
             at=at,
@@ -637,7 +632,7 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
         .values_list("referrer_id", "n")
     )
     awards, rewarded, refused = [], [], []
-    reason = _in_programme_language(gettext_noop("Referral bonus"))
+    reason = Reason(REFERRAL)
     for referee_id in sorted(pending):
         referral = pending[referee_id]
         referral.decided_at = now
@@ -701,7 +696,7 @@ def birthday_bonuses_award(*, today: date | None = None, members_per_chunk: int 
     for month, day in birthday_days(today):
         born |= Q(birth_date__month=month, birth_date__day=day)
     now = timezone.now()
-    reason = _in_programme_language(gettext_noop("Birthday bonus"))
+    reason = Reason(BIRTHDAY)
     written = 0
     after = 0
     while chunk := list(

@@ -5,12 +5,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
+from django.urls import reverse
 from django.utils import formats
-from django.utils.translation import gettext
+from django.utils.http import urlencode
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.db import any_of
-from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, row_problems
+from loyalty_site.files.importing import Column, Figure, ImportHandler, Outcome, Row, row_problems
 from loyalty_site.files.models import ImportJob
 from loyalty_site.files.tabular import parse_decimal
 from loyalty_site.values import decimal_problem, decimal_too_large, integer_range
@@ -19,6 +22,7 @@ from members.services import LineData
 
 from ..batch import PurchaseRow, purchases_post_batch, recorded_purchases
 from ..config import programme_config
+from ..earning import calculate_points
 from ..models import LedgerEntry, PointsAccount
 from ..planning import line_problems, member_refusal, purchase_problems
 from .cells import KEY, LINE_COLUMNS, ROUND_CHUNK, _Clock, _field, _key_problem, _parse_amount, _parse_when
@@ -404,6 +408,75 @@ class PurchaseImport(ImportHandler):
         self._post(new, job=job, workers=workers, chunk_size=ROUND_CHUNK)
         return True
 
+    # -- Figures: the points to be posted (preview) and posted (result) --
+
+    def preview_figures(self, outcomes: list[Outcome], *, job: ImportJob) -> dict[str, int]:
+        """The points the chunk's new purchases would earn at their members' tiers today, in all and by rule
+        (the batch may earn more where the file itself lifts a member to a higher tier)."""
+        heads = [
+            o
+            for o in outcomes
+            if o.action == "new" and isinstance(o.data, dict) and o.data.get("member_id") and o.data.get("amount")
+        ]
+        if not heads:
+            return {}
+        config = programme_config()
+        tiers = {tier.pk: tier for tier in config.tiers}
+        tier_of = dict(
+            PointsAccount.objects.filter(member_id__in={h.data["member_id"] for h in heads}).values_list(
+                "member_id", "tier_id"
+            )
+        )
+        figures: dict[str, int] = defaultdict(int)
+        for head in heads:
+            data = head.data
+            earning = calculate_points(
+                amount=data["amount"],
+                store=data["store"],
+                purchased_at=data["purchased_at"],
+                lines=data["lines"],
+                tier=tiers.get(tier_of.get(data["member_id"])),
+                ruleset=config.ruleset,
+            )
+            if earning.points <= 0:
+                continue
+            figures["points"] += earning.points
+            figures["purchases"] += 1
+            for rule in earning.applied:
+                if rule.get("points"):
+                    figures[f"rule:{rule.get('rule')}"] += int(rule["points"])
+        return dict(figures)
+
+    def applied_figures(self, outcomes: list[Outcome], *, job: ImportJob) -> dict[str, int]:
+        """The points the batch credited for the chunk (`_post` leaves them on the chunk's first row)."""
+        posted = sum(o.data.pop("posted_points", 0) for o in outcomes if isinstance(o.data, dict))
+        return {"points": posted} if posted else {}
+
+    def figure_rows(self, job: ImportJob) -> list[Figure]:
+        ledger = reverse("admin:rewards_ledgerentry_changelist") + "?" + urlencode({"q": f"import:{job.pk}"})
+        if job.status == ImportJob.Status.DONE or "applied_figures" in job.options:
+            points = int(job.options.get("applied_figures", {}).get("points", 0))
+            return [Figure(gettext("Points posted"), _number(points), ledger)]
+        figures = job.options.get("figures") or {}
+        if not figures:
+            return []
+        rows = [
+            Figure(
+                gettext("Points to be posted (at the members' tiers today)"),
+                ngettext(
+                    "%(points)s for %(count)s purchase",
+                    "%(points)s for %(count)s purchases",
+                    figures.get("purchases", 0),
+                )
+                % {"points": _number(figures.get("points", 0)), "count": _number(figures.get("purchases", 0))},
+            )
+        ]
+        names = _rule_names([key.removeprefix("rule:") for key in figures if key.startswith("rule:")])
+        for key, points in sorted(figures.items(), key=lambda item: -item[1]):
+            if key.startswith("rule:"):
+                rows.append(Figure(capfirst(names.get(key.removeprefix("rule:"), key)), _number(points)))
+        return rows
+
     @staticmethod
     def _post(new: list[Outcome], *, job: ImportJob, workers: int, chunk_size: int) -> None:
         rows = [
@@ -422,6 +495,7 @@ class PurchaseImport(ImportHandler):
             return
         # The earn entries name the import, for staff reading the ledger.
         result = purchases_post_batch(rows, chunk_size=chunk_size, workers=workers, reference=f"import:{job.pk}")
+        new[0].data["posted_points"] = result.points  # read (and removed) by `applied_figures`
         columns = {"member": "member_number", "external_id": "purchase_id", "row": "amount"}
         for refusal in result.refusals:
             outcome = new[refusal.index]
@@ -441,6 +515,24 @@ _PROBLEM_COLUMNS = {
     "amount": "amount",
     "lines": "line_amount",
 }
+
+
+def _number(value: int) -> str:
+    return formats.number_format(value, force_grouping=True)
+
+
+def _rule_names(keys: list[str]) -> dict[str, str]:
+    """What each rule of the preview's figures is called: the kinds in words, earning rules by their name."""
+    from ..models import EarningRule
+
+    names = {
+        "base": gettext("base rate"),
+        "tier": gettext("tier multiplier"),
+        "cap": gettext("cap per purchase"),
+    }
+    ids = [int(key) for key in keys if key.isdigit()]
+    names |= {str(pk): name for pk, name in EarningRule.objects.filter(pk__in=ids).values_list("pk", "name")}
+    return names
 
 
 def _key(outcome: Outcome) -> tuple[str, str]:

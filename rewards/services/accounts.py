@@ -20,6 +20,7 @@ from ..models import (
     ProgramSettings,
     Tier,
 )
+from ..reasons import Reason, as_reason
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 
@@ -76,7 +77,7 @@ def _post(
     account: PointsAccount,
     kind: str,
     points: int,
-    reason: str,
+    reason: Reason | str,
     idempotency_key: str,
     bucket: str = AVAILABLE,
     purchase: Purchase | None = None,
@@ -93,6 +94,7 @@ def _post(
     if not isinstance(points, int) or points == 0:
         raise PointsError(gettext("Points must be a whole number other than zero."))
     at = at or timezone.now()
+    text, code, params = as_reason(reason).columns()
     # insert() and _add_points(): the rows every posting writes, without the ORM's save machinery (a till's
     # purchase spends most of its Python time there otherwise). No signals are connected to these models.
     entry = LedgerEntry(
@@ -100,7 +102,9 @@ def _post(
         kind=kind,
         bucket=bucket,
         points=points,
-        reason=reason[:255],
+        reason=text,
+        reason_code=code,
+        reason_params=params,
         purchase=purchase,
         reference=reference,
         related_entry=related_entry,

@@ -10,6 +10,7 @@ from ..models import (
     LedgerEntry,
     PointsLot,
 )
+from ..reasons import MERGED_FROM, MERGED_INTO, Reason
 from .accounts import PENDING, PointsError, _post, account_lock
 from .release import _pending_left, _pending_released
 from .tiers import tier_recalculate
@@ -31,8 +32,8 @@ def members_merge(*, survivor: Member, duplicate: Member, actor: AbstractBaseUse
         raise PointsError(str(exc)) from exc
     source, target = locked[duplicate.pk], locked[survivor.pk]
     key = f"merge:{duplicate.pk}:{survivor.pk}"
-    reason_out = f"Merged into {survivor.member_number}"
-    reason_in = f"Merged from {duplicate.member_number}"
+    reason_out = Reason(MERGED_INTO, {"number": survivor.member_number})
+    reason_in = Reason(MERGED_FROM, {"number": duplicate.member_number})
     if source.balance:
         lots = list(PointsLot.objects.filter(member_id=duplicate.pk, remaining__gt=0))
         _post(

@@ -18,6 +18,7 @@ from ..planning import (
     expiry_for,
     member_refusal,
 )
+from ..reasons import Reason, as_reason
 from .accounts import (
     PENDING,
     InsufficientPoints,
@@ -36,7 +37,7 @@ def points_earn(
     *,
     member: Member,
     points: int,
-    reason: str,
+    reason: Reason | str,
     idempotency_key: str,
     kind: str = LedgerEntry.Kind.EARN,
     reference: str = "",
@@ -83,7 +84,7 @@ def points_redeem(
     *,
     member: Member,
     points: int,
-    reason: str,
+    reason: Reason | str,
     idempotency_key: str,
     reference: str = "",
     actor: AbstractBaseUser | None = None,
@@ -142,7 +143,7 @@ def points_adjust(
     actor: AbstractBaseUser | None,
     idempotency_key: str | None = None,
 ) -> LedgerEntry:
-    """A staff correction, up or down, with a mandatory reason and the staff member recorded."""
+    """A staff correction, up or down, with a mandatory reason (a note as typed) and the staff member recorded."""
     reason = (reason or "").strip()
     if not reason:
         raise PointsError(gettext("An adjustment needs a reason."))
@@ -178,7 +179,7 @@ def points_adjust(
 def points_reverse(
     *,
     entry: LedgerEntry,
-    reason: str,
+    reason: Reason | str,
     points: int | None = None,
     idempotency_key: str | None = None,
     actor: AbstractBaseUser | None = None,
@@ -216,7 +217,7 @@ def points_reverse(
     if amount <= 0:
         return None
     if amount < wanted:
-        reason = f"{reason} (limited to the balance: {wanted - amount} points already spent)"
+        reason = as_reason(reason).with_params(short=wanted - amount)
     source_lot = _lot_for_credit(entry)
     entry_out = _post(
         account=account,

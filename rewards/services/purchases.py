@@ -31,6 +31,7 @@ from ..planning import (
     purchase_problems,
     recorded_for_another,
 )
+from ..reasons import REFUND, Reason
 from .accounts import PointsError, _existing, _post, account_lock
 from .points import points_reverse
 from .tiers import _apply_tier, tier_progress_value, tier_recalculate
@@ -187,7 +188,7 @@ def refund_post(
         entry = points_reverse(
             entry=earn,
             points=points,
-            reason=f"Refund {external_id} of purchase {purchase.external_id}: {amount} PLN",
+            reason=Reason(REFUND, {"refund": external_id, "number": purchase.external_id, "amount": str(amount)}),
             idempotency_key=key,
             actor=actor,
             reference=f"refund:{refund.pk}",

@@ -16,6 +16,7 @@ from ..models import (
 from ..planning import (
     expiry_for,
 )
+from ..reasons import RELEASED, Reason, stored_reason
 from .accounts import AVAILABLE, PENDING, _post, account_lock, program_settings
 
 
@@ -72,7 +73,7 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
                 kind=LedgerEntry.Kind.RELEASE,
                 bucket=PENDING,
                 points=-left,
-                reason="Return window passed",
+                reason=Reason(RELEASED),
                 idempotency_key=f"release:{entry.pk}:out",
                 purchase=entry.purchase,
                 reference=f"pending:{entry.pk}",
@@ -83,7 +84,7 @@ def points_release_pending(*, now: datetime | None = None, batch_size: int = 500
                 account=account,
                 kind=LedgerEntry.Kind.RELEASE,
                 points=left,
-                reason=entry.reason,
+                reason=stored_reason(entry),
                 idempotency_key=f"release:{entry.pk}:in",
                 purchase=entry.purchase,
                 reference=f"pending:{entry.pk}",

@@ -113,7 +113,12 @@ def _apply_tier(*, account: PointsAccount, move: TierMove, now: datetime) -> Poi
     if move.change is not None:
         _old, new, reason = move.change
         TierChange.objects.create(
-            member_id=account.member_id, from_tier=current, to_tier=new, reason=reason, changed_at=now
+            member_id=account.member_id,
+            from_tier=current,
+            to_tier=new,
+            reason_code=reason.code,
+            reason_params=reason.params,
+            changed_at=now,
         )
         if has_receivers(TierChanged):
             announce(

@@ -12,6 +12,7 @@ from members.events import MemberJoined
 from members.services import members_enroll_many
 from rewards.awards import EventAward, events_award
 from rewards.models import EventRule, LedgerEntry, PointsAccount, PointsLot
+from rewards.reasons import entry_reason
 from rewards.selectors import ledger_mismatches
 from rewards.services import add_months, event_award, points_redeem
 
@@ -42,7 +43,9 @@ def test_an_award_writes_a_bonus_entry_a_lot_and_the_balance(make_member, progra
         "enrolment",
         [],
     )
-    assert entry.reason == str(EventRule.Event.JOINED.label)  # in the active language, as event_award wrote it
+    # What happened, not a sentence: read in the reader's language when shown.
+    assert (entry.reason, entry.reason_code, entry.reason_params) == ("", "event", {"event": "joined"})
+    assert entry_reason(entry) == str(EventRule.Event.JOINED.label)
     assert entry.idempotency_key == f"event:joined:{member.pk}:enrolment"
     assert entry.created_at == joined_at and entry.purchase_id is None and entry.actor_id is None
     lot = PointsLot.objects.get(entry=entry)

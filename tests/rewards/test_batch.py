@@ -104,18 +104,27 @@ def snapshot(member):
             for entry in LedgerEntry.objects.filter(member=member)
             .order_by("created_at", "id")
             .values_list(
-                "kind", "bucket", "points", "reason", "rules", "available_at", "purchase__amount", "created_at"
+                "kind",
+                "bucket",
+                "points",
+                "reason",
+                "reason_code",
+                "reason_params",
+                "rules",
+                "available_at",
+                "purchase__amount",
+                "created_at",
             )
         ],
         "lots": list(
             PointsLot.objects.filter(member=member)
             .order_by("earned_at", "id")
-            .values_list("points", "remaining", "earned_at", "expires_at", "entry__reason")
+            .values_list("points", "remaining", "earned_at", "expires_at", "entry__reason_code", "entry__reason_params")
         ),
         "tier_changes": list(
             TierChange.objects.filter(member=member)
             .order_by("id")
-            .values_list("from_tier__code", "to_tier__code", "reason", "changed_at")
+            .values_list("from_tier__code", "to_tier__code", "reason", "reason_code", "reason_params", "changed_at")
         ),
         "purchases": list(
             Purchase.objects.filter(member=member)
@@ -276,10 +285,12 @@ def test_a_big_batch_upgrades_tiers_and_later_purchases_earn_the_new_multiplier(
 
     account = PointsAccount.objects.get(member=member)
     assert account.tier.code == "gold" and account.tier_since == now
-    assert list(TierChange.objects.filter(member=member).order_by("id").values_list("to_tier__code", "reason")) == [
-        ("bronze", "qualified"),
-        ("silver", "upgrade"),
-        ("gold", "upgrade"),
+    assert list(
+        TierChange.objects.filter(member=member).order_by("id").values_list("to_tier__code", "reason_code")
+    ) == [
+        ("bronze", "tier_qualified"),
+        ("silver", "tier_upgrade"),
+        ("gold", "tier_upgrade"),
     ]
     assert result.tier_changes == 3
     points = list(LedgerEntry.objects.filter(member=member).order_by("created_at").values_list("points", flat=True))

@@ -77,7 +77,12 @@ def test_expiry_of_many_members_in_chunks_writes_one_entry_per_lot(make_member, 
             (-lot_left, f"lot:{lot.pk}", f"expire:{lot.pk}", now)
             for lot, lot_left in zip(lots, (10 - n % 10, 40), strict=False)
         ]
-        assert entries[0].reason == f"Points earned {timezone.localdate(lots[0].earned_at):%Y-%m-%d} expired"
+        earned = timezone.localdate(lots[0].earned_at).isoformat()
+        assert (entries[0].reason, entries[0].reason_code, entries[0].reason_params) == (
+            "",
+            "expired",
+            {"earned": earned},
+        )
         assert [lot.remaining for lot in lots] == [0, 0, 40]
         assert PointsAccount.objects.get(member=member).balance == 40
     assert PointsAccount.objects.get(member=spare).balance == 40

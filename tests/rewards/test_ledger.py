@@ -5,11 +5,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewards.models import LedgerEntry, PointsAccount
+from rewards.reasons import entry_reason
 from rewards.selectors import ledger_mismatches, member_standing
 from rewards.services import (
     InsufficientPoints,
@@ -106,7 +107,9 @@ def test_reverse_of_spent_points_stops_at_zero(member, program):
     reversal = points_reverse(entry=earn, reason="refund")
     assert reversal.points == -20
     assert balance(member) == 0
-    assert "already spent" in reversal.reason
+    assert (reversal.reason, reversal.reason_code, reversal.reason_params) == ("refund", "note", {"short": 80})
+    with translation.override("en"):
+        assert entry_reason(reversal) == "refund (limited to the balance: 80 points already spent)"
     assert ledger_mismatches() == []
 
 

@@ -8,6 +8,7 @@ from django.utils import translation
 from members.services import LineData
 from rewards.models import Tier
 from rewards.planning import purchase_problems, tier_move
+from rewards.reasons import TIER_DOWNGRADE, TIER_QUALIFIED, TIER_UPGRADE, Reason
 
 
 def problems(**given):
@@ -63,9 +64,9 @@ def move(tier, spend, below_since=None, grace_days=30):
 
 
 def test_a_tier_is_reached_at_once():
-    assert move(None, 100).change == (None, SILVER, "qualified")
+    assert move(None, 100).change == (None, SILVER, Reason(TIER_QUALIFIED))
     reached = move(SILVER, 1500, below_since=NOW - timedelta(days=3))
-    assert (reached.tier, reached.below_since, reached.change) == (GOLD, None, (SILVER, GOLD, "upgrade"))
+    assert (reached.tier, reached.below_since, reached.change) == (GOLD, None, (SILVER, GOLD, Reason(TIER_UPGRADE)))
 
 
 def test_falling_below_starts_the_grace_and_the_downgrade_waits_for_its_end():
@@ -75,7 +76,7 @@ def test_falling_below_starts_the_grace_and_the_downgrade_waits_for_its_end():
     assert (waiting.tier, waiting.change, waiting.changed) == (GOLD, None, False)
     down = move(GOLD, 50, below_since=NOW - timedelta(days=30))
     assert (down.tier, down.below_since) == (None, None)
-    assert down.change == (GOLD, None, "downgrade after 30 days' grace")
+    assert down.change == (GOLD, None, Reason(TIER_DOWNGRADE, {"days": 30}))
 
 
 def test_back_at_the_tier_stops_the_grace_and_staying_changes_nothing():
@@ -108,7 +109,7 @@ def test_a_plan_has_the_points_where_they_go_and_the_tier_they_lead_to():
 
     fresh = plan(NOW, 900)
     assert (fresh.points, fresh.bucket, fresh.available_at) == (200, PENDING, NOW + timedelta(days=14))
-    assert fresh.progress["spend"] == Decimal("1100.00") and fresh.tier.change == (SILVER, GOLD, "upgrade")
+    assert fresh.progress["spend"] == Decimal("1100.00") and fresh.tier.change == (SILVER, GOLD, Reason(TIER_UPGRADE))
     old = plan(NOW - timedelta(days=20), 0)
     assert (old.bucket, old.expires_at) == ("available", datetime(2027, 2, 23, 12, tzinfo=UTC))
     assert old.tier.changed is False

@@ -238,8 +238,8 @@ def ingredients(ways: dict[str, Way]) -> set[str]:
     entries = LedgerEntry.objects.filter(member__in=members)
     found = {f"entry {kind}" for kind in entries.values_list("kind", flat=True)}
     found |= {f"entry {bucket}" for bucket in entries.values_list("bucket", flat=True)}
-    for reason in TierChange.objects.filter(member__in=members).values_list("reason", flat=True):
-        found.add("tier " + reason.split(" after")[0])
+    for code in TierChange.objects.filter(member__in=members).values_list("reason_code", flat=True):
+        found.add("tier " + code.removeprefix("tier_"))
     for rules in entries.values_list("rules", flat=True):
         found |= {f"rule {rule['name'].split(' ')[0]}" for rule in rules if rule["rule"] != "base"}
     if PointsAccount.objects.filter(member__in=members, tier_below_since__isnull=False).exists():
@@ -319,8 +319,8 @@ def test_a_history_with_every_ingredient_gives_the_same_points_every_way(make_me
     entries = LedgerEntry.objects.filter(member__in=members)
     kinds = set(entries.values_list("kind", flat=True))
     assert {"earn", "release", "reverse", "redeem", "expire"} <= kinds
-    reasons = set(TierChange.objects.filter(member__in=members).values_list("reason", flat=True))
-    assert {"qualified", "upgrade"} <= reasons and any(r.startswith("downgrade") for r in reasons)
+    reasons = set(TierChange.objects.filter(member__in=members).values_list("reason_code", flat=True))
+    assert {"tier_qualified", "tier_upgrade", "tier_downgrade"} <= reasons
     applied = {rule["name"] for entry in entries for rule in entry.rules}
     assert {"excluded 150.00 PLN", "Kosmetyki", "Weekend", "Koszyk", "Promocja", "cap 400"} <= applied
 

@@ -41,3 +41,39 @@ def test_a_code_with_parameters_reads_in_each_language():
             "Wygasły punkty zdobyte 05.01.2026"
         )
         assert reasons.reason_text(code=reasons.NOTE, params={"text": "Reklamacja"}) == "Reklamacja"
+
+
+@pytest.mark.parametrize(
+    ("code", "params", "polish", "english"),
+    [
+        (reasons.REDEEMED, {"reward": "Kawa latte"}, "Nagroda: Kawa latte", "Reward: Kawa latte"),
+        (reasons.RESTORED, {"reward": "Kawa"}, "Anulowana wymiana: Kawa", "Cancelled redemption: Kawa"),
+        (reasons.PARTNER, {"partner": "Helios", "note": "x2"}, "Partner Helios: x2", "Partner Helios: x2"),
+        (reasons.CHALLENGE, {"challenge": "Wydaj 500 zł"}, "Ukończone wyzwanie: Wydaj 500 zł", None),
+        (reasons.REFERRAL, {}, "Premia za polecenie", "Referral bonus"),
+        (reasons.BIRTHDAY, {}, "Premia urodzinowa", "Birthday bonus"),
+    ],
+)
+def test_the_codes_of_redemptions_partners_and_engagement_read_in_each_language(code, params, polish, english):
+    with translation.override("pl"):
+        assert reasons.reason_text(code=code, params=params) == polish
+    with translation.override("en"):
+        assert reasons.reason_text(code=code, params=params) == (english or "Challenge completed: Wydaj 500 zł")
+
+
+def test_a_reversal_limited_to_the_balance_says_so_also_when_stored_as_a_sentence():
+    stored = "Refund R-1 of purchase P-1: 10.00 PLN (limited to the balance: 1200 points already spent)"
+    with translation.override("en"):
+        assert reasons.reason_text(text=stored) == (
+            "Refund R-1 of purchase P-1 (10.00 zł) (limited to the balance: 1,200 points already spent)"
+        )
+    with translation.override("pl"):
+        assert reasons.reason_text(code=reasons.NOTE, params={"short": 5}, text="Reklamacja") == (
+            "Reklamacja (ograniczone do salda: 5 pkt zostało już wydanych)"
+        )
+
+
+def test_what_a_writer_stores():
+    assert reasons.Reason(reasons.PURCHASE, {"number": "P-1"}).columns() == ("", "purchase", {"number": "P-1"})
+    assert reasons.as_reason("Goodwill").columns() == ("Goodwill", "note", {})
+    assert reasons.as_reason("Goodwill").with_params(short=3).columns() == ("Goodwill", "note", {"short": 3})

@@ -23,6 +23,7 @@ from members.services import LineData
 from rewards import services
 from rewards.batch import PurchaseRow, purchases_post_batch
 from rewards.models import PointsAccount
+from rewards.reasons import REDEEMED, Reason
 
 
 class ActivitySeeding:
@@ -141,7 +142,7 @@ class ActivitySeeding:
                     services.points_redeem(
                         member=Member(pk=member_id),
                         points=points,
-                        reason=f"Bon rabatowy {points // 20} zł",
+                        reason=Reason(REDEEMED, {"reward": f"Bon rabatowy {points // 20} zł"}),
                         idempotency_key=f"demo-redeem:{member_id}",
                         **extra,
                     )

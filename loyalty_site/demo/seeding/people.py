@@ -15,6 +15,7 @@ from loyalty_site.demo.seeding.common import MEMBER_CHUNK, MEMBER_COLUMNS, _chun
 from members.models import ConsentEvent, LoyaltyCard, Member
 from rewards.awards import EventAward, events_award
 from rewards.models import EventRule, PointsAccount, TierChange
+from rewards.reasons import TIER_QUALIFIED
 
 
 class PeopleSeeding:
@@ -50,8 +51,8 @@ class PeopleSeeding:
                 bonuses += events_award(awards=awards)
                 insert(
                     TierChange,
-                    ("member_id", "to_tier_id", "reason", "changed_at"),
-                    ((m, self.bronze.pk, "qualified", p.joined_at) for p, m in zip(people, created, strict=True)),
+                    ("member_id", "to_tier_id", "reason_code", "changed_at"),
+                    ((m, self.bronze.pk, TIER_QUALIFIED, p.joined_at) for p, m in zip(people, created, strict=True)),
                 )
                 rows = [
                     (m, channel, purpose, granted, self.texts[channel, purpose].pk if granted else None, source, at)

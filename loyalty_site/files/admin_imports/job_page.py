@@ -65,6 +65,11 @@ class JobPageMixin:
             "cancelled": self._cancelled(job),
             "upload_url": f"{self._url('upload')}?kind={job.kind}" if may_import(request.user, job.kind) else "",
             "sample": self._sample(request, job),
+            "figures": handler.figure_rows(job) if (handler := HANDLERS.get(job.kind)) else [],
+            # A re-upload of rows already recorded, unchanged: nothing to confirm.
+            "nothing_new": job.status == Status.PREVIEWED
+            and not job.invalid_rows
+            and not any(job.counts.get(action) for action in ("new", "update")),
         }
         return TemplateResponse(request, "admin/files/importjob/job.html", context)
 

@@ -14,7 +14,7 @@ from ..models import ImportJob, ImportRowError
 from ..tabular import FileFormatError
 from .handlers import ImportHandler, Outcome, handler_for, logger
 from .prepared import _prepared_delete, _prepared_read
-from .preview import CHUNK_SIZE, _count, _fail, _prepare, _record_errors
+from .preview import CHUNK_SIZE, _count, _fail, _prepare, _record_errors, figures_add
 from .reading import _chunks, _open_table, _read_lines, _rows
 
 
@@ -134,8 +134,10 @@ def _apply_chunks(job: ImportJob, handler: ImportHandler, chunk_size: int) -> No
             # another worker may have applied chunks meanwhile.
             applied_counts = dict(locked.options.get("applied", {}))
             _count(applied_counts, outcomes)
+            applied_figures = dict(locked.options.get("applied_figures", {}))
+            figures_add(applied_figures, handler.applied_figures(outcomes, job=job))
             locked.processed_rows = position
-            locked.options = {**locked.options, "applied": applied_counts}
+            locked.options = {**locked.options, "applied": applied_counts, "applied_figures": applied_figures}
             locked.save(update_fields=["processed_rows", "options"])
 
 
@@ -198,8 +200,10 @@ def _apply_round(
             return True  # another worker applied this round and counted it
         applied_counts = dict(locked.options.get("applied", {}))
         _count(applied_counts, outcomes)
+        applied_figures = dict(locked.options.get("applied_figures", {}))
+        figures_add(applied_figures, handler.applied_figures(outcomes, job=job))
         locked.processed_rows = position
-        locked.options = {**locked.options, "applied": applied_counts}
+        locked.options = {**locked.options, "applied": applied_counts, "applied_figures": applied_figures}
         locked.save(update_fields=["processed_rows", "options"])
     # A member suspended while the round was being posted: the rest of the round is in, these rows are not.
     # The round's last line of the purchases file: a chunk's outcomes are its rows', then any of the second

@@ -15,6 +15,16 @@ logger = logging.getLogger(__package__)
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A figure a job's page shows beside the counts (points to be posted, by rule): words, a value already
+    formatted for the reader, and optionally where to see the records behind it."""
+
+    label: str
+    value: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     required: bool = False
@@ -93,6 +103,21 @@ class ImportHandler:
     def unclaimed_lines(self, lines: Any) -> list[Outcome]:
         """The second file's rows no row of the first file took, as errors."""
         raise NotImplementedError
+
+    def preview_figures(self, outcomes: list[Outcome], *, job: ImportJob) -> dict[str, int]:
+        """Whole numbers by key for a chunk of the preview; the engine adds them up over the chunks and keeps
+        them in the job's options ("figures"). {}: the kind has none."""
+        return {}
+
+    def applied_figures(self, outcomes: list[Outcome], *, job: ImportJob) -> dict[str, int]:
+        """Whole numbers by key for a chunk just applied (the outcomes `apply` saw); added up in the job's
+        options ("applied_figures") with the applied counts, under the job's lock. {}: none."""
+        return {}
+
+    def figure_rows(self, job: ImportJob) -> list[Figure]:
+        """What the job's page shows of those figures: the preview's before the import, what was written
+        after it. The engine knows no domain model: the handler words and links them. []: nothing."""
+        return []
 
     def consent_versions(self) -> list[str] | None:
         """The versions of the consent text, newest first, when the upload form asks which one the members

@@ -65,6 +65,12 @@ def _record_errors(job: ImportJob, outcomes: list[Outcome], stored: int) -> int:
     return stored + len(errors)
 
 
+def figures_add(figures: dict, more: dict) -> None:
+    """Add a handler's figures of a chunk (whole numbers by key) to the job's."""
+    for key, value in more.items():
+        figures[key] = figures.get(key, 0) + int(value)
+
+
 def _count(counts: dict, outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
         counts[outcome.action] = counts.get(outcome.action, 0) + 1
@@ -118,6 +124,7 @@ def _preview(job: ImportJob, handler: ImportHandler, token: str, chunk_size: int
     try:
         table = _open_table(job)
         counts: dict[str, int] = {}
+        figures: dict[str, int] = {}
         sample: list[dict] = []
         seen: set = set()
         stored = 0
@@ -130,6 +137,7 @@ def _preview(job: ImportJob, handler: ImportHandler, token: str, chunk_size: int
         for chunk in _chunks(_rows(table), chunk_size, handler.group_key):
             outcomes = _prepare(handler, chunk, job=job, seen=seen, lines=lines)
             _count(counts, outcomes)
+            figures_add(figures, handler.preview_figures(outcomes, job=job))
             # A handler joining a second file returns that file's rows after the chunk's own.
             for row, outcome in zip(chunk, outcomes[: len(chunk)], strict=True):
                 if len(sample) < SAMPLE_ROWS:
@@ -177,7 +185,10 @@ def _preview(job: ImportJob, handler: ImportHandler, token: str, chunk_size: int
             encoding=table.encoding,
         )
         job.refresh_from_db()
+        extra = {"figures": figures} if figures else {}  # a handler's figures (ImportHandler.preview_figures)
         if prepared is not None:
-            job.options = {**job.options, "prepared_token": prepared.token}
+            extra["prepared_token"] = prepared.token
+        if extra:
+            job.options = {**job.options, **extra}
             job.save(update_fields=["options"])
     return job
