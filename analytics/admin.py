@@ -209,6 +209,7 @@ class DashboardAdmin(admin.ModelAdmin):
             "cohort_rows": cohort_rows,
             "cohort_months": (data.get("cohorts") or {}).get("months", []),
             "chart_data": chart_data,
+            "optional": data.get("optional") or {},
             "query": query,
             "can_refresh": request.user.has_perm("analytics.change_analyticssettings") or request.user.is_superuser,
             "export_names": tables.TABLE_NAMES,

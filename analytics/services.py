@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from analytics import clv, frames, metrics, rfm
+from analytics import clv, frames, metrics, optional, rfm
 from analytics.frames import Period, day_number
 from analytics.models import AnalyticsSettings, DashboardSnapshot, MemberScore
 
@@ -139,6 +139,7 @@ def dashboard_compute(
             figures["members_total"], buyer_ids, frames.engaged_member_ids(p)
         )
         figures.update(metrics.points_figures(points[p], settings.point_value_pln))
+        figures["challenge_completion"] = optional.challenge_completion(optional.challenge_participations(p))
         moves = frames.tier_movements(p)
         figures["tier_moves_up"], figures["tier_moves_down"] = moves["up"], moves["down"]
         summary = _summary(all_purchases, p.end_day, cache)
@@ -187,6 +188,7 @@ def dashboard_compute(
         data["stores"] = sorted(all_purchases["store"].unique().tolist())
         data["churn_risk"] = churn_bands(model["probability_alive"])
         data["movement"] = segment_movement(period.end)
+        data["optional"] = optional.optional_figures(period, all_purchases)
     return data
 
 

@@ -26,9 +26,9 @@ from loyalty_site.db import insert, insert_unless_exists
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Member
 
-from . import services as ledger
 from .events import PointsRedeemed
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
+from .services import accounts as ledger  # the one writer `_post` lives there since the package split
 
 
 class RedemptionRefused(ledger.PointsError):
