@@ -118,3 +118,34 @@ def test_dashboard_shows_the_programme_tables(make_member, program, client, staf
     assert (
         'id="campaign-results"' in html and 'id="partner-performance"' in html and 'id="challenge-completion"' in html
     )
+
+
+def test_the_dashboard_filters_by_a_campaigns_segment(make_member, program, client, staff_user):
+    from campaigns.models import SegmentRule
+
+    segment = Segment.objects.create(name="Kraków")
+    SegmentRule.objects.create(segment=segment, kind="city", operator="eq", value="Kraków")
+    inside, outside = make_member(city="Kraków"), make_member(city="Gdańsk")
+    for n, member in enumerate([inside, outside, outside]):
+        purchase_post(
+            member=member,
+            source="pos",
+            external_id=f"G-{n}",
+            amount=Decimal("100.00"),
+            purchased_at=timezone.now() - timedelta(days=3),
+        )
+    period = _period()
+    everyone = dashboard_snapshot_store(date_from=period.start, date_to=period.end)
+    narrowed = dashboard_snapshot_store(date_from=period.start, date_to=period.end, segment=segment.pk)
+    figures = {row["code"]: row["value"] for row in everyone.data["figures"]}
+    narrowed_figures = {row["code"]: row["value"] for row in narrowed.data["figures"]}
+    assert figures["orders"] == 3 and narrowed_figures["orders"] == 1
+    assert figures["members_total"] == 2 and narrowed_figures["members_total"] == 1
+    client.force_login(staff_user)
+    response = client.get(
+        "/admin/analytics/dashboardsnapshot/",
+        {"date_from": period.start.isoformat(), "date_to": period.end.isoformat(), "segment": segment.pk},
+    )
+    html = response.content.decode()
+    assert f'<option value="{segment.pk}" selected>Kraków</option>' in html
+    assert response.context["snapshot"].pk == narrowed.pk
