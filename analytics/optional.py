@@ -235,6 +235,16 @@ def campaign_table(deliveries: pd.DataFrame, purchases: pd.DataFrame, days: dict
                     "ci_low": None if row.ci_low is None or pd.isna(row.ci_low) else float(row.ci_low),
                     "ci_high": None if row.ci_high is None or pd.isna(row.ci_high) else float(row.ci_high),
                     "significant": bool(row.significant),
+                    # Percentage points, rounded for the page (the raw shares stay above).
+                    "uplift_pp": None
+                    if row.uplift is None or pd.isna(row.uplift)
+                    else round(float(row.uplift) * 100, 1),
+                    "ci_low_pp": None
+                    if row.ci_low is None or pd.isna(row.ci_low)
+                    else round(float(row.ci_low) * 100, 1),
+                    "ci_high_pp": None
+                    if row.ci_high is None or pd.isna(row.ci_high)
+                    else round(float(row.ci_high) * 100, 1),
                 }
             )
     return out
