@@ -28,7 +28,7 @@ from members.models import Member
 
 from .events import PointsRedeemed, VoucherIssued
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
-from .services import accounts as ledger  # the one writer `_post` lives there since the package split
+from .services import accounts as ledger
 
 
 class RedemptionRefused(ledger.PointsError):

@@ -110,3 +110,14 @@ def polish_portal(settings):
     """The portal read in Polish, the programme's language (the project's catalogue, locale/pl)."""
     settings.LANGUAGE_CODE = "pl"
     return settings
+
+
+@pytest.fixture
+def english(settings):
+    """The site in English, for tests that read the messages as their authors wrote them (English msgids);
+    the Polish of every message is checked by the catalogue's completeness test."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield settings

@@ -243,3 +243,9 @@ def sms_template(db):
     return MessageTemplate.objects.create(
         name="SMS promo", channel=Channel.SMS, text="Cześć {{ first_name|Kliencie }}! Promocja -20% do niedzieli."
     )
+
+
+@pytest.fixture(autouse=True)
+def _english(english):
+    """These tests read the messages in English, as written (the Polish is checked by the catalogue test)."""
+    return english

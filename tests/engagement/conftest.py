@@ -53,3 +53,9 @@ def engagement(db):
         },
     )
     return settings
+
+
+@pytest.fixture(autouse=True)
+def _english(english):
+    """These tests read the messages in English, as written (the Polish is checked by the catalogue test)."""
+    return english

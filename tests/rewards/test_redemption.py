@@ -32,7 +32,7 @@ from rewards.redemption import (
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, tier_recalculate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def balance(member) -> int:

@@ -15,7 +15,7 @@ from rewards.redemption import RedemptionRefused, reward_redeem, voucher_cancel,
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency, pytest.mark.usefixtures("english")]
 
 # PostgreSQL in the tests allows 200 connections (scripts/lib_services.sh); 40 threads leave room for the rest.
 THREADS = 40

@@ -8,7 +8,7 @@ from rewards.models import Category, PointsAccount, Reward, Voucher
 from rewards.redemption import reward_redeem
 from rewards.services import points_earn
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

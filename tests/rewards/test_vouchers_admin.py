@@ -14,7 +14,7 @@ from rewards.models import Partner, PointsAccount, Reward, Voucher, VoucherLooku
 from rewards.redemption import reward_redeem
 from rewards.services import points_earn
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 TILL = "admin:rewards_voucher_till"
 
 
