@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from rewards.engagement.models import Challenge, ChallengeCompletion
 
@@ -58,9 +59,7 @@ def test_the_segment_editor_counts_live(new_page, people, screenshot_dir):
     page.locator("#id_rules-0-operator").select_option("eq")
     page.locator("#id_rules-0-value").fill("Kraków")
     page.locator("#id_rules-0-value").press("Tab")
-    page.wait_for_function(
-        "() => document.querySelector('#segment-preview .segment-count strong')?.textContent === '3'"
-    )
+    expect(page.locator("#segment-preview .segment-count strong")).to_have_text("3")
     assert page.locator("#segment-preview .segment-sample tbody tr").count() == 3
     page.screenshot(path=str(screenshot_dir / "campaigns_segment_editor.png"), full_page=True)
 
@@ -68,9 +67,7 @@ def test_the_segment_editor_counts_live(new_page, people, screenshot_dir):
     page.locator("#id_rules-0-operator").select_option("completed")
     page.locator("#id_rules-0-value").fill("trzy")
     page.locator("#id_rules-0-value").press("Tab")
-    page.wait_for_function(
-        "() => document.querySelector('#segment-preview .segment-count strong')?.textContent === '1'"
-    )
+    expect(page.locator("#segment-preview .segment-count strong")).to_have_text("1")
     assert _count(page) == "1"
     page.screenshot(path=str(screenshot_dir / "campaigns_segment_editor_challenge.png"), full_page=True)
     assert page.evaluate("() => window.__csp") == []
