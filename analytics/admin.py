@@ -2,6 +2,7 @@
 member page's "customer value" panel."""
 
 import io
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -108,6 +110,15 @@ def _trend(code, delta) -> str:
 @admin.register(DashboardSnapshot)
 class DashboardAdmin(admin.ModelAdmin):
     """The snapshots' list is the dashboard: /admin/analytics/dashboardsnapshot/."""
+
+    # A snapshot's own page: the range, and the stored figures as the machine-readable payload they are (the
+    # dashboard is where staff read them).
+    fields = ["date_from", "date_to", "store", "computed_at", "duration_ms", "payload"]
+    readonly_fields = ["payload"]
+
+    @admin.display(description=_("figures"))
+    def payload(self, snapshot):
+        return format_html("<pre><code>{}</code></pre>", json.dumps(snapshot.data, ensure_ascii=False, indent=1))
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.has_perm(DASHBOARD_PERMISSION)

@@ -91,7 +91,11 @@ class MemberScore(models.Model):
 
     month = models.DateField(_("month"), help_text=_("The first day of the month the scores belong to."))
     member = models.ForeignKey(
-        "members.Member", on_delete=models.CASCADE, related_name="analytics_scores", db_index=False
+        "members.Member",
+        verbose_name=_("member"),
+        on_delete=models.CASCADE,
+        related_name="analytics_scores",
+        db_index=False,
     )
     as_of = models.DateField(_("as of"))
     recency_days = models.PositiveIntegerField(_("days since last purchase"))

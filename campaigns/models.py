@@ -34,7 +34,7 @@ class Segment(models.Model):
 class SegmentRule(models.Model):
     """One condition. Rules with the same group number must all hold (and); any group may hold (or)."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="rules")
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="rules")
     group = models.PositiveSmallIntegerField(
         _("group"), default=1, help_text=_("Rules in one group must all match; a member matching any group is in.")
     )
@@ -48,14 +48,23 @@ class SegmentRule(models.Model):
         ordering = ["group", "id"]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.operator} {self.value}"
+        """The rule as staff read it: "Zgoda na kanał: udzielona: e-mail"."""
+        from . import rules  # rules reads these models
+
+        try:
+            rule = rules.kind(self.kind)
+        except rules.RuleError:
+            return f"{self.kind} {self.operator} {self.value}"
+        value = dict(rule.value_choices()).get(self.value, self.value) if rule.value_choices else self.value
+        operator = rules.OPERATOR_LABELS.get(self.operator, self.operator)
+        return f"{rule.label}: {operator}: {value}"
 
 
 class SegmentMember(models.Model):
     """A member of a static segment."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="listed")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="listed")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
 
     class Meta:
         verbose_name = _("listed member")
@@ -118,10 +127,12 @@ class Campaign(models.Model):
     attribution_days = models.PositiveSmallIntegerField(
         _("purchases counted for (days)"), default=7, help_text=_("Results count purchases this many days after.")
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.SET_NULL, null=True, blank=True
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
-    fanout_done = models.BooleanField(default=False, editable=False)
+    fanout_done = models.BooleanField(_("deliveries queued"), default=False, editable=False)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
@@ -140,7 +151,9 @@ class Campaign(models.Model):
 class Variant(models.Model):
     """A version of the campaign's message; members are split between variants by weight."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="variants"
+    )
     label = models.CharField(_("label"), max_length=10, default="A")
     template = models.ForeignKey(MessageTemplate, verbose_name=_("message"), on_delete=models.PROTECT)
     weight = models.PositiveSmallIntegerField(_("share (%)"), default=100)
@@ -196,20 +209,30 @@ class Delivery(models.Model):
         CONTROL = "control", _("Held out (control group)")
         CANCELLED = "cancelled", _("Cancelled")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries")
-    variant = models.ForeignKey(Variant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries")
-    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    variant = models.ForeignKey(
+        Variant, verbose_name=_("variant"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    journey = models.ForeignKey(
+        Journey, verbose_name=_("journey"), on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    template = models.ForeignKey(
+        MessageTemplate, verbose_name=_("message"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     occasion = models.CharField(_("occasion"), max_length=60, blank=True)
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+", db_index=False)
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    purpose = models.CharField(max_length=15, default=MessageTemplate.Purpose.MARKETING)
+    purpose = models.CharField(_("purpose"), max_length=15, default=MessageTemplate.Purpose.MARKETING)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     context = models.JSONField(_("extra fields"), default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    claim = models.CharField(max_length=32, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
+    claim = models.CharField(_("worker claim"), max_length=32, blank=True)
     error = models.CharField(_("reason"), max_length=300, blank=True)
     provider_id = models.CharField(_("provider's id"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -243,7 +266,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.member_id} {self.status}"
+        return f"{self.get_channel_display()}, {self.member_id}: {self.get_status_display()}"
 
 
 class SmsOutbox(models.Model):
@@ -251,7 +274,9 @@ class SmsOutbox(models.Model):
 
     phone = models.CharField(_("phone"), max_length=16)
     text = models.TextField(_("text"))
-    delivery = models.OneToOneField(Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    delivery = models.OneToOneField(
+        Delivery, verbose_name=_("delivery"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
 
     class Meta:

@@ -7,7 +7,10 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from loyalty_site.admin_format import TIMES, plain
 
 E164_VALIDATOR = RegexValidator(
     r"^\+[1-9]\d{6,14}$", _("Enter the phone number in international format, e.g. +48601234567.")
@@ -40,6 +43,7 @@ class Member(models.Model):
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("portal login"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -116,7 +120,7 @@ class Member(models.Model):
 
 class LoyaltyCard(models.Model):
     number = models.CharField(_("card number"), max_length=32, unique=True)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="cards")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="cards")
     issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -131,7 +135,7 @@ class LoyaltyCard(models.Model):
 class MemberChange(models.Model):
     """Who changed which field of a member and when: the audit trail staff edits leave."""
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="changes")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="changes")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True
     )
@@ -166,7 +170,7 @@ class ConsentText(models.Model):
         _("text"),
     )
     valid_from = models.DateField(_("valid from"), default=timezone.localdate)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("consent text")
@@ -192,7 +196,9 @@ class ConsentEvent(models.Model):
         MERGE = "merge", _("Member merge")
         SIGNUP = "signup", _("Sign-up")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_events")
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="consent_events"
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     purpose = models.CharField(_("purpose"), max_length=20, choices=ConsentPurpose.choices)
     granted = models.BooleanField(
@@ -203,7 +209,7 @@ class ConsentEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("consent event")
@@ -212,13 +218,15 @@ class ConsentEvent(models.Model):
         indexes = [models.Index(fields=["member", "channel", "purpose", "-created_at", "-id"])]
 
     def __str__(self) -> str:
-        state = "granted" if self.granted else "withdrawn"
-        return f"{self.member_id} {self.channel}/{self.purpose} {state}"
+        state = gettext("consent given") if self.granted else gettext("consent withdrawn")
+        return f"{self.member_id}: {self.get_channel_display()}, {self.get_purpose_display()}: {state}"
 
 
 class Purchase(models.Model):
     # Indexed by (member, -purchased_at) below: a single-column index would double the writes for nothing.
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases", db_index=False)
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="purchases", db_index=False
+    )
     source = models.CharField(
         _("source"), max_length=30, default="pos", help_text=_("The system the purchase came from.")
     )
@@ -233,7 +241,7 @@ class Purchase(models.Model):
     refunded_amount = models.DecimalField(
         _("refunded amount (PLN)"), max_digits=12, decimal_places=2, default=Decimal("0")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("purchase")
@@ -254,12 +262,12 @@ class Purchase(models.Model):
 
 
 class PurchaseLine(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    purchase = models.ForeignKey(Purchase, verbose_name=_("purchase"), on_delete=models.CASCADE, related_name="lines")
     sku = models.CharField(_("SKU"), max_length=40)
     product_name = models.CharField(_("product name"), max_length=200, blank=True)
     category = models.CharField(_("category"), max_length=60, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=10, decimal_places=3, default=Decimal("1"))
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
 
     class Meta:
         verbose_name = _("purchase line")
@@ -269,13 +277,13 @@ class PurchaseLine(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_line_amount_not_negative")]
 
     def __str__(self) -> str:
-        return f"{self.sku} x{self.quantity}"
+        return f"{self.sku} {TIMES}{plain(self.quantity)}"
 
 
 class Refund(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
-    external_id = models.CharField(max_length=64)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    purchase = models.ForeignKey(Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, related_name="refunds")
+    external_id = models.CharField(_("external id"), max_length=64)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     refunded_at = models.DateTimeField(_("refunded at"), default=timezone.now)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
 
@@ -301,12 +309,14 @@ class AccountToken(models.Model):
         CLAIM = "claim", _("Claim a membership")
         VERIFY_EMAIL = "verify_email", _("Confirm an email address")
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="account_tokens")
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="account_tokens"
+    )
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     destination = models.CharField(_("sent to"), max_length=254)
-    secret_hash = models.CharField(max_length=128)
-    code_hash = models.CharField(max_length=128, blank=True)
+    secret_hash = models.CharField(_("secret hash"), max_length=128)
+    code_hash = models.CharField(_("code hash"), max_length=128, blank=True)
     attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
@@ -337,7 +347,7 @@ class DataExport(models.Model):
         DONE = "done", _("Ready")
         FAILED = "failed", _("Failed")
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="data_exports")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="data_exports")
     format = models.CharField(_("format"), max_length=4, choices=Format.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     file = models.FileField(_("file"), upload_to="member_exports/", blank=True)

@@ -26,6 +26,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.admin_format import money, multiplier, plain, rule_name, whole
 from loyalty_site.files.admin_exports import SafeExportAdminMixin
 from members import admin as members_admin
 from members.models import Member
@@ -76,7 +77,20 @@ def rules_summary(rules) -> str:
         return ""
     if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
         return json.dumps(rules, ensure_ascii=False)
-    return " · ".join(f"{rule.get('name', rule.get('rule', '?'))}: {rule.get('points', '?')}" for rule in rules)
+    return " · ".join(
+        f"{_rule_label(rule, rule.get('name', rule.get('rule', '?')))}: {_points_or_text(rule.get('points', '?'))}"
+        for rule in rules
+    )
+
+
+def _rule_label(rule: dict, name) -> str:
+    """A tier rule's name was written by the earning step as "Srebrny x1.25": shown with a times sign and a
+    decimal comma. Names staff gave their own rules are shown as they wrote them."""
+    return rule_name(name) if rule.get("rule") == "tier" else str(name)
+
+
+def _points_or_text(value) -> str:
+    return whole(value) if isinstance(value, int) else str(value)
 
 
 # --- The member admin, with points -----------------------------------------------------------------
@@ -111,12 +125,14 @@ class MemberAdmin(members_admin.MemberAdmin):
     # -- Lists --
 
     def get_list_display(self, request):
-        return [*super().get_list_display(request), "balance_column", "tier_column"]
+        columns = list(super().get_list_display(request))
+        at = columns.index("display_name") + 1 if "display_name" in columns else len(columns)
+        return [*columns[:at], "tier_column", "num_points", *columns[at:]]
 
     @admin.display(description=_("points"), ordering="points_account__balance")
-    def balance_column(self, member):
+    def num_points(self, member):
         account = _account_or_none(member)
-        return account.balance if account else 0
+        return whole(account.balance if account else 0)
 
     @admin.display(description=_("tier"), ordering="points_account__tier__rank")
     def tier_column(self, member):
@@ -144,15 +160,15 @@ class MemberAdmin(members_admin.MemberAdmin):
 
     @admin.display(description=_("balance"))
     def points_balance(self, member):
-        return self._standing(member).balance
+        return whole(self._standing(member).balance)
 
     @admin.display(description=_("pending"))
     def points_pending(self, member):
-        return self._standing(member).pending
+        return whole(self._standing(member).pending)
 
     @admin.display(description=_("expiring within 30 days"))
     def points_expiring(self, member):
-        return points_expiring(member=member, days=30)
+        return whole(points_expiring(member=member, days=30))
 
     @admin.display(description=_("tier"))
     def points_tier(self, member):
@@ -161,9 +177,9 @@ class MemberAdmin(members_admin.MemberAdmin):
         if standing.next_tier is None:
             return current
         if standing.next_tier.basis == Tier.Basis.POINTS:
-            missing = gettext("%(points)s points") % {"points": int(standing.missing_to_next)}
+            missing = gettext("%(points)s points") % {"points": whole(standing.missing_to_next)}
         else:
-            missing = f"{standing.missing_to_next} PLN"
+            missing = f"{money(standing.missing_to_next)} zł"
         return gettext("%(tier)s (%(missing)s to %(next)s)") % {
             "tier": current,
             "missing": missing,
@@ -338,8 +354,17 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
 @admin.register(Tier)
 class TierAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [TierResource]
-    list_display = ["rank", "name", "code", "basis", "threshold", "earn_multiplier", "discount_percent"]
+    list_display = ["rank", "name", "code", "basis", "num_threshold", "num_multiplier", "discount_percent"]
     list_display_links = ["name"]
+
+    @admin.display(description=_("threshold"), ordering="threshold")
+    def num_threshold(self, tier):
+        return plain(tier.threshold)
+
+    @admin.display(description=_("earning multiplier"), ordering="earn_multiplier")
+    def num_multiplier(self, tier):
+        return multiplier(tier.earn_multiplier)
+
     prepopulated_fields = {"code": ["name"]}
 
 
@@ -347,8 +372,30 @@ class TierAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 class EarningRuleAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [EarningRuleResource]
     form = EarningRuleForm
-    list_display = ["name", "kind", "is_active", "multiplier", "bonus_points", "tier", "store", "starts_at", "ends_at"]
-    list_filter = ["kind", "is_active", "tier"]
+    # The store is a filter and on the rule's page; start and end share one column.
+    list_display = ["name", "kind", "is_active", "num_multiplier", "num_bonus", "tier", "period"]
+    list_filter = ["kind", "is_active", "tier", "store"]
+
+    @admin.display(description=_("multiplier"), ordering="multiplier")
+    def num_multiplier(self, rule):
+        return multiplier(rule.multiplier)
+
+    @admin.display(description=_("bonus points"), ordering="bonus_points")
+    def num_bonus(self, rule):
+        return whole(rule.bonus_points) if rule.bonus_points else "—"
+
+    @admin.display(description=_("valid"), ordering="starts_at")
+    def period(self, rule):
+        start = date_format(timezone.localtime(rule.starts_at), "SHORT_DATE_FORMAT") if rule.starts_at else ""
+        end = date_format(timezone.localtime(rule.ends_at), "SHORT_DATE_FORMAT") if rule.ends_at else ""
+        if start and end:
+            return f"{start}\u2013{end}"
+        if start:
+            return gettext("from %(date)s") % {"date": start}
+        if end:
+            return gettext("until %(date)s") % {"date": end}
+        return "—"
+
     list_select_related = ["tier"]
     search_fields = ["name", "category", "sku"]
     fieldsets = [
@@ -381,7 +428,8 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
     here. Corrections are adjustments, made from the member admin."""
 
     resource_classes = [LedgerEntryResource]
-    list_display = ["created_at", "member", "kind", "bucket", "points", "reason", "actor"]
+    # Who posted it (`actor`) is on the entry's page; the bucket is a filter.
+    list_display = ["created_at", "member", "kind", "num_points", "reason"]
     list_filter = ["kind", "bucket", ("created_at", DateFieldListFilter)]
     list_select_related = ["member", "actor"]
     search_fields = ["=member__member_number", "=reference"]
@@ -403,6 +451,10 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
     ]
     readonly_fields = ["rules_table"]
 
+    @admin.display(description=_("points"), ordering="points")
+    def num_points(self, entry):
+        return whole(entry.points)
+
     @admin.display(description=_("why: the earning rules that applied"))
     def rules_table(self, entry):
         rules = entry.rules
@@ -412,11 +464,19 @@ class LedgerEntryAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, a
             return format_html("<pre>{}</pre>", json.dumps(rules, ensure_ascii=False, indent=2))
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
-            ((_rule_kind(rule.get("rule")), rule.get("name", ""), rule.get("points", "")) for rule in rules),
+            "<tr><td>{}</td><td>{}</td><td class='num'>{}</td></tr>",
+            (
+                (
+                    _rule_kind(rule.get("rule")),
+                    _rule_label(rule, rule.get("name", "")),
+                    _points_or_text(rule.get("points", "")),
+                )
+                for rule in rules
+            ),
         )
         return format_html(
-            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            "<table class='rules-table'><thead><tr><th>{}</th><th>{}</th><th class='num'>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
             gettext("rule"),
             gettext("what"),
             gettext("points"),
@@ -439,11 +499,19 @@ def _rule_kind(rule) -> str:
 @admin.register(PointsAccount)
 class PointsAccountAdmin(members_admin.ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [PointsAccountResource]
-    list_display = ["member", "balance", "pending", "tier", "tier_since", "tier_below_since", "updated_at"]
+    list_display = ["member", "num_balance", "num_pending", "tier", "tier_since", "updated_at"]
     list_filter = ["tier"]
     list_select_related = ["member", "tier"]
     search_fields = ["=member__member_number"]
     show_full_result_count = False
+
+    @admin.display(description=_("balance"), ordering="balance")
+    def num_balance(self, account):
+        return whole(account.balance)
+
+    @admin.display(description=_("pending"), ordering="pending")
+    def num_pending(self, account):
+        return whole(account.pending)
 
 
 @admin.register(TierChange)

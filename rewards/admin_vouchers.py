@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.admin_format import money, whole
 from loyalty_site.files.admin_exports import SafeExportAdminMixin
 from loyalty_site.files.exports import SafeExportResource, related, write_csv, write_xlsx
 from members import admin_panels
@@ -69,12 +70,20 @@ class RedemptionResource(SafeExportResource):
 @admin.register(Redemption)
 class RedemptionAdmin(ViewOnlyAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [RedemptionResource]
-    list_display = ["created_at", "member", "reward", "partner", "points", "settlement_value", "voucher_status"]
+    list_display = ["created_at", "member", "reward", "partner", "num_points", "num_settlement", "voucher_status"]
     list_filter = [("created_at", admin.DateFieldListFilter), "partner", "reward"]
     list_select_related = ["member", "reward", "partner", "voucher"]
     search_fields = ["member__member_number", "reward__code", "reward__name", "voucher__code"]
     date_hierarchy = "created_at"
     raw_id_fields = ["member", "debit_entry", "restore_entry", "actor"]
+
+    @admin.display(description=_("points"), ordering="points")
+    def num_points(self, redemption):
+        return whole(redemption.points)
+
+    @admin.display(description=_("settlement value (PLN)"), ordering="settlement_value")
+    def num_settlement(self, redemption):
+        return money(redemption.settlement_value)
 
     @admin.display(description=_("voucher"))
     def voucher_status(self, redemption):

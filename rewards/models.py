@@ -41,7 +41,7 @@ class ProgramSettings(models.Model):
         _("cap per purchase"), null=True, blank=True, help_text=_("Empty means no cap.")
     )
     # Replaced by database triggers whenever the settings, an earning rule or a tier changes: see rewards.config.
-    config_version = models.BigIntegerField(default=new_config_version, editable=False)
+    config_version = models.BigIntegerField(_("configuration version"), default=new_config_version, editable=False)
 
     class Meta:
         verbose_name = _("programme settings")
@@ -84,7 +84,9 @@ class Tier(models.Model):
 class PointsAccount(models.Model):
     """A member's stored balances, kept equal to the ledger's sums in the same transaction."""
 
-    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="points_account")
+    member = models.OneToOneField(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="points_account"
+    )
     balance = models.IntegerField(_("balance"), default=0, help_text=_("Points the member can spend now."))
     pending = models.IntegerField(_("pending"), default=0, help_text=_("Points waiting for the return window to pass."))
     tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, null=True, blank=True)
@@ -95,7 +97,7 @@ class PointsAccount(models.Model):
         blank=True,
         help_text=_("When the member first fell below their tier: the grace period start."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("points account")
@@ -128,14 +130,18 @@ class LedgerEntry(models.Model):
         PENDING = "pending", _("Pending")
 
     # Indexed by (member, -created_at, -id) below: a single-column index would double the writes for nothing.
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False)
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="ledger_entries", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     bucket = models.CharField(_("bucket"), max_length=10, choices=Bucket.choices, default=Bucket.AVAILABLE)
     points = models.IntegerField(
         _("points"),
     )
     reason = models.CharField(_("reason"), max_length=255)
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reference = models.CharField(
         _("reference"), max_length=100, blank=True, help_text=_("What caused it, e.g. refund:12.")
     )
@@ -198,8 +204,10 @@ class PointsLot(models.Model):
     spent, and the sum of a member's remaining equals their available balance.
     """
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
-    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="lot")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    entry = models.OneToOneField(
+        LedgerEntry, verbose_name=_("ledger entry"), on_delete=models.PROTECT, related_name="lot"
+    )
     points = models.PositiveIntegerField(
         _("points"),
     )
@@ -212,6 +220,8 @@ class PointsLot(models.Model):
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
         indexes = [
             models.Index(fields=["member", "expires_at", "earned_at"], condition=Q(remaining__gt=0), name="lot_open"),
             models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_expiring"),
@@ -335,7 +345,7 @@ class EventRule(models.Model):
 
 
 class TierChange(models.Model):
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="tier_changes")
     from_tier = models.ForeignKey(
         Tier, verbose_name=_("from tier"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -630,7 +640,7 @@ class Redemption(models.Model):
         related_name="+",
     )
     # When the points of a restored redemption would have expired: the restored lot keeps that date.
-    points_expire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    points_expire_at = models.DateTimeField(_("points expire at"), null=True, blank=True, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("by staff"),

@@ -65,11 +65,28 @@ class ExportColumnsForm(SelectableFieldsExportForm):
         field = resource.fields.get(field_name)
         column = field.column_name if field is not None else field_name
         attribute = (field.attribute if field is not None else None) or field_name
+        label = _verbose_name(resource._meta.model, attribute)
+        if label is None:
+            # A column the resource computes (a member's balance): its name, if the catalogue knows it.
+            words = column.replace("_", " ")
+            label = gettext(words)
+            if label == words:
+                return column
+        return f"{capfirst(label)} ({column})"
+
+
+def _verbose_name(model, attribute: str):
+    """The verbose name of a field, following relations ("member__member_number": "member number")."""
+    field = None
+    for part in attribute.split("__"):
+        if model is None:
+            return None
         try:
-            model_field = resource._meta.model._meta.get_field(attribute)
+            field = model._meta.get_field(part)
         except FieldDoesNotExist:
-            return column  # a column read through a relation, e.g. member_number of a purchase
-        return f"{capfirst(model_field.verbose_name)} ({column})"
+            return None
+        model = field.related_model
+    return getattr(field, "verbose_name", None)
 
 
 class SafeExportAdminMixin(ExportableAdmin, ExportMixin):

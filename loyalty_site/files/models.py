@@ -6,6 +6,7 @@ They moved here from `members` with their tables: `db_table` keeps the names the
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -22,33 +23,37 @@ class ImportJob(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     kind = models.CharField(_("what is imported"), max_length=30)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    file = models.FileField(upload_to="imports/%Y/%m/")
-    original_name = models.CharField(max_length=255)
-    size = models.PositiveBigIntegerField(default=0)
-    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    options = models.JSONField(_("options"), default=dict, blank=True)
     only_valid_rows = models.BooleanField(
         _("import only the valid rows"), default=False, help_text=_("Otherwise a file with errors imports nothing.")
     )
-    encoding = models.CharField(max_length=20, blank=True)
-    total_rows = models.PositiveIntegerField(default=0)
-    previewed_rows = models.PositiveIntegerField(default=0)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    previewed_rows = models.PositiveIntegerField(_("rows previewed"), default=0)
     processed_rows = models.PositiveIntegerField(
-        default=0, help_text=_("Rows applied and committed: where a restarted import continues.")
+        _("rows processed"), default=0, help_text=_("Rows applied and committed: where a restarted import continues.")
     )
-    counts = models.JSONField(default=dict, blank=True)
-    sample = models.JSONField(default=list, blank=True, help_text=_("The first rows, as the preview shows them."))
-    error_message = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    sample = models.JSONField(
+        _("sample"), default=list, blank=True, help_text=_("The first rows, as the preview shows them.")
+    )
+    error_message = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # A purchases import may bring its line items as a second file, joined to the purchases in the preview.
     lines_file = models.FileField(_("lines file"), upload_to="imports/%Y/%m/", blank=True)
-    lines_original_name = models.CharField(max_length=255, blank=True)
+    lines_original_name = models.CharField(_("lines file name"), max_length=255, blank=True)
     # The task run that owns the job and when it last reported (loyalty_site.files.jobs): one run at a time.
-    claim = models.CharField(max_length=32, blank=True, editable=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claim = models.CharField(_("worker claim"), max_length=32, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "members_importjob"
@@ -81,19 +86,27 @@ class ImportJob(models.Model):
 
 
 class ImportRowError(models.Model):
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
-    line = models.PositiveIntegerField()
-    column = models.CharField(max_length=100, blank=True)
-    value = models.CharField(max_length=255, blank=True)
-    message = models.CharField(max_length=500)
+    job = models.ForeignKey(ImportJob, verbose_name=_("import"), on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField(
+        _("line"),
+    )
+    column = models.CharField(_("column"), max_length=100, blank=True)
+    value = models.CharField(_("value"), max_length=255, blank=True)
+    message = models.CharField(_("message"), max_length=500)
 
     class Meta:
         db_table = "members_importrowerror"
+        verbose_name = _("import row error")
+        verbose_name_plural = _("import row errors")
         ordering = ["line", "id"]
         indexes = [models.Index(fields=["job", "line"])]
 
     def __str__(self) -> str:
-        return f"line {self.line}, {self.column}: {self.message}"
+        return gettext("line %(line)s, %(column)s: %(message)s") % {
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
 
 
 class ExportJob(models.Model):
@@ -121,8 +134,10 @@ class ExportJob(models.Model):
     model_label = models.CharField(_("list"), max_length=100, help_text=_("app_label.model_name"))
     filters = models.TextField(_("filters"), blank=True, help_text=_("The changelist's query string."))
     file_format = models.CharField(_("format"), max_length=4, choices=Format.choices)
-    resource_index = models.PositiveSmallIntegerField(default=0)
-    columns = models.JSONField(default=list, blank=True, help_text=_("The columns chosen; empty: all of them."))
+    resource_index = models.PositiveSmallIntegerField(_("export type"), default=0)
+    columns = models.JSONField(
+        _("columns"), default=list, blank=True, help_text=_("The columns chosen; empty: all of them.")
+    )
     personal_data = models.BooleanField(_("personal data"), default=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     total_rows = models.PositiveIntegerField(_("rows"), default=0)
@@ -133,8 +148,8 @@ class ExportJob(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # The task run that owns the job and when it last reported (loyalty_site.files.jobs): one run at a time.
-    claim = models.CharField(max_length=32, blank=True, editable=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claim = models.CharField(_("worker claim"), max_length=32, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "members_exportjob"

@@ -44,7 +44,8 @@ class ConsentEventAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     resource_classes = [ConsentEventResource]
     export_personal_data = True
     form = ConsentEventAdminForm
-    list_display = ["created_at", "member", "channel", "purpose", "granted", "source", "text", "actor"]
+    # Who recorded it (`actor`) is on the event's page.
+    list_display = ["created_at", "member", "channel", "purpose", "granted", "source", "text"]
     list_filter = ["channel", "purpose", "granted", "source", ("created_at", DateFieldListFilter)]
     list_select_related = ["member", "text", "actor"]
     search_fields = ["=member__member_number"]

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from loyalty_site.admin_format import plain, whole
 from loyalty_site.files.admin_exports import SafeExportAdminMixin
 
 from . import audiences
@@ -75,8 +76,27 @@ class ChallengeForm(forms.ModelForm):
 class ChallengeAdmin(SafeExportAdminMixin, admin.ModelAdmin):
     form = ChallengeForm
     resource_classes = [ChallengeResource]
-    list_display = ("name", "kind", "target", "starts_at", "ends_at", "points", "badge", "audience", "is_active")
+    list_display = (
+        "name",
+        "kind",
+        "num_target",
+        "starts_at",
+        "ends_at",
+        "num_points",
+        "badge",
+        "audience",
+        "is_active",
+    )
     list_filter = ("is_active", "kind", "audience")
+
+    @admin.display(description=_("target"), ordering="target")
+    def num_target(self, challenge):
+        return plain(challenge.target)
+
+    @admin.display(description=_("prize (points)"), ordering="points")
+    def num_points(self, challenge):
+        return whole(challenge.points)
+
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
     date_hierarchy = "starts_at"
@@ -123,8 +143,13 @@ class BadgeAwardAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 
 @admin.register(ChallengeProgress)
 class ChallengeProgressAdmin(ReadOnlyAdmin):
-    list_display = ("challenge", "member", "value", "updated_at")
+    list_display = ("challenge", "member", "num_value", "updated_at")
     list_filter = ("challenge",)
+
+    @admin.display(description=_("progress"), ordering="value")
+    def num_value(self, progress):
+        return plain(progress.value)
+
     search_fields = ("member__member_number",)
     list_select_related = ("challenge", "member")
 

@@ -87,7 +87,7 @@ class Badge(models.Model):
 
 
 class BadgeAward(models.Model):
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
     badge = models.ForeignKey(Badge, verbose_name=_("badge"), on_delete=models.PROTECT, related_name="awards")
     awarded_at = models.DateTimeField(_("awarded at"), default=timezone.now)
     challenge = models.ForeignKey(
@@ -224,8 +224,10 @@ class Challenge(models.Model):
 class ChallengeProgress(models.Model):
     """How far a member is in a challenge: a count, or PLN for 'spend'."""
 
-    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="progress")
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    challenge = models.ForeignKey(
+        Challenge, verbose_name=_("challenge"), on_delete=models.CASCADE, related_name="progress"
+    )
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
     value = models.DecimalField(_("progress"), max_digits=12, decimal_places=2, default=Decimal("0"))
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
@@ -248,7 +250,7 @@ class ChallengeCompletion(models.Model):
     challenge = models.ForeignKey(
         Challenge, verbose_name=_("challenge"), on_delete=models.PROTECT, related_name="completions"
     )
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
     completed_at = models.DateTimeField(_("completed at"), default=timezone.now)
     entry = models.ForeignKey(
         LedgerEntry, verbose_name=_("points entry"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -268,7 +270,9 @@ class ChallengeCompletion(models.Model):
 class LeaderboardProfile(models.Model):
     """A member's choice to appear on leaderboards, and under which name. Kept off members.Member."""
 
-    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="leaderboard_profile")
+    member = models.OneToOneField(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="leaderboard_profile"
+    )
     display_name = models.CharField(_("display name"), max_length=30)
     opted_in = models.BooleanField(_("shown on leaderboards"), default=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -162,7 +162,7 @@ def test_member_page_shows_balance_tier_and_the_ledger(admin_client_, member, pr
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Brązowy (brakuje 880.00 PLN do poziomu Srebrny)" in html
+    assert "Brązowy (brakuje 880,00 zł do poziomu Srebrny)" in html
     assert "Purchase P-1" in html and "pt/PLN: 120" in html
 
 

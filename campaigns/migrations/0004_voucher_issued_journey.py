@@ -11,7 +11,7 @@ def voucher_journey(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0002_schedules_journeys_roles"),
+        ("campaigns", "0003_verbose_names_adminpl"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0002_staff_roles"),
+        ("analytics", "0003_verbose_names_adminpl"),
     ]
 
     operations = [
