@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics import tables
 from analytics.figures import KINDS, LABELS, SEGMENT_ORDER
 from analytics.models import AnalyticsSettings, DashboardSnapshot, MemberScore
-from analytics.services import default_period
+from analytics.services import default_period, segment_choices
 from loyalty_site.files.exports import write_csv, write_xlsx
 from members import admin_panels
 
@@ -35,6 +35,11 @@ class RangeForm(forms.Form):
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     store = forms.CharField(label=_("Store"), required=False, max_length=30)
+    segment = forms.TypedChoiceField(label=_("Segment"), required=False, coerce=int, empty_value=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].choices = [("", _("Every member")), *segment_choices()]
 
     def clean(self):
         cleaned = super().clean()
@@ -53,6 +58,10 @@ class RangeForm(forms.Form):
         if end < start:
             start, end = period.start, period.end
         return start, end, (data.get("store") or "").strip()
+
+    def segment_id(self) -> int:
+        """The chosen campaigns segment's id, 0 for every member (or when the form is not valid)."""
+        return (self.cleaned_data.get("segment") or 0) if self.is_valid() else 0
 
 
 @admin.register(AnalyticsSettings)
@@ -145,7 +154,9 @@ class DashboardAdmin(admin.ModelAdmin):
         period = default_period()
         form = RangeForm(request.GET or None, initial={"date_from": period.start, "date_to": period.end})
         start, end, store = form.range()
-        snapshot = DashboardSnapshot.objects.filter(date_from=start, date_to=end, store=store).first()
+        snapshot = DashboardSnapshot.objects.filter(
+            date_from=start, date_to=end, store=store, segment=form.segment_id()
+        ).first()
         return form, (start, end, store), snapshot
 
     @method_decorator(require_GET)
@@ -213,6 +224,8 @@ class DashboardAdmin(admin.ModelAdmin):
             "start": start,
             "end": end,
             "store": store,
+            "segment": form.segment_id(),
+            "segment_name": dict(segment_choices()).get(form.segment_id(), ""),
             "snapshot": snapshot,
             "data": data,
             "figures": figure_rows,
@@ -220,6 +233,7 @@ class DashboardAdmin(admin.ModelAdmin):
             "cohort_rows": cohort_rows,
             "cohort_months": (data.get("cohorts") or {}).get("months", []),
             "chart_data": chart_data,
+            "optional": data.get("optional") or {},
             "query": query,
             "can_refresh": request.user.has_perm("analytics.change_analyticssettings") or request.user.is_superuser,
             "export_names": tables.TABLE_NAMES,
@@ -239,13 +253,15 @@ class DashboardAdmin(admin.ModelAdmin):
         start, end, store = form.range()
         from analytics.tasks import analytics_snapshot_task
 
-        analytics_snapshot_task.delay_on_commit(start.isoformat(), end.isoformat(), store)
+        segment = form.segment_id()
+        analytics_snapshot_task.delay_on_commit(start.isoformat(), end.isoformat(), store, segment)
         messages.success(
             request,
             _("The figures for %(start)s to %(end)s are being computed; reload the page in a minute.")
             % {"start": start, "end": end},
         )
         query = f"?date_from={start.isoformat()}&date_to={end.isoformat()}" + (f"&store={store}" if store else "")
+        query += f"&segment={segment}" if segment else ""
         return HttpResponseRedirect(reverse("admin:analytics_dashboardsnapshot_changelist") + query)
 
     @method_decorator(require_GET)

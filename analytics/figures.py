@@ -28,6 +28,7 @@ FIGURES = [
     ("points_liability", _("Points liability"), "money", "programme"),
     ("tier_moves_up", _("Tier upgrades"), "count", "programme"),
     ("tier_moves_down", _("Tier downgrades"), "count", "programme"),
+    ("challenge_completion", _("Challenge completion"), "rate", "programme"),
 ]
 
 LABELS = {code: label for code, label, _kind, _scope in FIGURES}

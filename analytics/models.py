@@ -53,6 +53,9 @@ class DashboardSnapshot(models.Model):
     date_from = models.DateField(_("from"))
     date_to = models.DateField(_("to"), help_text=_("Inclusive."))
     store = models.CharField(_("store"), max_length=30, blank=True, help_text=_("Empty means every store."))
+    segment = models.PositiveIntegerField(
+        _("segment"), default=0, help_text=_("The campaigns segment the members come from; 0 means every member.")
+    )
     computed_at = models.DateTimeField(_("computed at"))
     duration_ms = models.PositiveIntegerField(_("took (ms)"), default=0)
     data = models.JSONField(_("figures"), default=dict)
@@ -62,7 +65,9 @@ class DashboardSnapshot(models.Model):
         verbose_name_plural = _("programme dashboard")
         ordering = ["-computed_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["date_from", "date_to", "store"], name="dashboard_snapshot_range_unique"),
+            models.UniqueConstraint(
+                fields=["date_from", "date_to", "store", "segment"], name="dashboard_snapshot_range_unique"
+            ),
             models.CheckConstraint(condition=Q(date_to__gte=models.F("date_from")), name="dashboard_snapshot_ordered"),
         ]
 

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from analytics import clv, frames, metrics, rfm
+from analytics import clv, frames, metrics, optional, rfm
 from analytics.frames import Period, day_number
 from analytics.models import AnalyticsSettings, DashboardSnapshot, MemberScore
 
@@ -116,15 +116,21 @@ def dashboard_compute(
     with_details: bool = True,
     purchases: pd.DataFrame | None = None,
     cache: dict | None = None,
+    segment: int = 0,
 ) -> dict:
     """Every figure of the dashboard for the period and the one before it, the charts' series and tables.
 
-    `purchases` is `frames.purchase_days(until=period.end)` when the caller has read it already.
+    `purchases` is `frames.purchase_days(until=period.end)` when the caller has read it already. `segment` (a
+    campaigns segment's id, 0 for everyone) narrows the members and their purchases; the points, tiers and the
+    programme tables stay programme-wide, as with a store.
     """
     settings = analytics_settings()
     previous = period.previous()
-    members = frames.members_frame()
+    member_ids = segment_member_ids(segment) if segment else None
+    members = frames.members_frame(member_ids=member_ids)
     all_purchases = frames.purchase_days(until=period.end) if purchases is None else purchases
+    if member_ids is not None:
+        all_purchases = all_purchases[all_purchases["member_id"].isin(member_ids)]
     purchases = all_purchases[all_purchases["store"] == store] if store else all_purchases
 
     points = dict(zip([period, previous], frames.points_sums(period, previous), strict=True))
@@ -139,6 +145,7 @@ def dashboard_compute(
             figures["members_total"], buyer_ids, frames.engaged_member_ids(p)
         )
         figures.update(metrics.points_figures(points[p], settings.point_value_pln))
+        figures["challenge_completion"] = optional.challenge_completion(optional.challenge_participations(p))
         moves = frames.tier_movements(p)
         figures["tier_moves_up"], figures["tier_moves_down"] = moves["up"], moves["down"]
         summary = _summary(all_purchases, p.end_day, cache)
@@ -167,6 +174,7 @@ def dashboard_compute(
         "period": [period.start.isoformat(), period.end.isoformat()],
         "previous": [previous.start.isoformat(), previous.end.isoformat()],
         "store": store,
+        "segment": segment,
         "figures": rows,
     }
     if with_details:
@@ -187,7 +195,23 @@ def dashboard_compute(
         data["stores"] = sorted(all_purchases["store"].unique().tolist())
         data["churn_risk"] = churn_bands(model["probability_alive"])
         data["movement"] = segment_movement(period.end)
+        data["optional"] = optional.optional_figures(period, all_purchases)
     return data
+
+
+def segment_member_ids(segment: int) -> set[int]:
+    """The members of a campaigns segment (analytics reads campaigns; evaluated in the database)."""
+    from campaigns.models import Segment
+    from campaigns.selectors import segment_members
+
+    found = Segment.objects.filter(pk=segment).first()
+    return set(segment_members(segment=found).values_list("pk", flat=True)) if found else set()
+
+
+def segment_choices() -> list[tuple[int, str]]:
+    from campaigns.models import Segment
+
+    return list(Segment.objects.order_by("name").values_list("pk", "name"))
 
 
 def segment_movement(end: date) -> dict | None:
@@ -218,17 +242,26 @@ def churn_bands(probability_alive: pd.Series) -> list[dict]:
 
 
 def dashboard_snapshot_store(
-    *, date_from: date, date_to: date, store: str = "", purchases: pd.DataFrame | None = None, cache: dict | None = None
+    *,
+    date_from: date,
+    date_to: date,
+    store: str = "",
+    purchases: pd.DataFrame | None = None,
+    cache: dict | None = None,
+    segment: int = 0,
 ) -> DashboardSnapshot:
     """Compute the dashboard for the range and store it, replacing an earlier snapshot of the same range."""
     started = clock.perf_counter()
-    data = dashboard_compute(period=Period(date_from, date_to), store=store, purchases=purchases, cache=cache)
+    data = dashboard_compute(
+        period=Period(date_from, date_to), store=store, purchases=purchases, cache=cache, segment=segment
+    )
     took = int((clock.perf_counter() - started) * 1000)
     with transaction.atomic():
         snapshot, _ = DashboardSnapshot.objects.update_or_create(
             date_from=date_from,
             date_to=date_to,
             store=store,
+            segment=segment,
             defaults={"computed_at": timezone.now(), "duration_ms": took, "data": data},
         )
     return snapshot
@@ -339,7 +372,7 @@ def default_period(today: date | None = None) -> Period:
 
 
 def analytics_refresh(
-    *, date_from: date | None = None, date_to: date | None = None, store: str = ""
+    *, date_from: date | None = None, date_to: date | None = None, store: str = "", segment: int = 0
 ) -> DashboardSnapshot:
     """The nightly job and the staff's refresh: this month's member scores, then the dashboard snapshot."""
     period = default_period() if date_from is None or date_to is None else Period(date_from, date_to)
@@ -347,5 +380,5 @@ def analytics_refresh(
     cache: dict = {}  # the models fitted for the scores serve the dashboard's current period
     member_scores_store(as_of=period.end, purchases=purchases, cache=cache)
     return dashboard_snapshot_store(
-        date_from=period.start, date_to=period.end, store=store, purchases=purchases, cache=cache
+        date_from=period.start, date_to=period.end, store=store, purchases=purchases, cache=cache, segment=segment
     )

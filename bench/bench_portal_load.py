@@ -3,6 +3,7 @@ different members logged in; requests/s and p50/p95/p99 per page.
 
     DATABASE_URL=postgres://loyalty@127.0.0.1:55432/loyalty_bench .venv/bin/python bench/bench_portal_load.py
     # smaller and quicker: --members 10000 --purchases 100000 --users 10,30 --duration 30
+    # a smoke run (a minute, checks every task works, measures nothing): --smoke
 
 The database is dropped and filled: `--members` members (100,000), `--purchases` purchases (1,000,000) posted by
 the batch (points, pending, lots, tiers), then `--logins` members (5,000) get a portal login and a session made
@@ -10,8 +11,11 @@ directly in the session table, so the load measures pages, not password hashing.
 with production settings (DEBUG off) on a free port; locust runs headless at each `--users` level for
 `--duration` seconds, every simulated member using their own session, and the figures come from locust's CSV.
 
-Adding a page to the load (the catalog and a redemption, once those pages are merged): write a method on
-`PortalMember` below decorated with `@task(weight)`; it appears in the table under the `name` it gives locust.
+The catalog (`--rewards` rewards, unlimited stock, costs the members' points reach) is browsed with its filters,
+and a redemption is made as a member makes it: the confirmation page (its CSRF and idempotency tokens), then the
+POST through `reward_redeem`; a refusal (not enough points) is a clean answer, not a failure. Adding a page to the
+load: write a method on `PortalMember` below decorated with `@task(weight)`; it appears in the table under the
+`name` it gives locust. `--smoke` runs everything on a tiny dataset for a few seconds (checks, not figures).
 
 This file is also the locustfile: locust imports it with PORTAL_BENCH_LOCUST=1 set, and then only the user
 class below is defined (the driver part never runs inside locust, whose gevent patches do not suit Django).
@@ -36,6 +40,9 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
     SESSIONS = Path(os.environ["PORTAL_BENCH_SESSIONS"]).read_text().split()
     HTMX = {"HX-Request": "true"}
     PURCHASE_LINK = re.compile(r"/historia/zakup/(\d+)/")
+    REWARD_LINK = re.compile(r'href="/nagrody/([a-z0-9-]+)/"')
+    CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    TOKEN_INPUT = re.compile(r'name="token" value="([0-9a-f]+)"')
 
     class PortalMember(HttpUser):
         """One logged-in member: mostly the dashboard and the history, as a member checks their points."""
@@ -46,6 +53,7 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
         def on_start(self):
             self.client.cookies.set("sessionid", random.choice(SESSIONS))
             self.purchases: list[str] = []
+            self.rewards: list[str] = []
 
         @task(4)
         def dashboard(self):
@@ -72,6 +80,34 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
             if self.purchases:
                 pk = random.choice(self.purchases)
                 self.client.get(f"/historia/zakup/{pk}/", headers=HTMX, name="history: a purchase's lines (htmx)")
+
+        @task(2)
+        def catalog(self):
+            with self.client.get("/nagrody/", name="catalog", catch_response=True) as response:
+                if response.status_code == 200:
+                    self.rewards = sorted(set(REWARD_LINK.findall(response.text)))
+                    response.success()
+
+        @task(1)
+        def catalog_affordable(self):
+            self.client.get("/nagrody/?affordable=1", headers=HTMX, name="catalog: affordable filter (htmx)")
+
+        @task(1)
+        def redeem(self):
+            """Confirm, then redeem (htmx), as the portal's button does; "not enough points" is an answer too."""
+            if not self.rewards:
+                return
+            url = f"/nagrody/{random.choice(self.rewards)}/wymien/"
+            confirm = self.client.get(url, headers=HTMX, name="redeem: confirmation (htmx)")
+            csrf, token = CSRF_INPUT.search(confirm.text), TOKEN_INPUT.search(confirm.text)
+            if not csrf or not token:
+                return  # refused already on the confirmation (e.g. too few points): no button to press
+            self.client.post(
+                url,
+                data={"csrfmiddlewaretoken": csrf.group(1), "token": token.group(1)},
+                headers={**HTMX, "X-CSRFToken": csrf.group(1), "Referer": self.host + url},
+                name="redeem: reward_redeem (htmx POST)",
+            )
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -113,6 +149,7 @@ def load(args) -> list[str]:
     mismatches = ledger_mismatches()
     if mismatches:
         sys.exit(f"The ledger does not match the balances for {len(mismatches)} accounts")
+    create_catalog(args.rewards)
 
     # Logins with one hash made once (hashing 5,000 Argon2 passwords would measure nothing of the portal).
     users = get_user_model()
@@ -141,6 +178,25 @@ def load(args) -> list[str]:
         f"in {time.perf_counter() - started:.0f} s"
     )
     return keys
+
+
+def create_catalog(count: int) -> None:
+    """`count` active rewards with unlimited stock, from 50 points up (what members with a few purchases reach)."""
+    from rewards.models import Reward
+
+    kinds = [Reward.Kind.PRODUCT, Reward.Kind.VOUCHER, Reward.Kind.FREE_DELIVERY, Reward.Kind.EXPERIENCE]
+    Reward.objects.bulk_create(
+        [
+            Reward(
+                code=f"bench-{n}",
+                name=f"Bench reward {n}",
+                kind=kinds[n % len(kinds)],
+                points_cost=50 + 25 * n,
+                voucher_valid_days=30,
+            )
+            for n in range(count)
+        ]
+    )
 
 
 def start_gunicorn(args, port: int, env: dict) -> subprocess.Popen:
@@ -206,8 +262,14 @@ def main() -> int:
     parser.add_argument("--users", default="10,25,50", help="locust users (concurrent members), one run per level")
     parser.add_argument("--duration", type=int, default=60, help="seconds per level")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--rewards", type=int, default=40, help="rewards in the catalog")
     parser.add_argument("--skip-load", action="store_true", help="reuse the database and sessions of the last run")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run that checks every task (200 members, 2 users, 30 s)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.members, args.purchases, args.logins, args.users, args.duration, args.workers = 200, 2000, 20, "2", 30, 2
 
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

@@ -8,4 +8,4 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self) -> None:
-        from . import audiences, demo, journeys, tasks  # noqa: F401 - registries, receivers, demo step, task hand-off
+        from . import audiences, demo, gdpr, journeys, receivers, tasks  # noqa: F401 - registries, receivers, demo, tasks

@@ -1,11 +1,10 @@
-"""Fills the challenge-audience registry rewards keeps (rewards.engagement.audiences) with "segment":
-a challenge may be offered to the members of a campaigns segment, without rewards importing campaigns.
-Until that registry exists (it is being built), this does nothing."""
+"""Fills the challenge-audience registry rewards keeps (rewards.engagement.audiences) with "segment": a challenge
+may be offered to the members of a campaigns segment (dynamic rules or an uploaded list), without rewards
+importing campaigns. Imported from CampaignsConfig.ready()."""
 
-try:
-    from rewards.engagement.audiences import register
-except ImportError:  # rewards has no audience registry yet
-    register = None
+from django.utils.translation import gettext_lazy as _
+
+from rewards.engagement.audiences import register
 
 
 def _choices() -> list[tuple[str, str]]:
@@ -24,7 +23,4 @@ def _members(value: str):
     return segment_members(segment=segment) if segment else Member.objects.none()
 
 
-if register is not None:
-    from django.utils.translation import gettext_lazy as _
-
-    register("segment", label=_("Members of a segment"), choices=_choices, members=_members)
+register("segment", label=_("Members of a segment"), choices=_choices, members=_members)

@@ -177,6 +177,7 @@ class Journey(models.Model):
         POINTS_EXPIRING = "points_expiring", _("Points expiring within 30 days")
         TIER_UPGRADE = "tier_upgrade", _("Tier upgrade")
         WIN_BACK = "win_back", _("Win-back after days without a purchase")
+        VOUCHER_ISSUED = "voucher_issued", _("Voucher issued (service message)")
 
     code = models.CharField(_("journey"), max_length=20, choices=Code.choices, unique=True)
     enabled = models.BooleanField(_("switched on"), default=False)

@@ -28,11 +28,15 @@ FIELDS = {
     "points_expiring_date": _("When the first of those points expire"),
     "recommended_reward": _("A recommended reward"),
     "voucher_code": _("Voucher code"),
+    "voucher_reward": _("The voucher's reward"),
+    "voucher_valid_until": _("The voucher valid until"),
     "unsubscribe_url": _("Unsubscribe link (email)"),
 }
 # Fields whose values need queries beyond the member row; loaded only when a template uses them.
 _STANDING = {"balance", "tier", "points_to_next_tier", "next_tier", "recommended_reward"}
 _EXPIRING = {"points_expiring", "points_expiring_date"}
+# The member's latest voucher still to use; a message about one voucher (a redemption's) names it in its context.
+_VOUCHER = {"voucher_code", "voucher_reward", "voucher_valid_until"}
 
 _URLS = {"unsubscribe_url", "track_base"}
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*(?:\|([^{}]*))?\}\}")
@@ -116,8 +120,12 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
             )
         }
         tiers = list(Tier.objects.order_by("rank"))
+        # The portal's "recommended rewards" card's first choice (rewards.portal_catalog.recommended_card): the
+        # dearest reward the member can afford now, else the cheapest one to aim for; ties by name.
         rewards = (
-            list(rewards_available(at=now).values_list("name", "points_cost")) if "recommended_reward" in fields else []
+            list(rewards_available(at=now).order_by("points_cost", "name").values_list("name", "points_cost"))
+            if "recommended_reward" in fields
+            else []
         )
         progress: dict[tuple[str, int], Decimal] = {}
         if {"points_to_next_tier", "next_tier"} & fields and tiers:
@@ -152,9 +160,7 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
                 missing = max(next_tier.threshold - progress.get((next_tier.basis, member_id), Decimal(0)), Decimal(0))
                 entry["points_to_next_tier"] = _amount(missing.to_integral_value())
                 entry["next_tier"] = next_tier.name
-            affordable = [reward for reward in rewards if reward[1] <= balance]
-            choice = max(affordable, key=lambda r: r[1]) if affordable else (rewards[0] if rewards else None)
-            entry["recommended_reward"] = choice[0] if choice else ""
+            entry["recommended_reward"] = _recommended(rewards, balance)
     if fields & _EXPIRING:
         rows = (
             PointsLot.objects.filter(
@@ -171,4 +177,30 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
             values[row["member_id"]]["points_expiring_date"] = formats.date_format(
                 timezone.localtime(row["first"]), "SHORT_DATE_FORMAT"
             )
+    if fields & _VOUCHER:
+        from rewards.models import Voucher
+
+        rows = (
+            Voucher.objects.filter(member_id__in=ids, status=Voucher.Status.ISSUED, expires_at__gt=now)
+            .order_by("member_id", "-issued_at", "-id")
+            .values_list("member_id", "code", "reward__name", "expires_at")
+        )
+        for member_id, code, reward, expires_at in rows:
+            entry = values[member_id]
+            if "voucher_code" not in entry:
+                entry["voucher_code"] = code
+                entry["voucher_reward"] = reward
+                entry["voucher_valid_until"] = formats.date_format(timezone.localtime(expires_at), "SHORT_DATE_FORMAT")
     return values
+
+
+def _recommended(rewards: list[tuple[str, int]], balance: int) -> str:
+    """From (name, cost) sorted by cost then name: the dearest affordable (first by name among equals), else
+    the cheapest."""
+    if not rewards:
+        return ""
+    affordable = [reward for reward in rewards if reward[1] <= balance]
+    if not affordable:
+        return rewards[0][0]
+    top = affordable[-1][1]
+    return next(name for name, cost in affordable if cost == top)

@@ -41,6 +41,9 @@ OPERATOR_LABELS = {
     "between": _("between (a..b)"),
     "granted": _("granted"),
     "not_granted": _("not granted"),
+    "completed": _("completed"),
+    "not_completed": _("not completed"),
+    "in_progress": _("started, not completed"),
 }
 
 
@@ -279,5 +282,43 @@ register(
         ("granted", "not_granted"),
         lambda: [("email", gettext("Email")), ("sms", gettext("SMS"))],
         _consent_q,
+    )
+)
+
+
+# --- challenge progress (rewards.engagement) -----------------------------------------------------------------
+
+
+def _challenge_choices() -> list[tuple[str, str]]:
+    from rewards.engagement.models import Challenge
+
+    return list(Challenge.objects.order_by("-starts_at", "code").values_list("code", "name"))
+
+
+def _challenge_q(operator: str, value: str) -> Q:
+    """Members who completed the challenge `value` (its code), did not, or started without completing it.
+
+    "Started" is progress above zero; a challenge completed without progress rows (a profile challenge) counts
+    as completed, never as started only."""
+    from rewards.engagement.models import Challenge, ChallengeCompletion, ChallengeProgress
+
+    if not Challenge.objects.filter(code=value).exists():
+        raise RuleError(gettext("There is no challenge with the code “%(code)s”.") % {"code": value})
+    completed = Exists(ChallengeCompletion.objects.filter(member=OuterRef("pk"), challenge__code=value))
+    if operator == "completed":
+        return Q(completed)
+    if operator == "not_completed":
+        return ~Q(completed)
+    started = Exists(ChallengeProgress.objects.filter(member=OuterRef("pk"), challenge__code=value, value__gt=0))
+    return Q(started) & ~Q(completed)
+
+
+register(
+    RuleKind(
+        "challenge",
+        _("Challenge progress"),
+        ("completed", "not_completed", "in_progress"),
+        _challenge_choices,
+        _challenge_q,
     )
 )

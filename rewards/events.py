@@ -52,3 +52,17 @@ class TierChanged:
     from_tier_id: int | None
     to_tier_id: int | None
     changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherIssued:
+    """A redemption issued a voucher (rewards.redemption.reward_redeem), once per voucher; announced after the
+    stock was taken, so a sold-out refusal announces nothing. Campaigns sends the transactional "voucher issued"
+    message from it (campaigns.receivers)."""
+
+    member_id: int
+    voucher_id: int
+    redemption_id: int
+    reward_id: int
+    code: str
+    expires_at: datetime

@@ -45,3 +45,45 @@ def purchase_points_rows(member: Member) -> list[dict]:
 
 register_section("ledger", ledger_rows)
 register_section("purchase_points", purchase_points_rows)
+
+
+def redemption_rows(member: Member) -> list[dict]:
+    """Every reward the member redeemed, with the voucher it issued and whether the points came back."""
+    from .models import Redemption
+
+    return [
+        {
+            "redeemed_at": redemption.created_at,
+            "reward_code": redemption.reward.code,
+            "reward": redemption.reward.name,
+            "partner": redemption.partner.name if redemption.partner_id else "",
+            "points": redemption.points,
+            "value_pln": redemption.cash_value,
+            "points_returned": redemption.restore_entry_id is not None,
+        }
+        for redemption in Redemption.objects.filter(member=member)
+        .select_related("reward", "partner")
+        .order_by("created_at", "id")
+    ]
+
+
+def voucher_rows(member: Member) -> list[dict]:
+    from .models import Voucher
+
+    return [
+        {
+            "code": voucher.code,
+            "reward_code": voucher.reward.code,
+            "reward": voucher.reward.name,
+            "status": voucher.status,
+            "issued_at": voucher.issued_at,
+            "valid_until": voucher.expires_at,
+            "used_at": voucher.used_at,
+            "closed_at": voucher.closed_at,
+        }
+        for voucher in Voucher.objects.filter(member=member).select_related("reward").order_by("issued_at", "id")
+    ]
+
+
+register_section("redemptions", redemption_rows)
+register_section("vouchers", voucher_rows)

@@ -26,7 +26,7 @@ from loyalty_site.db import insert, insert_unless_exists
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Member
 
-from .events import PointsRedeemed
+from .events import PointsRedeemed, VoucherIssued
 from .models import LedgerEntry, PointsLot, Redemption, Reward, Voucher, voucher_code_new
 from .reasons import REDEEMED, RESTORED, Reason
 from .services import accounts
@@ -177,6 +177,8 @@ def reward_redeem(
     # everything above rolls back.
     if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
         _refuse("sold_out", gettext("Sold out: none of this reward is left."))
+    if has_receivers(VoucherIssued):
+        announce([VoucherIssued(member.pk, voucher.pk, redemption.pk, reward.pk, voucher.code, voucher.expires_at)])
     redemption.voucher = voucher
     voucher.reward = reward
     redemption.reward = reward

@@ -13,5 +13,6 @@ class EngagementConfig(AppConfig):
     def ready(self) -> None:
         from . import (
             demo,  # noqa: F401  registers the demo step
+            gdpr,  # noqa: F401  data export sections and erasure
             receivers,  # noqa: F401  subscribes to purchases, refunds, enrolments and tier changes
         )

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from analytics.optional import campaign_results, challenge_completion, optional_figures, partner_performance
+from analytics.optional import campaign_results, challenge_completion, partner_performance
 
 
 def test_campaign_results_count_conversions_within_the_window_against_control():
@@ -48,8 +48,3 @@ def test_empty_inputs_and_not_yet_built_apps():
         {"partner": "spa", "redemptions": 1, "points": 300, "members": 1},
         {"partner": "kino", "redemptions": 2, "points": 150, "members": 1},
     ]
-
-
-def test_optional_figures_say_not_available_without_the_models():
-    figures = optional_figures()
-    assert set(figures) == {"challenge_completion", "partner_performance", "campaign_results"}
