@@ -19,7 +19,7 @@ NARROW = {"width": 1024, "height": 900}
 KEY_COLUMNS = {
     "/admin/members/member/": ["member_number", "display_name", "tier_column", "num_points", "status", "city"],
     "/admin/members/purchase/": ["purchased_at", "external_id", "member", "store", "num_amount", "num_refunded"],
-    "/admin/rewards/ledgerentry/": ["created_at", "member", "kind", "num_points", "reason"],
+    "/admin/rewards/ledgerentry/": ["created_at", "member", "kind", "num_points", "reason_text"],
 }
 
 
