@@ -6,6 +6,7 @@ are never rewritten: `legacy_reason` recognises the sentences the code used to w
 parameters, so old entries read in Polish too. A reason a person typed (a staff adjustment) is shown as typed.
 """
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -129,28 +130,21 @@ _LEGACY_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
 )
 
 
-def _event_by_label() -> dict[str, str]:
-    """Event bonuses were written with the event's label in the language active then (Polish or English)."""
+@functools.cache
+def _codes_by_label() -> dict[str, tuple[str, dict[str, Any]]]:
+    """(code, parameters) of each label older versions wrote as a reason, in Polish and in English: event bonuses
+    (the event's label), referral and birthday bonuses. Built once per process: a list of 50 old entries would
+    otherwise switch languages twice per row."""
     from django.utils import translation
 
     from .models import EventRule
 
-    labels = {}
+    labels: dict[str, tuple[str, dict[str, Any]]] = {}
     for language in ("pl", "en"):
         with translation.override(language):
-            labels.update({str(label): code for code, label in EventRule.Event.choices})
-    return labels
-
-
-def _bonus_by_label() -> dict[str, str]:
-    """Referral and birthday bonuses were written in the programme's language (Polish or English)."""
-    from django.utils import translation
-
-    labels = {}
-    for language in ("pl", "en"):
-        with translation.override(language):
-            labels[gettext("Referral bonus")] = REFERRAL
-            labels[gettext("Birthday bonus")] = BIRTHDAY
+            labels.update({str(label): (EVENT, {"event": code}) for code, label in EventRule.Event.choices})
+            labels[gettext("Referral bonus")] = (REFERRAL, {})
+            labels[gettext("Birthday bonus")] = (BIRTHDAY, {})
     return labels
 
 
@@ -167,12 +161,9 @@ def legacy_reason(text: str) -> tuple[str, dict[str, Any]]:
         match = pattern.match(text)
         if match:
             return code, match.groupdict()
-    event = _event_by_label().get(text)
-    if event:
-        return EVENT, {"event": event}
-    bonus = _bonus_by_label().get(text)
-    if bonus:
-        return bonus, {}
+    known = _codes_by_label().get(text)
+    if known:
+        return known[0], dict(known[1])
     return NOTE, {"text": text}
 
 
