@@ -1,7 +1,6 @@
 """Staff pages for challenges, badges, referrals and leaderboards. Actions call services; progress, completions
 and referrals are written only by the posting hooks and the services, so staff see them read-only."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -9,7 +8,7 @@ from django.utils.translation import ngettext
 from loyalty_site.admin_format import plain, whole
 from loyalty_site.files.admin_exports import SafeExportAdminMixin
 
-from . import audiences
+from .admin_forms import BadgeForm, ChallengeForm
 from .models import (
     Badge,
     BadgeAward,
@@ -36,40 +35,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-class ChallengeForm(forms.ModelForm):
-    class Meta:
-        model = Challenge
-        fields = [
-            "code",
-            "name",
-            "description",
-            "is_active",
-            "kind",
-            "target",
-            "category",
-            "store",
-            "starts_at",
-            "ends_at",
-            "points",
-            "badge",
-            "audience",
-            "tier",
-            "audience_kind",
-            "audience_ref",
-        ]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        kinds = audiences.kinds()
-        self.fields["audience_kind"] = forms.ChoiceField(
-            label=_("audience kind"),
-            required=False,
-            choices=[("", "—"), *[(kind.code, kind.label) for kind in kinds]],
-        )
-        refs = [(f"{ref}", f"{kind.label}: {label}") for kind in kinds for ref, label in kind.choices()]
-        self.fields["audience_ref"] = forms.ChoiceField(label=_("audience"), required=False, choices=[("", "—"), *refs])
 
 
 @admin.register(Challenge)
@@ -121,6 +86,7 @@ class ChallengeAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 
 @admin.register(Badge)
 class BadgeAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+    form = BadgeForm
     resource_classes = [BadgeResource]
     list_display = ("name", "code", "milestone", "tier", "is_active")
     list_filter = ("is_active", "milestone")

@@ -14,5 +14,6 @@ class EngagementConfig(AppConfig):
         from . import (
             demo,  # noqa: F401  registers the demo step
             gdpr,  # noqa: F401  data export sections and erasure
+            imports,  # noqa: F401  registers the challenges and badges imports
             receivers,  # noqa: F401  subscribes to purchases, refunds, enrolments and tier changes
         )

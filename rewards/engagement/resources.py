@@ -16,6 +16,7 @@ class ChallengeResource(SafeExportResource):
         fields = (
             "code",
             "name",
+            "description",
             "kind",
             "target",
             "category",
