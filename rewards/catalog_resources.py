@@ -22,6 +22,7 @@ from loyalty_site.files.tabular import parse_bool, parse_datetime, parse_decimal
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_problem, too_long
 from members.phones import normalise_phone
 
+from .categories import rewards_shelve
 from .models import Partner, Reward, Tier, nip_is_valid, nip_normalise
 
 CODE = re.compile(r"^[-A-Za-z0-9_]+$")
@@ -303,7 +304,11 @@ class RewardImport(ImportHandler):
             ),
             example="voucher",
         ),
-        Column("category", help=_("Free text, for grouping in the catalog."), example="Kino i teatr"),
+        Column(
+            "category",
+            help=_("The catalog shelf members filter by, by name; created when there is none."),
+            example="Kino i teatr",
+        ),
         Column("points_cost", help=_("Whole points, more than zero. Required for a new reward."), example="1500"),
         Column("cash_value", help=_("What it is worth in PLN: 35,00 or 35.00."), example="58,00"),
         Column("partner", help=_("The partner's code; the partner must be imported first."), example="kino-helios"),
@@ -434,6 +439,13 @@ class RewardImport(ImportHandler):
 
     def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
         _apply(Reward, outcomes)
+        # The category column also puts the reward on the catalog's shelf of that name (rewards.categories).
+        texts = {}
+        for outcome in outcomes:
+            written = outcome.data["fields"] if outcome.action == "new" else outcome.data["changes"]
+            if written.get("category"):
+                texts[outcome.data["code"]] = written["category"]
+        rewards_shelve(texts_by_code=texts)
 
 
 register(PartnerImport())
