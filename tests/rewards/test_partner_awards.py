@@ -286,3 +286,14 @@ def test_an_inactive_partner_cannot_award(awards_admin, role_client, partner, pe
     page = _upload(client, url, csv_for(people)).content.decode()
     assert "is not an active partner" in page
     assert 'name="plan"' not in page
+
+
+def test_a_list_longer_than_the_limit_is_refused_whole(db, monkeypatch):
+    from loyalty_site.files.tabular import FileFormatError
+    from rewards import partner_awards
+
+    monkeypatch.setattr(partner_awards, "MAX_ROWS", 2)
+    with pytest.raises(FileFormatError, match="more than 2 members"):
+        rows("email;points\na@example.pl;1\nb@example.pl;1\nc@example.pl;1\n")
+    with pytest.raises(FileFormatError, match="no rows under its header"):
+        rows("email;points\n;\n")
