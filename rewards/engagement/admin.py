@@ -2,11 +2,13 @@
 and referrals are written only by the posting hooks and the services, so staff see them read-only."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from loyalty_site.admin_format import plain, whole
 from loyalty_site.files.admin_exports import SafeExportAdminMixin
+from loyalty_site.files.import_forms import may_import
 
 from .admin_forms import BadgeForm, ChallengeForm
 from .models import (
@@ -29,6 +31,21 @@ from .resources import (
 from .services import challenge_recalculate
 
 
+class FileImportLinkMixin:
+    """ "Import a file" on the changelist, opening the import page with `file_import_kind` chosen."""
+
+    file_import_kind = ""
+    import_export_change_list_template = "admin/engagement/change_list_import.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if may_import(request.user, self.file_import_kind):
+            extra_context["file_import_url"] = (
+                reverse(f"{self.admin_site.name}:files_importjob_upload") + f"?kind={self.file_import_kind}"
+            )
+        return super().changelist_view(request, extra_context)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -38,7 +55,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+class ChallengeAdmin(FileImportLinkMixin, SafeExportAdminMixin, admin.ModelAdmin):
+    file_import_kind = "challenges"
     form = ChallengeForm
     resource_classes = [ChallengeResource]
     list_display = (
@@ -85,7 +103,8 @@ class ChallengeAdmin(SafeExportAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Badge)
-class BadgeAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+class BadgeAdmin(FileImportLinkMixin, SafeExportAdminMixin, admin.ModelAdmin):
+    file_import_kind = "badges"
     form = BadgeForm
     resource_classes = [BadgeResource]
     list_display = ("name", "code", "milestone", "tier", "is_active")

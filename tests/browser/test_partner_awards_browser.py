@@ -101,6 +101,8 @@ def test_a_challenges_file_with_a_bad_row_in_the_browser(new_page, staff, tmp_pa
     page = new_page(DESKTOP)
     log_in(page, "/admin/files/importjob/upload/?kind=challenges")
     page.locator("#import-kind code", has_text="audience_ref").wait_for()
+    assert_no_horizontal_overflow(page)
+    page.screenshot(path=screenshot_dir / "challenges-import-upload-desktop.png", full_page=True)
     page.locator("#id_file").set_input_files(path)
     page.locator("input[type=submit].default").click()
     page.wait_for_url(re.compile(r"/importjob/\d+/change/$"))

@@ -244,3 +244,6 @@ def test_only_roles_that_may_add_challenges_may_import_them(role_client, role, a
         assert (response.status_code == 200) is allowed, (kind, response.status_code)
         template = client.get(reverse("admin:files_importjob_template", args=[kind]))
         assert (template.status_code == 200) is allowed
+        changelist = client.get(reverse(f"admin:engagement_{kind[:-1]}_changelist"))
+        assert changelist.status_code == 200
+        assert (f"importjob/upload/?kind={kind}" in changelist.content.decode()) is allowed
