@@ -172,34 +172,45 @@ def _plan_line(line, values, by_card, by_number, email_ids, members) -> AwardLin
     award = AwardLine(line=line, identifier=identifier, points=points)
     if problem:
         award.errors.append(problem)
-    found: set[int] = set()
+    found: set[Member] = set()  # the members the row's identifiers name (after merges)
+    erased = False
     if card := values.get("card_number"):
         if card in by_card:
-            found.add(by_card[card])
+            member = _surviving(members.get(by_card[card]))
+            if member is None:
+                erased = True
+            else:
+                found.add(member)
         else:
             award.errors.append(gettext("no member has the card %(card)s") % {"card": card})
     if number := values.get("member_number"):
         if number in by_number:
-            found.add(by_number[number])
+            member = _surviving(members.get(by_number[number]))
+            if member is None:
+                erased = True
+            else:
+                found.add(member)
         else:
             award.errors.append(gettext("no member has the number %(number)s") % {"number": number})
     if email := values.get("email", "").lower():
-        pks = email_ids.get(email, [])
-        if len(pks) > 1:
+        # Two records with one email are one person when one was merged into the other.
+        owners = {_surviving(members.get(pk)) for pk in email_ids.get(email, [])} - {None}
+        if len(owners) > 1:
             award.errors.append(
                 gettext("%(email)s belongs to more than one member: give the card or member number") % {"email": email}
             )
-        elif pks:
-            found.add(pks[0])
+        elif owners:
+            found |= owners
         else:
             award.errors.append(gettext("no member has the email %(email)s") % {"email": email})
     if not identifier:
         award.errors.append(gettext("give the card number, member number or email"))
-    resolved = {_surviving(members.get(pk)) for pk in found} - {None}
-    if len(resolved) > 1:
+    if erased:
+        award.errors.append(gettext("the member of this row was erased (GDPR)"))
+    if len(found) > 1:
         award.errors.append(gettext("the card, number and email of this row belong to different members"))
-    elif resolved:
-        member = resolved.pop()
+    elif found:
+        member = found.pop()
         award.member = member
         if member.status != Member.Status.ACTIVE:
             award.errors.append(

@@ -297,3 +297,20 @@ def test_a_list_longer_than_the_limit_is_refused_whole(db, monkeypatch):
         rows("email;points\na@example.pl;1\nb@example.pl;1\nc@example.pl;1\n")
     with pytest.raises(FileFormatError, match="no rows under its header"):
         rows("email;points\n;\n")
+
+
+def test_a_merged_members_number_awards_the_survivor_and_an_erased_member_is_refused(partner, people, make_member):
+    from members.erasure import member_erase
+    from rewards.services.merge import members_merge
+
+    duplicate = make_member(email="duplikat@example.pl")
+    members_merge(survivor=people[0], duplicate=duplicate, actor=None)
+    gone = make_member(email="usuniety@example.pl")
+    number = gone.member_number
+    member_erase(member=gone, actor=None)
+    text = f"member_number;points\n{duplicate.member_number};10\n{number};10\n{people[0].member_number};5\n"
+    plan = partner_award_plan(partner=partner, promotion="luty", rows=rows(text))
+    merged, erased, survivor = plan.lines
+    assert (merged.member, merged.errors) == (people[0], [])
+    assert erased.member is None and erased.errors
+    assert survivor.errors == ["the same member as line 2: one award per member"]
