@@ -12,6 +12,7 @@ class RewardsConfig(AppConfig):
         from . import (
             demo,  # noqa: F401  the demo's reward catalog and vouchers (loyalty_site.demo.steps)
             gdpr,  # noqa: F401  adds the ledger and the purchases' points to a member's data export
+            partner_awards_demo,  # noqa: F401  the demo's co-branded partner promotion (after the catalog)
             portal,  # noqa: F401  registers the history link and the home page's points cards
             receivers,  # noqa: F401  subscribes to other apps' events (members joining)
             resources,  # noqa: F401  registers the purchases, refunds and adjustments imports
