@@ -25,10 +25,10 @@ from members import admin_panels
 from members.admin import ViewOnlyAdminMixin
 from members.models import Member
 
-from .catalog import available_q
-from .models import Category, Partner, Redemption, Reward, Voucher, VoucherLookup
-from .partners import SETTLEMENT_HEADERS, partner_settlement, partner_settlement_rows
-from .redemption import RedemptionRefused, reward_redeem, voucher_cancel, voucher_lookup, voucher_use
+from ..catalog import available_q
+from ..models import Category, Partner, Redemption, Reward, Voucher, VoucherLookup
+from ..partners import SETTLEMENT_HEADERS, partner_settlement, partner_settlement_rows
+from ..redemption import RedemptionRefused, reward_redeem, voucher_cancel, voucher_lookup, voucher_use
 
 USE_PERMISSION = "rewards.use_voucher"
 CANCEL_PERMISSION = "rewards.cancel_voucher"
