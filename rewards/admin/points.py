@@ -13,6 +13,7 @@ from members import admin_panels
 
 from ..models import LedgerEntry, PointsLot, TierChange
 from ..reasons import entry_reason
+from .ledger import _rule_kind
 
 VIEW_LEDGER = "rewards.view_ledgerentry"
 EXPIRY_DATES_SHOWN = 6
@@ -48,8 +49,6 @@ def purchase_points_context(request, purchase) -> dict | None:
 
 def _rules(rules) -> list[tuple[str, str, object]]:
     """(kind, what, points) of each rule an earn entry applied: the admin's own wording of rule kinds."""
-    from .admin import _rule_kind
-
     if not isinstance(rules, list):
         return []
     return [

@@ -338,6 +338,6 @@ def partner_settlement_view(model_admin, request, object_id):
 
 
 def _month_ids(partner, year, month):
-    from .partners import partner_month_redemptions
+    from ..partners import partner_month_redemptions
 
     return partner_month_redemptions(partner=partner, year=year, month=month).values("pk")
