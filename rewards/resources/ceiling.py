@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.utils import formats
 from django.utils.translation import gettext
 
+from loyalty_site.db import any_of
 from loyalty_site.files.importing import Outcome
 from loyalty_site.values import integer_range
 
@@ -49,12 +50,11 @@ class PointsCeiling:
             return
         held = dict(held)
         if missing := {head.data["member_id"] for head in heads} - held.keys():
-            held.update(
-                (member_id, balance + pending)
-                for member_id, balance, pending in PointsAccount.objects.filter(member_id__in=missing).values_list(
-                    "member_id", "balance", "pending"
+            for accounts in any_of(PointsAccount.objects.all(), "member_id", sorted(missing)):
+                held.update(
+                    (member_id, balance + pending)
+                    for member_id, balance, pending in accounts.values_list("member_id", "balance", "pending")
                 )
-            )
         for head in heads:
             bound = self.points(head.data["amount"])
             member_id = head.data["member_id"]

@@ -142,7 +142,6 @@ class PurchaseImport(PurchasePosting, PurchaseFigures, ImportHandler):
             if owner is not None and outcome.action != "invalid" and member_id in (None, owner[0]):
                 outcome.action = "skip"
             outcome.data = {
-                "row": None,
                 "member_id": member_id,
                 "source": source,
                 "external_id": external_id,
