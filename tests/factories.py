@@ -26,7 +26,7 @@ from factory.django import DjangoModelFactory
 
 from members.models import Member, Purchase
 from members.services import LineData, member_create
-from rewards.models import Category, EarningRule, Partner, Reward, Tier
+from rewards.models import Category, EarningRule, EventRule, Partner, Reward, Tier
 from rewards.services import purchase_post
 
 PASSWORD = "secret-pass-1"
@@ -191,6 +191,19 @@ class EarningRuleFactory(DjangoModelFactory):
     multiplier = factory.LazyAttribute(
         lambda rule: Decimal("2") if rule.kind == EarningRule.Kind.MULTIPLIER else Decimal("1")
     )
+
+
+class EventRuleFactory(DjangoModelFactory):
+    """Points for an event other than a purchase, once ever unless told otherwise."""
+
+    class Meta:
+        model = EventRule
+        django_get_or_create = ("event",)
+
+    event = EventRule.Event.JOINED
+    points = 100
+    cap_count = 1
+    cap_period = EventRule.Period.EVER
 
 
 class PartnerFactory(DjangoModelFactory):
