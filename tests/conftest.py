@@ -1,16 +1,14 @@
 """Shared fixtures: members, tiers and rules set up through the services, as users would create them."""
 
-import itertools
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from members.services import member_create
-from rewards.models import ProgramSettings, Tier
+from rewards.models import ProgramSettings
 
-_counter = itertools.count(1)
+from .factories import MemberFactory, SuperuserFactory, standard_tiers
 
 
 @pytest.fixture(autouse=True)
@@ -24,21 +22,11 @@ def _test_settings(settings):
 
 @pytest.fixture
 def make_member(db):
-    """Enrol a member through the service. `login=True` gives them a portal login (password 'secret-pass-1')."""
+    """Enrol a member through the service (tests.factories.MemberFactory). `login=True` gives them a portal
+    login (password 'secret-pass-1')."""
 
     def make(*, login: bool = False, **kwargs):
-        n = next(_counter)
-        user = None
-        if login:
-            user = get_user_model().objects.create_user(username=f"member{n}", password="secret-pass-1")
-        defaults = {
-            "first_name": "Jan",
-            "last_name": f"Kowalski{n}",
-            "email": f"jan{n}@example.pl",
-            "phone": f"+4860{n:07d}",
-        }
-        defaults.update(kwargs)
-        return member_create(user=user, **defaults)
+        return MemberFactory(login=login, **kwargs)
 
     return make
 
@@ -60,20 +48,20 @@ def program(db):
 
 @pytest.fixture
 def tiers(db):
-    return [
-        Tier.objects.create(code="bronze", name="Brązowy", rank=0, threshold=Decimal("0")),
-        Tier.objects.create(
-            code="silver", name="Srebrny", rank=1, threshold=Decimal("1000"), earn_multiplier=Decimal("1.25")
-        ),
-        Tier.objects.create(
-            code="gold", name="Złoty", rank=2, threshold=Decimal("5000"), earn_multiplier=Decimal("1.5")
-        ),
-    ]
+    """Bronze from 0, silver from 1,000 PLN (x1.25), gold from 5,000 PLN (x1.5)."""
+    return standard_tiers()
 
 
 @pytest.fixture
 def staff_user(db):
-    return get_user_model().objects.create_superuser(username="admin", password="secret-pass-1", email="a@example.pl")
+    return SuperuserFactory(username="admin", email="a@example.pl")
+
+
+@pytest.fixture
+def admin_client_(client, staff_user):
+    """The test client logged in as `staff_user`, a superuser (role_client for a staff role)."""
+    client.force_login(staff_user)
+    return client
 
 
 @pytest.fixture

@@ -22,12 +22,6 @@ MEMBER_EXPORT = "admin:members_member_export"
 LEDGER_EXPORT = "admin:rewards_ledgerentry_export"
 
 
-@pytest.fixture
-def admin_client_(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def export(client, url_name: str, query: str = "", file_format: str = "csv"):
     """Open the export page of a changelist (with its query string) and submit it as staff would."""
     url = reverse(url_name) + query

@@ -27,6 +27,7 @@ from members.models import Member, Purchase, PurchaseLine, Refund
 from rewards.models import LedgerEntry, Partner, Reward
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_adjust, purchase_post
+from tests.factories import PartnerFactory, RewardFactory
 
 PROMISE = settings(
     max_examples=20,
@@ -374,7 +375,7 @@ REWARD_HEADER = [
 
 @pytest.mark.django_db
 def test_partners_import_keeps_the_preview_promise(staff_user):
-    Partner.objects.create(code="kino-helios", name="Kino Helios", email="k@helios.pl")
+    PartnerFactory(code="kino-helios", name="Kino Helios", email="k@helios.pl")
     row = st.fixed_dictionaries(
         {
             "code": st.one_of(keyed("p"), st.just("kino-helios")),
@@ -401,8 +402,8 @@ def test_partners_import_keeps_the_preview_promise(staff_user):
 
 @pytest.mark.django_db
 def test_rewards_import_keeps_the_preview_promise(staff_user, tiers):
-    Partner.objects.create(code="kino-helios", name="Kino Helios", email="k@helios.pl")
-    Reward.objects.create(code="kino-2", name="Dwa bilety", kind="voucher", points_cost=1500)
+    PartnerFactory(code="kino-helios", name="Kino Helios", email="k@helios.pl")
+    RewardFactory(code="kino-2", name="Dwa bilety", kind="voucher", points_cost=1500)
     row = st.fixed_dictionaries(
         {
             "code": st.one_of(keyed("r"), st.just("kino-2")),

@@ -24,7 +24,7 @@ class MemberMatcher:
         self.by_number = {}
         # A number of a member who is not active: refused in the words every path uses (rewards.planning).
         self.inactive_by_number: dict[str, tuple[int, str]] = {}
-        # balance + pending of the members found by number, read in the same query for _PointsCeiling (most
+        # balance + pending of the members found by number, read in the same query for PointsCeiling (most
         # files name members by number; the others' accounts are read when the ceiling needs them).
         self.held: dict[int, int] = {}
         numbers = sorted(values("member_number"))

@@ -201,7 +201,7 @@ def test_staff_import_partners_then_rewards_and_find_them_in_the_catalog(new_pag
 @pytest.fixture
 def queued_exports(monkeypatch):
     """The broker is outside the project: record the jobs the admin queues, and let the test run the task
-    the way a worker would (test_export_jobs.py captures the same call with on-commit callbacks)."""
+    the way a worker would (tests/files/export_jobs/ captures the same call with on-commit callbacks)."""
     queued = []
     monkeypatch.setattr(export_job_task, "delay_on_commit", lambda job_id: queued.append(job_id))
     return queued

@@ -17,12 +17,6 @@ from rewards.services import points_earn, purchase_post
 CHANGELIST = "admin:members_member_changelist"
 
 
-@pytest.fixture
-def admin_client_(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 PERSONAL_DATA = "view_member_personal_data"
 ROLES_WITHOUT_PERSONAL_DATA = ("Analyst", "Marketing")
 

@@ -48,12 +48,6 @@ def announced():
             hooks._in_transaction[MemberJoined].remove(collect)
 
 
-@pytest.fixture
-def admin_client_(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def joining_bonuses(member_numbers=None) -> list[tuple[str, int]]:
     entries = LedgerEntry.objects.filter(kind="bonus", idempotency_key__startswith="event:joined:")
     if member_numbers is not None:

@@ -24,7 +24,7 @@ from members.models import ConsentText, Member, Purchase
 from rewards.models import LedgerEntry
 from rewards.selectors import ledger_mismatches
 
-from .test_import_admin import BROKER, celery_worker, confirm_url, job_url, latest_job, members_csv, upload
+from .import_admin.support import BROKER, celery_worker, confirm_url, job_url, latest_job, members_csv, upload
 
 pytestmark = pytest.mark.usefixtures("_media_and_language")
 

@@ -11,16 +11,11 @@ from members.services import consent_record
 from rewards.models import EarningRule, LedgerEntry, PointsAccount, ProgramSettings
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, purchase_post
+from tests.factories import EarningRuleFactory, PurchaseFactory
 
 CHANGELIST = "admin:members_member_changelist"
 # The adjust form's one-time id, as the page would have rendered it.
 FORM_ID = "3f2b5a56-6c0f-4a8e-9a51-7a1f0c3f1d10"
-
-
-@pytest.fixture
-def admin_client_(client, staff_user):
-    client.force_login(staff_user)
-    return client
 
 
 def balance(member) -> int:
@@ -156,7 +151,7 @@ def test_analyst_is_not_offered_the_adjust_action(role_client, member):
 
 
 def test_member_page_shows_balance_tier_and_the_ledger(admin_client_, member, program, tiers):
-    purchase_post(member=member, source="pos", external_id="P-1", amount=Decimal("120.00"))
+    PurchaseFactory(member=member, external_id="P-1", amount=Decimal("120.00"))
 
     response = admin_client_.get(reverse("admin:members_member_change", args=[member.pk]))
 
@@ -186,8 +181,8 @@ def test_member_page_shows_only_the_latest_ledger_entries(
 def test_merging_duplicates_moves_purchases_and_points(admin_client_, staff_user, make_member, program):
     survivor = make_member(email="ta.sama@example.pl")
     duplicate = make_member(email="ta.sama@example.pl", card_number="CARD-D")
-    purchase_post(member=survivor, source="pos", external_id="S-1", amount=Decimal("100"))
-    purchase_post(member=duplicate, source="pos", external_id="D-1", amount=Decimal("250"))
+    PurchaseFactory(member=survivor, external_id="S-1", amount=Decimal("100"))
+    PurchaseFactory(member=duplicate, external_id="D-1", amount=Decimal("250"))
     consent_record(member=duplicate, channel="sms", purpose="marketing", granted=True, source="portal")
     expected = balance(survivor) + balance(duplicate)
     page = admin_client_.get(reverse("admin:members_member_duplicates")).content.decode()
@@ -261,7 +256,7 @@ def test_nobody_adds_a_ledger_entry_in_the_admin(admin_client_, db):
 
 
 def test_ledger_entry_page_shows_why_the_points_were_given(admin_client_, member, program, tiers):
-    EarningRule.objects.create(name="Weekend x2", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("2"))
+    EarningRuleFactory(name="Weekend x2", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("2"))
     posted = purchase_post(member=member, source="pos", external_id="W-1", amount=Decimal("100"))
 
     response = admin_client_.get(reverse("admin:rewards_ledgerentry_change", args=[posted.entry.pk]))
@@ -289,7 +284,7 @@ def test_ledger_list_filters_by_kind_and_searches_by_member_number(admin_client_
 
 def test_analyst_can_view_the_ledger_but_not_change_the_rules(role_client, entry):
     client = role_client("Analyst")
-    rule = EarningRule.objects.create(name="Bonus", kind=EarningRule.Kind.BONUS, bonus_points=10)
+    rule = EarningRuleFactory(name="Bonus", kind=EarningRule.Kind.BONUS, bonus_points=10)
 
     assert client.get(reverse("admin:rewards_ledgerentry_changelist")).status_code == 200
     response = client.post(

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from rewards.config import programme_config
 from rewards.models import EarningRule, ProgramSettings, Tier
 from rewards.services import purchase_post
+from tests.factories import EarningRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_purchase_post_runs_a_fixed_small_number_of_queries(member, program, tie
 
 
 def test_a_bulk_update_of_a_rule_is_seen_by_the_next_post(member, program, tiers):
-    rule = EarningRule.objects.create(name="x2", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("2"))
+    rule = EarningRuleFactory(name="x2", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("2"))
     assert post(member, "P-1").entry.points == 200
     EarningRule.objects.filter(pk=rule.pk).update(multiplier=Decimal("3"))  # no signals, no save()
     assert post(member, "P-2").entry.points == 300
@@ -73,7 +74,7 @@ def test_a_rolled_back_change_never_leaves_a_stale_copy(member, program, tiers):
 
     before = programme_config().version
     with pytest.raises(RuntimeError), transaction.atomic():
-        EarningRule.objects.create(name="x5", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("5"))
+        EarningRuleFactory(name="x5", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("5"))
         assert programme_config().ruleset.rules  # cached inside the doomed transaction
         raise RuntimeError
     assert programme_config().version == before

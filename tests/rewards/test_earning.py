@@ -9,8 +9,9 @@ import pytest
 from members.events import MemberJoined
 from members.models import Member
 from members.services import LineData
-from rewards.models import EarningRule, EventRule, LedgerEntry, PointsAccount
+from rewards.models import LedgerEntry, PointsAccount
 from rewards.services import event_award, purchase_post
+from tests.factories import EarningRuleFactory, EventRuleFactory
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 SATURDAY = datetime(2026, 11, 21, 12, 0, tzinfo=WARSAW)
@@ -37,8 +38,8 @@ def test_base_rate_floors_to_whole_points(member, program):
 
 
 def test_category_multiplier_and_excluded_category(member, program):
-    EarningRule.objects.create(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
-    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", category="Alkohol")
+    EarningRuleFactory(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
+    EarningRuleFactory(name="Bez alkoholu", kind="exclude", category="Alkohol")
     lines = [
         LineData(sku="K1", category="Kosmetyki", amount=Decimal("100")),
         LineData(sku="A1", category="Alkohol", amount=Decimal("50")),
@@ -51,13 +52,13 @@ def test_category_multiplier_and_excluded_category(member, program):
 
 
 def test_weekend_promotion_applies_only_on_weekends(member, program):
-    EarningRule.objects.create(name="Weekend x2", kind="multiplier", multiplier=Decimal("2"), weekdays="6,7")
+    EarningRuleFactory(name="Weekend x2", kind="multiplier", multiplier=Decimal("2"), weekdays="6,7")
     assert post(member, "100", at=SATURDAY).entry.points == 200
     assert post(member, "100", at=MONDAY).entry.points == 100
 
 
 def test_time_boxed_store_promotion_min_basket_bonus_and_cap(member, program):
-    EarningRule.objects.create(
+    EarningRuleFactory(
         name="Sklep 3 x3",
         kind="multiplier",
         multiplier=Decimal("3"),
@@ -65,7 +66,7 @@ def test_time_boxed_store_promotion_min_basket_bonus_and_cap(member, program):
         starts_at=MONDAY - timedelta(days=1),
         ends_at=MONDAY + timedelta(days=1),
     )
-    EarningRule.objects.create(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
+    EarningRuleFactory(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
     assert post(member, "100", store="store-03").entry.points == 300
     assert post(member, "100", store="store-03", at=MONDAY + timedelta(days=2)).entry.points == 100
     assert post(member, "250", store="online").entry.points == 300
@@ -81,7 +82,7 @@ def test_tier_multiplier_applies(member, program, tiers):
 
 
 def test_event_points_respect_the_cap_per_period(member, program):
-    EventRule.objects.create(event="product_rated", points=10, cap_count=2, cap_period="day")
+    EventRuleFactory(event="product_rated", points=10, cap_count=2, cap_period="day")
     awarded = [event_award(member=member, event="product_rated", reference=f"review-{i}", now=MONDAY) for i in range(3)]
     assert [bool(a) for a in awarded] == [True, True, False]
     assert event_award(member=member, event="product_rated", reference="review-9", now=MONDAY + timedelta(days=1))
@@ -104,8 +105,8 @@ def test_enrolment_awards_joined_points_once(program):
     from members.services import MemberError, member_enroll
     from rewards.receivers import joining_bonus_award
 
-    EventRule.objects.create(event="joined", points=100, cap_count=1, cap_period="ever")
-    EventRule.objects.create(event="profile_completed", points=50, cap_count=1, cap_period="ever")
+    EventRuleFactory(event="joined", points=100, cap_count=1, cap_period="ever")
+    EventRuleFactory(event="profile_completed", points=50, cap_count=1, cap_period="ever")
     referrer = member_enroll(actor=None, join_source="online", first_name="Ala", last_name="Nowak", email="ala@x.pl")
     member = member_enroll(
         actor=None,
@@ -133,18 +134,16 @@ def test_enrolment_awards_joined_points_once(program):
 def test_members_from_another_systems_history_get_no_joining_points(program):
     from members.services import member_enroll
 
-    EventRule.objects.create(event="joined", points=100, cap_count=1, cap_period="ever")
+    EventRuleFactory(event="joined", points=100, cap_count=1, cap_period="ever")
     member = member_enroll(actor=None, join_source="import", welcome=False, first_name="Ala", last_name="Nowak")
     assert not LedgerEntry.objects.filter(member=member).exists()
 
 
 def test_excluded_lines_do_not_count_towards_a_minimum_basket(member, program):
     """Alcohol earns nothing and unlocks nothing: a 250 zł basket of alcohol gets no basket bonus."""
-    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", category="Alkohol")
-    EarningRule.objects.create(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
-    EarningRule.objects.create(
-        name="Duży koszyk x2", kind="multiplier", multiplier=Decimal("2"), min_basket=Decimal("200")
-    )
+    EarningRuleFactory(name="Bez alkoholu", kind="exclude", category="Alkohol")
+    EarningRuleFactory(name="Koszyk 200+", kind="bonus", bonus_points=50, min_basket=Decimal("200"))
+    EarningRuleFactory(name="Duży koszyk x2", kind="multiplier", multiplier=Decimal("2"), min_basket=Decimal("200"))
     only_alcohol = [LineData(sku="A1", category="Alkohol", amount=Decimal("250"))]
     assert post(member, "250", lines=only_alcohol, external_id="alcohol").entry is None  # no points, no entry
     mixed = [
@@ -160,8 +159,8 @@ def test_excluded_lines_do_not_count_towards_a_minimum_basket(member, program):
 
 
 def test_a_category_bonus_needs_an_earning_line_of_that_category(member, program):
-    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", sku="A1")
-    EarningRule.objects.create(name="Wino +30", kind="bonus", bonus_points=30, category="Wino")
+    EarningRuleFactory(name="Bez alkoholu", kind="exclude", sku="A1")
+    EarningRuleFactory(name="Wino +30", kind="bonus", bonus_points=30, category="Wino")
     wine_excluded = [LineData(sku="A1", category="Wino", amount=Decimal("40"))]
     assert post(member, "40", lines=wine_excluded, external_id="w1").entry is None
     wine = [LineData(sku="W2", category="Wino", amount=Decimal("40"))]

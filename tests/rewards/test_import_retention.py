@@ -6,9 +6,11 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from loyalty_site.files.importing import ImportRefused, import_apply, import_files_cleanup, import_preview
+from loyalty_site.files.importing import HANDLERS, ImportRefused, import_apply, import_files_cleanup, import_preview
 from loyalty_site.files.models import ImportJob, ImportRowError
 from rewards.models import LedgerEntry
+from rewards.resources import PurchaseImport
+from tests.factories import MemberFactory
 
 from .test_imports import _kept, job, purchases_csv
 
@@ -20,8 +22,8 @@ def _media(settings, tmp_path):
 
 
 @pytest.fixture
-def members(make_member):
-    return [make_member() for _ in range(3)]
+def members(db):
+    return MemberFactory.create_batch(3)
 
 
 def _age(job_obj, days):
@@ -109,22 +111,30 @@ def test_a_second_delivery_leaves_a_running_preview_alone_and_takes_over_a_dead_
     assert (previewed.status, previewed.counts) == ("previewed", {"new": 5})
 
 
+class TakenOverAtTheSecondChunk(PurchaseImport):
+    """The purchases import, registered under a kind of its own: while it checks the second chunk, another run
+    takes the job over (as a second delivery of the task would, `job_claim`)."""
+
+    kind = "purchases-taken-over"
+
+    def __init__(self):
+        self.chunks = 0
+
+    def prepare(self, rows, *, job, **kwargs):
+        self.chunks += 1
+        if self.chunks == 2:
+            ImportJob.objects.filter(pk=job.pk).update(claim="another-run", previewed_rows=0, counts={})
+        return super().prepare(rows, job=job, **kwargs)
+
+
 def test_a_preview_that_lost_its_job_writes_nothing_more(members, program, staff_user, monkeypatch):
-    from loyalty_site.files import importing
-
+    handler = TakenOverAtTheSecondChunk()
+    monkeypatch.setitem(HANDLERS, handler.kind, handler)  # the registry `register` fills, restored after the test
     bad = dict.fromkeys(range(2, 12), ("amount", "x"))  # every row wrong: each chunk has errors to write
-    upload = job("purchases", purchases_csv(members, 10, bad), staff_user)
-    real = importing.preview._prepare
-    calls = []
+    upload = job(handler.kind, purchases_csv(members, 10, bad), staff_user)
 
-    def taken_over_after_the_first_chunk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            ImportJob.objects.filter(pk=upload.pk).update(claim="another-run", previewed_rows=0, counts={})
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(importing.preview, "_prepare", taken_over_after_the_first_chunk)
     left = import_preview(job=upload, chunk_size=5)
 
+    assert handler.chunks == 2
     assert (left.status, left.claim, left.previewed_rows, left.counts) == ("previewing", "another-run", 0, {})
     assert ImportRowError.objects.filter(job=upload).count() == 5  # the first chunk's; not the second's

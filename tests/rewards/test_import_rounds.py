@@ -160,7 +160,7 @@ def test_with_only_valid_rows_a_suspended_members_rows_are_left_and_the_rest_pos
 def test_a_member_suspended_while_a_round_is_posted_is_named_and_the_rest_of_the_round_stays(
     members, program, staff_user, monkeypatch
 ):
-    from rewards.resources import purchases as resources  # the module that calls purchases_post_batch
+    from rewards.resources import purchase_posting as resources  # the module that calls purchases_post_batch
 
     previewed = import_preview(job=job("purchases", purchases_csv(members, 25), staff_user), chunk_size=5)
     real = resources.purchases_post_batch

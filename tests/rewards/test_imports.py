@@ -12,9 +12,9 @@ from django.utils import timezone
 from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview
 from loyalty_site.files.models import ImportJob, ImportRowError
 from members.models import Purchase, PurchaseLine
-from rewards.models import EarningRule, LedgerEntry, PointsAccount
+from rewards.models import LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
-from rewards.services import purchase_post
+from tests.factories import EarningRuleFactory, PurchaseFactory, StaffFactory
 
 HEADER = "purchase_id;member_number;purchased_at;amount;store;sku;category;line_amount"
 
@@ -89,14 +89,14 @@ def test_same_purchases_file_twice_posts_no_points_the_second_time(members, prog
 
 
 def test_a_purchase_posted_at_the_till_is_skipped_by_the_import(members, program, staff_user):
-    purchase_post(member=members[0], source="pos", external_id="PAR-000000", amount=Decimal("100.50"))
+    PurchaseFactory(member=members[0], external_id="PAR-000000", amount=Decimal("100.50"))
     previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
     assert previewed.counts == {"skip": 1, "new": 2}
 
 
 def test_a_purchase_id_recorded_for_another_member_is_an_error_not_a_skip(members, program, staff_user):
     # PAR-000001 belongs to members[1] in the file; the till recorded it for members[3].
-    purchase_post(member=members[3], source="pos", external_id="PAR-000001", amount=Decimal("101.50"))
+    PurchaseFactory(member=members[3], external_id="PAR-000001", amount=Decimal("101.50"))
     previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
     errors = list(ImportRowError.objects.filter(job=previewed).values_list("line", "column", "message"))
     message = f"Zakup PAR-000001 ze źródła pos jest już zapisany dla członka {members[3].member_number}."
@@ -107,7 +107,7 @@ def test_a_purchase_id_recorded_for_another_member_is_an_error_not_a_skip(member
 def test_a_purchase_posted_at_the_till_after_the_preview_is_counted_as_skipped(members, program, staff_user):
     previewed = import_preview(job=job("purchases", purchases_csv(members, 3), staff_user))
     assert previewed.counts == {"new": 3}
-    purchase_post(member=members[1], source="pos", external_id="PAR-000001", amount=Decimal("101.50"))
+    PurchaseFactory(member=members[1], external_id="PAR-000001", amount=Decimal("101.50"))
 
     done = import_apply(job=previewed)
 
@@ -142,7 +142,7 @@ def test_counts_add_to_what_another_worker_committed(members, program, staff_use
 
 
 def test_line_items_earn_by_category(members, program, staff_user):
-    EarningRule.objects.create(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
+    EarningRuleFactory(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
     day = (timezone.localdate() - timedelta(days=60)).isoformat()
     number = members[0].member_number
     content = "\n".join(
@@ -334,12 +334,7 @@ def test_a_failed_import_removes_its_kept_outcomes(members, program, staff_user)
 
 @pytest.fixture
 def support_user(db):
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    user = get_user_model().objects.create_user(username="support", is_staff=True)
-    user.groups.add(Group.objects.get(name="Support"))
-    return user
+    return StaffFactory(username="support", role="Support")
 
 
 def test_a_trillion_points_adjustment_is_a_row_error_in_the_preview(members, program, support_user):

@@ -4,7 +4,6 @@ import logging
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
@@ -13,6 +12,7 @@ from rewards.models import LedgerCheck, LedgerEntry, PointsAccount, PointsLot
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, points_redeem, purchase_post
 from rewards.tasks import ledger_reconcile_task
+from tests.factories import StaffFactory
 
 BANNER = 'id="ledger-check-alert"'
 
@@ -34,7 +34,7 @@ def set_balance_by_hand(member, balance: int) -> None:
 
 
 def staff(username: str, *, may_read_ledger: bool):
-    user = get_user_model().objects.create_user(username=username, password="secret-pass-1", is_staff=True)
+    user = StaffFactory(username=username)
     if may_read_ledger:
         user.user_permissions.add(Permission.objects.get(codename="view_ledgerentry"))
     return user

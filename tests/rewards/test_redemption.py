@@ -12,7 +12,6 @@ from rewards.events import PointsRedeemed
 from rewards.models import (
     VOUCHER_ALPHABET,
     LedgerEntry,
-    Partner,
     PointsAccount,
     PointsLot,
     Redemption,
@@ -31,6 +30,7 @@ from rewards.redemption import (
 )
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, tier_recalculate
+from tests.factories import PartnerFactory, RewardFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
@@ -41,7 +41,7 @@ def balance(member) -> int:
 
 @pytest.fixture
 def reward(db):
-    return Reward.objects.create(code="kino", name="Bilet do kina", kind=Reward.Kind.EXPERIENCE, points_cost=100)
+    return RewardFactory(code="kino", name="Bilet do kina", kind=Reward.Kind.EXPERIENCE, points_cost=100)
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_redeem_refuses_clearly_and_writes_nothing(rich, reward, change, code):
 
 
 def test_redeem_refuses_inactive_member_and_inactive_partner(rich, reward):
-    partner = Partner.objects.create(code="helios", name="Helios", email="k@helios.pl", is_active=False)
+    partner = PartnerFactory(code="helios", name="Helios", email="k@helios.pl", is_active=False)
     reward.partner = partner
     reward.save()
     with pytest.raises(RedemptionRefused, match="not available"):
@@ -197,7 +197,7 @@ def test_use_once_and_not_after_expiry(rich, reward, staff_user):
 
 def test_expiry_returns_points_only_when_the_reward_says_so_and_runs_once(rich, reward):
     keep = reward_redeem(member=rich, reward=reward).voucher
-    giving = Reward.objects.create(code="dostawa", name="Dostawa", kind="free_delivery", points_cost=50, stock=2)
+    giving = RewardFactory(code="dostawa", name="Dostawa", kind="free_delivery", points_cost=50, stock=2)
     giving.return_unused = True
     giving.save()
     back = reward_redeem(member=rich, reward=giving).voucher
@@ -232,7 +232,7 @@ def test_code_normalise():
 
 
 def test_partner_award_and_settlement(rich, reward, staff_user):
-    partner = Partner.objects.create(code="helios", name="Helios", email="k@helios.pl")
+    partner = PartnerFactory(code="helios", name="Helios", email="k@helios.pl")
     reward.partner = partner
     reward.settlement_value = Decimal("12.50")
     reward.save()

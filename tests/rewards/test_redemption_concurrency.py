@@ -5,7 +5,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -14,6 +13,7 @@ from rewards.models import LedgerEntry, PointsAccount, Redemption, Reward, Vouch
 from rewards.redemption import RedemptionRefused, reward_redeem, voucher_cancel, voucher_use, vouchers_expire
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn
+from tests.factories import RewardFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency, pytest.mark.usefixtures("english")]
 
@@ -53,7 +53,7 @@ def outcome(call):
 
 
 def test_200_redemptions_of_a_reward_with_stock_10(make_member, program):
-    reward = Reward.objects.create(code="limited", name="Limited", kind="product", points_cost=100, stock=10)
+    reward = RewardFactory(code="limited", name="Limited", kind="product", points_cost=100, stock=10)
     members = [make_member() for _ in range(200)]
     for m in members:
         points_earn(member=m, points=150, reason="start", idempotency_key=f"start:{m.pk}")
@@ -78,8 +78,8 @@ def test_200_redemptions_of_a_reward_with_stock_10(make_member, program):
 
 
 def test_exactly_enough_points_for_one_of_two_rewards_redeemed_at_once(member, program):
-    first = Reward.objects.create(code="a", name="A", kind="product", points_cost=100)
-    second = Reward.objects.create(code="b", name="B", kind="product", points_cost=100)
+    first = RewardFactory(code="a", name="A", kind="product", points_cost=100)
+    second = RewardFactory(code="b", name="B", kind="product", points_cost=100)
     points_earn(member=member, points=100, reason="start", idempotency_key="start")
     rewards = [first, second] * 5
 
@@ -91,10 +91,10 @@ def test_exactly_enough_points_for_one_of_two_rewards_redeemed_at_once(member, p
 
 
 def test_voucher_used_twice_at_once_is_used_once(member, program):
-    reward = Reward.objects.create(code="a", name="A", kind="product", points_cost=100)
+    reward = RewardFactory(code="a", name="A", kind="product", points_cost=100)
     points_earn(member=member, points=100, reason="start", idempotency_key="start")
     voucher = reward_redeem(member=member, reward=reward).voucher
-    staff = get_user_model().objects.create_user(username="till", password="x")
+    staff = UserFactory(username="till")
 
     results = run_attempts(10, lambda i: outcome(lambda: voucher_use(voucher=voucher, actor=staff)), threads=10)
     assert results.count("ok") == 1
@@ -104,10 +104,10 @@ def test_voucher_used_twice_at_once_is_used_once(member, program):
 
 
 def test_cancel_twice_at_once_returns_points_and_stock_once(member, program):
-    reward = Reward.objects.create(code="a", name="A", kind="product", points_cost=100, stock=5)
+    reward = RewardFactory(code="a", name="A", kind="product", points_cost=100, stock=5)
     points_earn(member=member, points=100, reason="start", idempotency_key="start")
     voucher = reward_redeem(member=member, reward=reward).voucher
-    staff = get_user_model().objects.create_user(username="support", password="x")
+    staff = UserFactory(username="support")
 
     results = run_attempts(10, lambda i: outcome(lambda: voucher_cancel(voucher=voucher, actor=staff)), threads=10)
     assert results.count("ok") == 1
@@ -119,10 +119,10 @@ def test_cancel_twice_at_once_returns_points_and_stock_once(member, program):
 
 
 def test_use_and_cancel_at_once_end_in_one_of_them(member, program):
-    reward = Reward.objects.create(code="a", name="A", kind="product", points_cost=100, stock=5)
+    reward = RewardFactory(code="a", name="A", kind="product", points_cost=100, stock=5)
     points_earn(member=member, points=100, reason="start", idempotency_key="start")
     voucher = reward_redeem(member=member, reward=reward).voucher
-    staff = get_user_model().objects.create_user(username="support", password="x")
+    staff = UserFactory(username="support")
     calls = [voucher_use, voucher_cancel] * 4
 
     results = run_attempts(8, lambda i: outcome(lambda: calls[i](voucher=voucher, actor=staff)), threads=8)
@@ -134,9 +134,7 @@ def test_use_and_cancel_at_once_end_in_one_of_them(member, program):
 
 
 def test_expiry_task_run_twice_at_once_changes_nothing_twice(make_member, program):
-    reward = Reward.objects.create(
-        code="a", name="A", kind="free_delivery", points_cost=10, stock=30, return_unused=True
-    )
+    reward = RewardFactory(code="a", name="A", kind="free_delivery", points_cost=10, stock=30, return_unused=True)
     members = [make_member() for _ in range(20)]
     for m in members:
         points_earn(member=m, points=10, reason="start", idempotency_key=f"start:{m.pk}")

@@ -15,12 +15,7 @@ from rewards.batch import PurchaseRow, purchases_post_batch
 from rewards.models import LedgerEntry, PointsAccount, PointsLot
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, purchase_post, refund_post
-
-
-@pytest.fixture
-def admin_client_(client, staff_user):
-    client.force_login(staff_user)
-    return client
+from tests.factories import PurchaseFactory
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +38,7 @@ def legacy_entry(member, sentence: str, key: str) -> LedgerEntry:
 
 
 def test_reasons_old_and_new_read_in_the_admins_language(admin_client_, member, program):
-    purchase_post(member=member, source="pos", external_id="P-1", amount=Decimal("120.00"))
+    PurchaseFactory(member=member, external_id="P-1", amount=Decimal("120.00"))
     old = legacy_entry(member, "Purchase OLD-1 (82.99 PLN)", "legacy-1")
     new = LedgerEntry.objects.get(member=member, kind="earn")
     assert (new.reason, new.reason_code, new.reason_params) == ("", "purchase", {"number": "P-1", "amount": "120.00"})
@@ -78,7 +73,7 @@ def test_a_staff_note_is_shown_as_typed(admin_client_, member, program, staff_us
 def test_the_batch_and_a_single_purchase_store_the_same_reason(make_member, program, tiers):
     one, other = make_member(), make_member()
     at = timezone.now() - timedelta(days=1)
-    purchase_post(member=one, source="pos", external_id="S-1", amount=Decimal("1200.50"), purchased_at=at)
+    PurchaseFactory(member=one, external_id="S-1", amount=Decimal("1200.50"), purchased_at=at)
     purchases_post_batch(
         [PurchaseRow(member_id=other.pk, source="pos", external_id="S-1b", amount=Decimal("1200.50"), purchased_at=at)]
     )
@@ -130,7 +125,7 @@ def test_a_members_page_shows_expiries_by_date_and_the_tier_history(admin_client
     now = timezone.now()
     points_earn(member=member, points=40, reason="a", idempotency_key="a", at=now - timedelta(days=300))
     points_earn(member=member, points=60, reason="b", idempotency_key="b", at=now - timedelta(days=10))
-    purchase_post(member=member, source="pos", external_id="P-9", amount=Decimal("1500.00"))
+    PurchaseFactory(member=member, external_id="P-9", amount=Decimal("1500.00"))
 
     html = admin_client_.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
 
@@ -185,7 +180,7 @@ def test_an_imports_preview_and_result_show_the_points(admin_client_, make_membe
 def test_tier_changes_read_in_the_admins_language(admin_client_, member, program, tiers):
     from rewards.models import TierChange
 
-    purchase_post(member=member, source="pos", external_id="P-T", amount=Decimal("1500.00"))
+    PurchaseFactory(member=member, external_id="P-T", amount=Decimal("1500.00"))
     old = TierChange.objects.create(member=member, to_tier=tiers[0], reason="downgrade after 30 days' grace")
     new = TierChange.objects.filter(member=member).exclude(pk=old.pk).order_by("id").last()
     assert new.reason == "" and new.reason_code in ("tier_qualified", "tier_upgrade")

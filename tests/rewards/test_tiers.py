@@ -7,12 +7,13 @@ from django.utils import timezone
 
 from rewards.models import PointsAccount, TierChange
 from rewards.services import purchase_post, refund_post, tier_recalculate, tiers_recalculate_all
+from tests.factories import PurchaseFactory
 
 
 def test_purchase_upgrades_the_tier_at_once(member, program, tiers):
-    purchase_post(member=member, source="pos", external_id="A", amount=Decimal("999"))
+    PurchaseFactory(member=member, external_id="A", amount=Decimal("999"))
     assert PointsAccount.objects.get(member=member).tier.code == "bronze"
-    purchase_post(member=member, source="pos", external_id="B", amount=Decimal("1"))
+    PurchaseFactory(member=member, external_id="B", amount=Decimal("1"))
     assert PointsAccount.objects.get(member=member).tier.code == "silver"
     assert list(TierChange.objects.filter(member=member).values_list("to_tier__code", flat=True)) == [
         "silver",
@@ -36,7 +37,7 @@ def test_downgrade_waits_for_the_grace_period(member, program, tiers):
 
 def test_nightly_recalculation_downgrades_when_spend_leaves_the_window(member, program, tiers):
     now = timezone.now()
-    purchase_post(member=member, source="pos", external_id="A", amount=Decimal("6000"), purchased_at=now)
+    PurchaseFactory(member=member, external_id="A", amount=Decimal("6000"), purchased_at=now)
     assert PointsAccount.objects.get(member=member).tier.code == "gold"
     later = now + timedelta(days=400)
     assert tiers_recalculate_all(now=later) == 1  # grace starts

@@ -4,36 +4,23 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from rewards.models import Partner, PointsAccount, Reward, Voucher, VoucherLookup
+from rewards.models import Partner, PointsAccount, Voucher, VoucherLookup
 from rewards.redemption import reward_redeem
 from rewards.services import points_earn
+from tests.factories import PartnerFactory, RewardFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 TILL = "admin:rewards_voucher_till"
 
 
 @pytest.fixture
-def role_client(db, client):
-    def login(role: str):
-        user = get_user_model().objects.create_user(username=role.lower().replace(" ", "-"), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return login
-
-
-@pytest.fixture
 def voucher(member, program):
     points_earn(member=member, points=500, reason="start", idempotency_key="start")
-    reward = Reward.objects.create(code="kawa", name="Kawa", kind="product", points_cost=100)
+    reward = RewardFactory(code="kawa", name="Kawa", kind="product", points_cost=100)
     return reward_redeem(member=member, reward=reward).voucher
 
 
@@ -71,7 +58,7 @@ def test_analyst_cannot_use_the_till_or_redeem(role_client, voucher, member):
 
 def test_support_redeems_for_a_member_from_the_member_page(role_client, member, program):
     points_earn(member=member, points=500, reason="start", idempotency_key="start")
-    reward = Reward.objects.create(code="kino", name="Kino", kind="experience", points_cost=200)
+    reward = RewardFactory(code="kino", name="Kino", kind="experience", points_cost=200)
     client = role_client("Support")
     page = client.get(reverse("admin:members_member_change", args=[member.pk]))
     url = reverse("admin:rewards_redemption_redeem_for", args=[member.pk])
@@ -89,8 +76,8 @@ def test_support_redeems_for_a_member_from_the_member_page(role_client, member, 
 
 
 def test_settlement_page_and_exports(role_client, member, program):
-    partner = Partner.objects.create(code="helios", name="Helios", email="k@helios.pl")
-    reward = Reward.objects.create(
+    partner = PartnerFactory(code="helios", name="Helios", email="k@helios.pl")
+    reward = RewardFactory(
         code="kino", name="Kino", kind="experience", points_cost=100, partner=partner, settlement_value=Decimal("9.90")
     )
     points_earn(member=member, points=500, reason="start", idempotency_key="start")

@@ -1,5 +1,7 @@
 """The preview: the whole file validated and counted, nothing written but the job's own record."""
 
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +22,28 @@ SAMPLE_ROWS = 50
 
 
 MAX_STORED_ERRORS = 10_000
+
+
+COLLECT_EVERY_CHUNKS = 50  # 100,000 rows at the default chunk size
+
+
+def _collector_paused(chunks: Iterator[list[Row]]) -> Iterator[list[Row]]:
+    """The chunks, read, checked and counted with Python's cyclic garbage collector paused. A chunk is tens of
+    thousands of new objects and a preview leaves (measured) no cyclic garbage; left on, the collector walked
+    the new objects again and again, and the whole heap (the purchase keys seen so far, the kept outcomes) at
+    each full collection: about a fifth of the preview's CPU time on a 30,000-row purchases file
+    (docs/benchmarks.md). A collection of the young generations every COLLECT_EVERY_CHUNKS chunks keeps
+    memory bounded should a handler make cycles. The collector's state is restored at the end."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for number, chunk in enumerate(chunks, 1):
+            yield chunk
+            if number % COLLECT_EVERY_CHUNKS == 0:
+                gc.collect(1)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _prepare(handler: ImportHandler, chunk: list[Row], *, job: ImportJob, seen: set, lines: Any) -> list[Outcome]:
@@ -134,7 +158,7 @@ def _preview(job: ImportJob, handler: ImportHandler, token: str, chunk_size: int
         # A chunk's outcomes are kept one chunk late: the second file's rows no purchase took are known only
         # at the end, and they go with the last chunk (so the import counts them too).
         pending = None
-        for chunk in _chunks(_rows(table), chunk_size, handler.group_key):
+        for chunk in _collector_paused(_chunks(_rows(table), chunk_size, handler.group_key)):
             outcomes = _prepare(handler, chunk, job=job, seen=seen, lines=lines)
             _count(counts, outcomes)
             figures_add(figures, handler.preview_figures(outcomes, job=job))

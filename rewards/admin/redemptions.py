@@ -25,10 +25,10 @@ from members import admin_panels
 from members.admin import ViewOnlyAdminMixin
 from members.models import Member
 
-from .catalog import available_q
-from .models import Category, Partner, Redemption, Reward, Voucher, VoucherLookup
-from .partners import SETTLEMENT_HEADERS, partner_settlement, partner_settlement_rows
-from .redemption import RedemptionRefused, reward_redeem, voucher_cancel, voucher_lookup, voucher_use
+from ..catalog import available_q
+from ..models import Category, Partner, Redemption, Reward, Voucher, VoucherLookup
+from ..partners import SETTLEMENT_HEADERS, partner_settlement, partner_settlement_rows
+from ..redemption import RedemptionRefused, reward_redeem, voucher_cancel, voucher_lookup, voucher_use
 
 USE_PERMISSION = "rewards.use_voucher"
 CANCEL_PERMISSION = "rewards.cancel_voucher"
@@ -338,6 +338,6 @@ def partner_settlement_view(model_admin, request, object_id):
 
 
 def _month_ids(partner, year, month):
-    from .partners import partner_month_redemptions
+    from ..partners import partner_month_redemptions
 
     return partner_month_redemptions(partner=partner, year=year, month=month).values("pk")

@@ -1,6 +1,6 @@
 """Points where staff look, as panels on pages `members` owns (members.admin_panels): a purchase's page shows
 the ledger entries it caused (the points, the rules applied, what its refunds reversed), a member's page the
-points expiring by date and the tier history. Imported by rewards.admin."""
+points expiring by date and the tier history. Imported by rewards.admin (the package)."""
 
 from collections import defaultdict
 
@@ -11,8 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 from members import admin_panels
 
-from .models import LedgerEntry, PointsLot, TierChange
-from .reasons import entry_reason
+from ..models import LedgerEntry, PointsLot, TierChange
+from ..reasons import entry_reason
+from .ledger import _rule_kind
 
 VIEW_LEDGER = "rewards.view_ledgerentry"
 EXPIRY_DATES_SHOWN = 6
@@ -48,8 +49,6 @@ def purchase_points_context(request, purchase) -> dict | None:
 
 def _rules(rules) -> list[tuple[str, str, object]]:
     """(kind, what, points) of each rule an earn entry applied: the admin's own wording of rule kinds."""
-    from .admin import _rule_kind
-
     if not isinstance(rules, list):
         return []
     return [
