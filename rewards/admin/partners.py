@@ -19,6 +19,7 @@ from ..models import (
     Partner,
     nip_normalise,
 )
+from .partner_awards import PartnerAwardsAdminMixin
 from .redemptions import partner_settlement_view
 
 
@@ -87,7 +88,7 @@ class PartnerAdminForm(forms.ModelForm):
 
 
 @admin.register(Partner)
-class PartnerAdmin(SafeExportAdminMixin, admin.ModelAdmin):
+class PartnerAdmin(PartnerAwardsAdminMixin, SafeExportAdminMixin, admin.ModelAdmin):
     form = PartnerAdminForm
     # Explicit: the rewards count's GROUP BY drops Meta.ordering, which left the reward form's partner
     # autocomplete in no order (and Django warning about unordered pagination).

@@ -24,15 +24,9 @@ def staff(transactional_db, browser_settings, tmp_path):
 
 
 @pytest.fixture
-def awards_admin(browser_settings):
-    """The partners' admin with PartnerAwardsAdminMixin (until the integrator adds it to PartnerAdmin)."""
-    from tests.rewards import partner_awards_urls as urls
-
-    browser_settings.ROOT_URLCONF = "tests.rewards.partner_awards_urls"
-    original = admin.site._registry[Partner]
-    admin.site._registry[Partner] = urls.partner_admin
-    yield
-    admin.site._registry[Partner] = original
+def awards_admin():
+    """The partners' admin, which carries the awards mixin."""
+    return admin.site._registry[Partner]
 
 
 def assert_no_horizontal_overflow(page):

@@ -25,18 +25,9 @@ def _english(english):
 
 
 @pytest.fixture
-def awards_admin(settings):
-    """The partners' admin with the awards mixin (added to PartnerAdmin's bases by the integrator)."""
-    from tests.rewards import partner_awards_urls as urls
-
-    settings.ROOT_URLCONF = "tests.rewards.partner_awards_urls"
-    if urls.MERGED:
-        yield urls.partner_admin
-        return
-    original = admin.site._registry[Partner]
-    admin.site._registry[Partner] = urls.partner_admin
-    yield urls.partner_admin
-    admin.site._registry[Partner] = original
+def awards_admin():
+    """The partners' admin, which carries the awards mixin."""
+    return admin.site._registry[Partner]
 
 
 @pytest.fixture

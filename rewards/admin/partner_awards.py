@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty_site.files.tabular import FileFormatError
 from members.models import LoyaltyCard
 
-from .partner_awards import (
+from ..partner_awards import (
     MAX_ROWS,
     AwardPlan,
     AwardRefused,
@@ -32,7 +32,7 @@ from .partner_awards import (
     partner_award_plan,
     partner_awards_post,
 )
-from .services.points import MAX_ADJUSTMENT
+from ..services.points import MAX_ADJUSTMENT
 
 PERMISSIONS = ("rewards.adjust_points", "rewards.change_partner")
 SALT = "rewards.partner-awards"
