@@ -1,9 +1,10 @@
 """Reads for analytics: the database filters and computes per row, pandas gets the result as DataFrames.
 
-On PostgreSQL the purchases' local day and net spend are computed in SQL and the server packs the rows into
-a few large CSV texts that `pandas.read_csv` parses (`_chunked_frame`: faster than `read_sql`, and than
-`COPY ... TO STDOUT`, which sends one message per row). Other databases (the SQLite demo) read the purchase
-rows through the ORM: same columns, same values. Small aggregates (points, tiers) are GROUP BYs in SQL.
+On PostgreSQL the server filters the purchases and packs them into a few large binary texts of fixed-width
+records that numpy reads without parsing (`_purchase_days_postgresql`); members come as a few large CSV texts
+that `pandas.read_csv` parses (`_chunked_frame`). Both beat `read_sql` and `COPY ... TO STDOUT` (which sends
+one message per row). Other databases (the SQLite demo) read the purchase rows through the ORM: same
+columns, same values. Small aggregates (points, tiers) are GROUP BYs in SQL.
 
 Money is carried in grosze (int64), so sums are exact; days are integers counted from 1970-01-01 in the
 site's time zone.
@@ -94,24 +95,8 @@ def purchase_days(*, until: date | None = None, member_ids=None) -> pd.DataFrame
     (tests build them both ways). Not grouped in SQL: on a million purchases the GROUP BY took longer than
     pandas does, and removed under 7% of the rows.
     """
-    purchases = Purchase._meta.db_table
     if connection.vendor == "postgresql":
-        where = ["TRUE"]
-        params: list = [str(timezone.get_current_timezone())]
-        if until is not None:
-            where.append("purchased_at < %s")
-            params.append(local_midnight(until + timedelta(days=1)))
-        if member_ids is not None:
-            where.append("member_id = ANY(%s)")
-            params.append(list(member_ids))
-        sql = (
-            f"SELECT member_id, (purchased_at AT TIME ZONE %s)::date - DATE '1970-01-01' AS day,"  # noqa: S608 (our table, our clauses)
-            f" replace(replace(store, ',', ' '), E'\\n', ' ') AS store,"
-            f" CASE WHEN amount > refunded_amount THEN 1 ELSE 0 END AS orders,"
-            f" ROUND((amount - refunded_amount) * 100)::bigint AS net_cents"
-            f" FROM {purchases} WHERE {' AND '.join(where)}"
-        )
-        return _chunked_frame(sql, params, PURCHASE_DAY_COLUMNS, _PURCHASE_DTYPES)
+        return _purchase_days_postgresql(until=until, member_ids=member_ids)
     queryset = Purchase.objects.all()
     if until is not None:
         queryset = queryset.filter(purchased_at__lt=local_midnight(until + timedelta(days=1)))
@@ -119,6 +104,57 @@ def purchase_days(*, until: date | None = None, member_ids=None) -> pd.DataFrame
         queryset = queryset.filter(member_id__in=list(member_ids))
     rows = list(queryset.values_list("member_id", "purchased_at", "store", "amount", "refunded_amount"))
     return purchase_days_from_rows(rows)
+
+
+# One purchase as the server packs it: member id, purchased_at (timestamptz_send: microseconds since
+# 2000-01-01 UTC) and net spend in grosze, each a big-endian int64.
+_PURCHASE_RECORD = np.dtype([("member_id", ">i8"), ("at", ">i8"), ("net_cents", ">i8")])
+_POSTGRES_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
+_DAY_NS = 86_400_000_000_000
+
+
+def _purchase_days_postgresql(*, until: date | None, member_ids) -> pd.DataFrame:
+    """`purchase_days` on PostgreSQL: fixed-width binary records, concatenated by the server per store.
+
+    The server only filters, subtracts the refund and packs 24 bytes per purchase (int8send,
+    timestamptz_send: no text formatting); numpy reads the packed bytes without parsing, and pandas turns the
+    instants into local days (the site's zone, as `timezone.localtime` does). The store is the group's key, so
+    it travels once per group instead of once per row. About 40% less server CPU than formatting CSV lines
+    and a fraction of the client's parsing (docs/benchmarks.md, "Analytics").
+    """
+    where = ["TRUE"]
+    params: list = []
+    if until is not None:
+        where.append("purchased_at < %s")
+        params.append(local_midnight(until + timedelta(days=1)))
+    if member_ids is not None:
+        where.append("member_id = ANY(%s)")
+        params.append(list(member_ids))
+    sql = (
+        "SELECT store, string_agg(int8send(member_id) || timestamptz_send(purchased_at)"  # noqa: S608 (our table, our clauses)
+        " || int8send(ROUND((amount - refunded_amount) * 100)::bigint), ''::bytea)"
+        f" FROM {Purchase._meta.db_table} WHERE {' AND '.join(where)} GROUP BY store, member_id %% 16"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        groups = [(store, np.frombuffer(bytes(blob), dtype=_PURCHASE_RECORD)) for store, blob in cursor.fetchall()]
+    if not groups:
+        return pd.DataFrame({c: pd.Series(dtype=_PURCHASE_DTYPES[c]) for c in PURCHASE_DAY_COLUMNS})
+    records = np.concatenate([part for _, part in groups])
+    stores = np.repeat(np.array([store for store, _ in groups], dtype=object), [len(part) for _, part in groups])
+    utc_ns = (records["at"].astype("int64") + _POSTGRES_EPOCH_US) * 1000
+    local = pd.DatetimeIndex(utc_ns.view("datetime64[ns]")).tz_localize("UTC")
+    local = local.tz_convert(timezone.get_current_timezone()).tz_localize(None)
+    net_cents = records["net_cents"].astype("int64")
+    return pd.DataFrame(
+        {
+            "member_id": records["member_id"].astype("int64"),
+            "day": local.asi8 // _DAY_NS,
+            "store": stores,
+            "orders": (net_cents > 0).astype("int64"),
+            "net_cents": net_cents,
+        }
+    )
 
 
 def purchase_days_from_rows(rows) -> pd.DataFrame:
