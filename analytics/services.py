@@ -133,7 +133,13 @@ def dashboard_compute(
         all_purchases = all_purchases[all_purchases["member_id"].isin(member_ids)]
     purchases = all_purchases[all_purchases["store"] == store] if store else all_purchases
 
-    points = dict(zip([period, previous], frames.points_sums(period, previous), strict=True))
+    months = month_ranges(period.end)
+    month_firsts = [date.fromisoformat(label + "-01") for label, _, _ in months]
+    ledger = frames.LedgerFigures(
+        edges=[*month_firsts, previous.start, period.start, period.end + timedelta(days=1)],
+        engaged_from=previous.start,
+    )
+    points = {p: ledger.points(p) for p in (period, previous)}
 
     def figures_for(p: Period) -> dict:
         figures = metrics.member_counts(members, purchases, p, active_days=settings.active_days)
@@ -141,9 +147,7 @@ def dashboard_compute(
         figures.update(metrics.retention(purchases, p))
         figures["historical_clv"] = metrics.historical_clv(members, purchases, p)
         buyer_ids = metrics.buyers(all_purchases, p).index.to_numpy()
-        figures["engagement_rate"] = metrics.engagement_rate(
-            figures["members_total"], buyer_ids, frames.engaged_member_ids(p)
-        )
+        figures["engagement_rate"] = metrics.engagement_rate(figures["members_total"], buyer_ids, ledger.engaged(p))
         figures.update(metrics.points_figures(points[p], settings.point_value_pln))
         figures["challenge_completion"] = optional.challenge_completion(optional.challenge_participations(p))
         moves = frames.tier_movements(p)
@@ -178,9 +182,8 @@ def dashboard_compute(
         "figures": rows,
     }
     if with_details:
-        months = month_ranges(period.end)
         trend = metrics.monthly_trend(purchases, months)
-        points = frames.points_by_month(date.fromisoformat(months[0][0] + "-01"), period.end).set_index("month")
+        points = ledger.by_month(month_firsts[0], period.end).set_index("month")
         trend["points_earned"] = [int(points["earned"].get(m, 0)) for m in trend["month"]]
         trend["points_redeemed"] = [int(points["redeemed"].get(m, 0)) for m in trend["month"]]
         data["trend"] = {column: [_json(v) for v in trend[column]] for column in trend.columns}

@@ -1,6 +1,6 @@
 """The dashboard and the member scores computed from a history posted through the services, and stored."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,6 +12,7 @@ from analytics.services import (
     dashboard_compute,
     default_period,
     member_scores_store,
+    month_ranges,
 )
 
 
@@ -107,3 +108,30 @@ def test_purchase_days_reads_the_same_in_sql_and_in_python(history):
     python = purchase_days_from_rows(rows).sort_values(columns).reset_index(drop=True)
     assert sql.to_dict("records") == python.to_dict("records")
     assert Period(history["today"], history["today"]).days == 1
+
+
+@pytest.mark.django_db
+def test_ledger_figures_in_one_pass_equal_the_separate_reads(history):
+    from analytics import frames
+
+    today = history["today"]
+    member = history["c"]
+    from rewards.services import points_earn
+
+    points_earn(member=member, points=30, reason="bonus", idempotency_key="bonus-test-1", kind="bonus")
+    for period in (default_period(today), Period(today - timedelta(days=29), today), Period(today, today)):
+        previous = period.previous()
+        months = [date.fromisoformat(label + "-01") for label, _, _ in month_ranges(period.end)]
+        ledger = frames.LedgerFigures(
+            edges=[*months, previous.start, period.start, period.end + timedelta(days=1)],
+            engaged_from=previous.start,
+        )
+        assert ledger.sql  # the tests run on PostgreSQL: the one-pass read is the one checked
+        for p in (period, previous):
+            assert ledger.points(p) == frames.points_sums(p)[0]
+            assert ledger.engaged(p).tolist() == sorted(frames.engaged_member_ids(p).tolist())
+        expected = frames.points_by_month(months[0], period.end).set_index("month")
+        got = ledger.by_month(months[0], period.end).set_index("month")
+        assert (got.loc[expected.index] == expected).all().all()
+        assert (got.drop(expected.index) == 0).all().all()  # months without entries: zeros
+    assert ledger.points(Period(today, today))["redeemed"] == 50
