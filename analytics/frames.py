@@ -11,6 +11,7 @@ site's time zone.
 """
 
 import io
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -232,6 +233,7 @@ def engaged_member_ids(period: Period) -> np.ndarray:
     start, end = local_midnight(period.start), local_midnight(period.end + timedelta(days=1))
     ids = (
         LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end, kind__in=["bonus", "redeem"])
+        .order_by()  # else the model's ordering joins the DISTINCT: one row per entry, not per member
         .values_list("member_id", flat=True)
         .distinct()
     )
@@ -265,71 +267,58 @@ def points_by_month(first: date, end: date) -> pd.DataFrame:
 
 
 class LedgerFigures:
-    """The ledger's figures the dashboard needs, read in one pass: points per period and per month, engaged members.
+    """The ledger's points per period and per month, read in one pass.
 
-    The days in `edges` cut time into buckets ([edge, next edge), local midnights); PostgreSQL sums each
-    bucket's points by kind and bucket in a single scan of the ledger (width_bucket on created_at, no time zone
-    conversion per row) and lists who had a bonus or a redemption from `engaged_from`. A period or month whose
-    limits are edges is then a sum of buckets, with the same definitions as `points_sums`, `points_by_month`
-    and `engaged_member_ids`, which other databases (the SQLite demo) run instead.
+    The days in `edges` cut time into intervals ([edge, next edge), local midnights). On PostgreSQL one scan of
+    the ledger sums each interval's points by kind and the stock (available, pending) before each day of
+    `stock_at`: plain aggregates with FILTER, no GROUP BY and no time zone conversion per row (under half the
+    server CPU of `points_sums` and `points_by_month` together, the latter converting and grouping every
+    entry's month). A period or month whose limits are edges is then a sum of intervals, with the definitions
+    of `points_sums` and `points_by_month`, which other databases (the SQLite demo) run instead.
     """
 
-    def __init__(self, *, edges: list[date], engaged_from: date) -> None:
+    def __init__(self, *, edges: list[date], stock_at: list[date]) -> None:
         self.edges = sorted(set(edges))
-        self.engaged_from = engaged_from
+        self.stock_at = sorted(set(stock_at))
         self.sql = connection.vendor == "postgresql"
         if self.sql:
             self._read()
 
     def _read(self) -> None:
         bounds = [local_midnight(day) for day in self.edges]
-        sql = (
-            "SELECT width_bucket(created_at, %s::timestamptz[]) AS b,"  # noqa: S608 (our table)
-            " SUM(points) FILTER (WHERE kind IN ('earn', 'bonus') AND points > 0),"
-            " SUM(points) FILTER (WHERE kind = 'redeem'),"
-            " SUM(points) FILTER (WHERE kind = 'expire'),"
-            " SUM(points) FILTER (WHERE bucket = 'available'),"
-            " SUM(points) FILTER (WHERE bucket = 'pending'),"
-            " array_agg(member_id) FILTER (WHERE kind IN ('bonus', 'redeem') AND created_at >= %s)"
-            f" FROM {LedgerEntry._meta.db_table} WHERE created_at < %s GROUP BY b"
-        )
-        # Bucket 0: before the first edge; bucket i: from edge i-1 to edge i.
-        sums = np.zeros((len(bounds), 5), dtype="int64")
-        self.engaged_by_bucket: dict[int, np.ndarray] = {}
+        columns, params = [], []
+        for start, end in itertools.pairwise(bounds):
+            for condition in ("kind IN ('earn', 'bonus') AND points > 0", "kind = 'redeem'", "kind = 'expire'"):
+                columns.append(f"SUM(points) FILTER (WHERE created_at >= %s AND created_at < %s AND {condition})")
+                params += [start, end]
+        for day in self.stock_at:
+            for bucket in ("available", "pending"):
+                columns.append(f"SUM(points) FILTER (WHERE created_at < %s AND bucket = '{bucket}')")
+                params.append(local_midnight(day))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [bounds, local_midnight(self.engaged_from), bounds[-1]])
-            for bucket, *values, engaged in cursor.fetchall():
-                sums[bucket] = [int(v or 0) for v in values]
-                if engaged:
-                    self.engaged_by_bucket[bucket] = np.asarray(engaged, dtype="int64")
-        self.sums = sums
-        self.cumulative = np.cumsum(sums, axis=0)
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {LedgerEntry._meta.db_table}", params)  # noqa: S608
+            values = np.array([int(v or 0) for v in cursor.fetchone()], dtype="int64")
+        intervals = 3 * (len(bounds) - 1)
+        self.flows = values[:intervals].reshape(-1, 3)
+        self.stock = values[intervals:].reshape(-1, 2)
 
-    def _buckets(self, start: date, end: date) -> range:
-        """The buckets covering [start, end] (both days included); both limits must be edges."""
-        return range(self.edges.index(start) + 1, self.edges.index(end + timedelta(days=1)) + 1)
+    def _flows(self, start: date, end: date) -> np.ndarray:
+        """Earned, redeemed, expired from `start` to `end` (both days included; both limits are edges)."""
+        return self.flows[self.edges.index(start) : self.edges.index(end + timedelta(days=1))].sum(axis=0)
 
     def points(self, period: Period) -> dict[str, int]:
-        """As `points_sums` for one period."""
+        """As `points_sums` for one period (its start and the day after its end are edges, that day in stock_at)."""
         if not self.sql:
             return points_sums(period)[0]
-        inside = self.sums[list(self._buckets(period.start, period.end))].sum(axis=0)
-        upto = self.cumulative[self.edges.index(period.end + timedelta(days=1))]
+        earned, redeemed, expired = self._flows(period.start, period.end)
+        outstanding, pending = self.stock[self.stock_at.index(period.end + timedelta(days=1))]
         return {
-            "earned": int(inside[0]),
-            "redeemed": -int(inside[1]),
-            "expired": -int(inside[2]),
-            "outstanding": int(upto[3]),
-            "pending": int(upto[4]),
+            "earned": int(earned),
+            "redeemed": -int(redeemed),
+            "expired": -int(expired),
+            "outstanding": int(outstanding),
+            "pending": int(pending),
         }
-
-    def engaged(self, period: Period) -> np.ndarray:
-        """As `engaged_member_ids`; the period must start on or after `engaged_from`."""
-        if not self.sql:
-            return engaged_member_ids(period)
-        parts = [self.engaged_by_bucket.get(b) for b in self._buckets(period.start, period.end)]
-        parts = [part for part in parts if part is not None]
-        return np.unique(np.concatenate(parts)) if parts else np.array([], dtype="int64")
 
     def by_month(self, first: date, end: date) -> pd.DataFrame:
         """As `points_by_month`, every month listed: `first` and every month's first day after it are edges."""
@@ -339,9 +328,8 @@ class LedgerFigures:
         month = first
         while month <= end:
             following = (month + timedelta(days=32)).replace(day=1)
-            last = min(following - timedelta(days=1), end)
-            total = self.sums[list(self._buckets(month, last))].sum(axis=0)
-            rows.append((month.strftime("%Y-%m"), int(total[0]), -int(total[1]), -int(total[2])))
+            earned, redeemed, expired = self._flows(month, min(following - timedelta(days=1), end))
+            rows.append((month.strftime("%Y-%m"), int(earned), -int(redeemed), -int(expired)))
             month = following
         return pd.DataFrame(rows, columns=["month", "earned", "redeemed", "expired"])
 

@@ -137,7 +137,7 @@ def dashboard_compute(
     month_firsts = [date.fromisoformat(label + "-01") for label, _, _ in months]
     ledger = frames.LedgerFigures(
         edges=[*month_firsts, previous.start, period.start, period.end + timedelta(days=1)],
-        engaged_from=previous.start,
+        stock_at=[previous.end + timedelta(days=1), period.end + timedelta(days=1)],
     )
     points = {p: ledger.points(p) for p in (period, previous)}
 
@@ -147,7 +147,9 @@ def dashboard_compute(
         figures.update(metrics.retention(purchases, p))
         figures["historical_clv"] = metrics.historical_clv(members, purchases, p)
         buyer_ids = metrics.buyers(all_purchases, p).index.to_numpy()
-        figures["engagement_rate"] = metrics.engagement_rate(figures["members_total"], buyer_ids, ledger.engaged(p))
+        figures["engagement_rate"] = metrics.engagement_rate(
+            figures["members_total"], buyer_ids, frames.engaged_member_ids(p)
+        )
         figures.update(metrics.points_figures(points[p], settings.point_value_pln))
         figures["challenge_completion"] = optional.challenge_completion(optional.challenge_participations(p))
         moves = frames.tier_movements(p)
