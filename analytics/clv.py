@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,14 @@ def fit_bgnbd(x, t_x, T) -> BgNbd:
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     if len(x) == 0 or not np.any(x > 0):
         raise ValueError("BG/NBD needs customers with repeat purchases")
-    result = optimize.minimize(
-        bgnbd_negative_log_likelihood_and_gradient,
-        np.zeros(4),
-        args=(x, t_x, T),
-        method="L-BFGS-B",
-        jac=True,
-    )
+    with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads spin on L-BFGS-B's 4-vectors
+        result = optimize.minimize(
+            bgnbd_negative_log_likelihood_and_gradient,
+            np.zeros(4),
+            args=(x, t_x, T),
+            method="L-BFGS-B",
+            jac=True,
+        )
     return BgNbd(*np.exp(result.x))
 
 
@@ -143,11 +145,12 @@ def fit_gamma_gamma(x, m) -> GammaGamma:
     keep = (x > 0) & (m > 0)
     if keep.sum() < 2:
         raise ValueError("Gamma-Gamma needs customers with repeat purchases")
-    result = optimize.minimize(
-        gamma_gamma_negative_log_likelihood_and_gradient,
-        np.zeros(3),
-        args=(x[keep], m[keep]),
-        method="L-BFGS-B",
-        jac=True,
-    )
+    with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads spin on L-BFGS-B's 4-vectors
+        result = optimize.minimize(
+            gamma_gamma_negative_log_likelihood_and_gradient,
+            np.zeros(3),
+            args=(x[keep], m[keep]),
+            method="L-BFGS-B",
+            jac=True,
+        )
     return GammaGamma(*np.exp(result.x))
