@@ -131,7 +131,11 @@ def dashboard_compute(
     all_purchases = frames.purchase_days(until=period.end) if purchases is None else purchases
     if member_ids is not None:
         all_purchases = all_purchases[all_purchases["member_id"].isin(member_ids)]
+    stores = sorted(all_purchases["store"].unique().tolist())
     purchases = all_purchases[all_purchases["store"] == store] if store else all_purchases
+    # No figure below reads the store: without its column (Python objects) every selection copies less.
+    all_purchases = all_purchases.drop(columns="store")
+    purchases = purchases.drop(columns="store") if store else all_purchases
 
     months = month_ranges(period.end)
     month_firsts = [date.fromisoformat(label + "-01") for label, _, _ in months]
@@ -197,7 +201,7 @@ def dashboard_compute(
         data["tiers"] = frames.tier_distribution()
         scores = rfm.rfm_scores(summary)
         data["segments"] = {k: int(v) for k, v in scores["segment"].value_counts().items()}
-        data["stores"] = sorted(all_purchases["store"].unique().tolist())
+        data["stores"] = stores
         data["churn_risk"] = churn_bands(model["probability_alive"])
         data["movement"] = segment_movement(period.end)
         data["optional"] = optional.optional_figures(period, all_purchases)
