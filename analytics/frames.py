@@ -348,6 +348,51 @@ def tier_distribution() -> list[dict]:
     return rows
 
 
+def tier_history(ends: list[date], *, members: pd.DataFrame | None = None) -> list[dict]:
+    """Members per tier at the end of each day in `ends` (at midnight after it), rebuilt from the tier changes.
+
+    A member's tier at a moment is the `to_tier` of their last `rewards.TierChange` before it; before their first
+    change, that change's `from_tier`; a member whose account has a tier but no recorded change (a tier set by
+    an import or before changes were recorded) has it throughout. Counted: members with a points account, not
+    merged, who had joined by then. With every change recorded, the last day's counts are `tier_distribution`'s.
+    Rows in tier order, then members without a tier (tier "" when there are any), each with one count per end.
+    `members` is `members_frame()` when the caller has read it (every member, not a segment's).
+    """
+    members = members_frame() if members is None else members
+    tier_ids = pd.DataFrame(
+        list(PointsAccount.objects.values_list("member_id", "tier_id")), columns=["member_id", "tier_id"]
+    )
+    accounts = members[["member_id", "joined_day"]].merge(tier_ids, on="member_id").set_index("member_id")
+    changes = pd.DataFrame(
+        TierChange.objects.filter(member_id__in=PointsAccount.objects.values("member_id"))
+        .order_by("member_id", "changed_at", "id")
+        .values_list("member_id", "changed_at", "from_tier_id", "to_tier_id"),
+        columns=["member_id", "changed_at", "from_tier_id", "to_tier_id"],
+    )
+    tiers = list(Tier.objects.order_by("rank").values_list("id", "code", "name"))
+    # Before a member's first change: where that change started from.
+    base = accounts["tier_id"].astype("float64")
+    first = changes.drop_duplicates("member_id", keep="first").set_index("member_id")["from_tier_id"]
+    base.loc[first.index.intersection(base.index)] = first.astype("float64")
+    columns = {}
+    for end in ends:
+        moment = local_midnight(end + timedelta(days=1))
+        tier = base.copy()
+        before = changes[changes["changed_at"] < moment].drop_duplicates("member_id", keep="last")
+        last = before.set_index("member_id")["to_tier_id"].astype("float64")
+        tier.loc[last.index.intersection(tier.index)] = last
+        joined = (accounts["joined_day"] <= day_number(end)).to_numpy()
+        columns[end] = tier[joined].fillna(-1).astype("int64").value_counts()
+    rows = [
+        {"tier": code, "name": name, "members": [int(columns[end].get(tier_id, 0)) for end in ends]}
+        for tier_id, code, name in tiers
+    ]
+    without = [int(columns[end].get(-1, 0)) for end in ends]
+    if any(without):
+        rows.append({"tier": "", "name": "", "members": without})
+    return rows
+
+
 def tier_movements(period: Period) -> dict[str, int]:
     """Tier changes in the period: up (to a higher rank or a first tier) and down."""
     start, end = local_midnight(period.start), local_midnight(period.end + timedelta(days=1))

@@ -199,6 +199,13 @@ def dashboard_compute(
             row["revenue_per_member"] = _json(row["revenue_per_member"])
         data["cohorts"] = cohort
         data["tiers"] = frames.tier_distribution()
+        # At the end of each month of the trend, the last one at the end of the period.
+        ends = [min(frames.day_date(last), period.end) for _, _, last in months]
+        everyone = members if member_ids is None else None  # tiers are programme-wide, as the points
+        data["tier_history"] = {
+            "months": [label for label, _, _ in months],
+            "rows": frames.tier_history(ends, members=everyone),
+        }
         scores = rfm.rfm_scores(summary)
         data["segments"] = {k: int(v) for k, v in scores["segment"].value_counts().items()}
         data["stores"] = stores
