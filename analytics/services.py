@@ -346,7 +346,7 @@ def _copy_scores(scores: pd.DataFrame, month: date, as_of: date, computed_at) ->
     """COPY the scores in PostgreSQL's text format, the lines built from plain Python values.
 
     Each value is written as `str`/`repr` would (floats in their shortest exact form, so the stored double is
-    the computed one), missing values as NULL (\\N). About ten times faster than `DataFrame.to_csv`.
+    the computed one), missing values as NULL (\\N). Half the CPU of `DataFrame.to_csv` and a CSV COPY.
     """
     columns = [
         "month",
