@@ -194,10 +194,7 @@ class DashboardAdmin(admin.ModelAdmin):
                     "labels": [tables.segment_label(code) for code in SEGMENT_ORDER],
                     "values": [(data.get("segments") or {}).get(code, 0) for code in SEGMENT_ORDER],
                 },
-                "tiers": {
-                    "labels": [t["name"] or str(_("No tier")) for t in data.get("tiers") or []],
-                    "values": [t["members"] for t in data.get("tiers") or []],
-                },
+                "tiers": tier_chart(data),
                 "churn": {
                     "labels": [b["band"] for b in data.get("churn_risk") or []],
                     "values": [b["members"] for b in data.get("churn_risk") or []],
@@ -297,3 +294,17 @@ def member_value_context(request, member):
 
 
 admin_panels.panel("rfm", _("Customer value"), "admin/analytics/_member_value.html", member_value_context, order=40)
+
+
+def tier_chart(data: dict) -> dict:
+    """Stacked bars: members per tier at the end of each month; a snapshot from before the history, one bar now."""
+    history = data.get("tier_history")
+    if history is None:
+        history = {
+            "months": [str(_("now"))],
+            "rows": [{**tier, "members": [tier["members"]]} for tier in data.get("tiers") or []],
+        }
+    return {
+        "labels": history["months"],
+        "datasets": [{"label": t["name"] or str(_("No tier")), "values": t["members"]} for t in history["rows"]],
+    }

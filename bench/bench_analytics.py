@@ -4,11 +4,11 @@
 
 Members, purchases and a ledger (an earning per purchase, redemptions, expiries) are written with COPY and
 SQL, not through the services: analytics only reads the tables. Then, `--runs` times, the full recompute the
-nightly task does (`analytics.services.analytics_refresh`: read the purchases once with COPY, score every
-member, fit BG/NBD and Gamma-Gamma, compute the dashboard for the last 30 days and the 30 before, store
-both), with the peak memory of the process; then the dashboard page served from the snapshot (admin, test
-client); then, on a 10,000-member subset, the naive way (an ORM query per member, RFM in Python) beside
-the vectorised one.
+nightly task does (`analytics.services.analytics_refresh`: read the purchases once, score every member, fit
+BG/NBD and Gamma-Gamma, compute the dashboard for the last 30 days and the 30 before, store both), each run
+with its wall time, the CPU of this process and of its PostgreSQL backend, and the peak memory of the
+process; then the dashboard page served from the snapshot (admin, test client); then, on a 10,000-member
+subset, the naive way (an ORM query per member, RFM in Python) beside the vectorised one.
 """
 
 import argparse

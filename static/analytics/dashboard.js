@@ -15,6 +15,7 @@
     var blue = "#417690";
     var orange = "#e08e0b";
     var palette = ["#2e7d32", "#66bb6a", "#9ccc65", "#29b6f6", "#ffa726", "#ef5350", "#8d6e63", "#757575"];
+    var tierColours = ["#8d6e63", "#90a4ae", "#f9a825", "#417690", "#2e7d32", "#757575"];
     var base = { responsive: true, maintainAspectRatio: false, animation: false };
 
     function chart(id, config) {
@@ -61,7 +62,18 @@
 
     bars("chart-segments", data.segments, labels.members, palette);
     bars("chart-churn", data.churn, labels.members, ["#2e7d32", "#9ccc65", "#ffa726", "#ef6c00", "#c62828"]);
-    bars("chart-tiers", data.tiers, labels.members, blue);
+    if (data.tiers) {
+      chart("chart-tiers", {
+        type: "bar",
+        data: {
+          labels: data.tiers.labels,
+          datasets: data.tiers.datasets.map(function (tier, index) {
+            return { label: tier.label, data: tier.values, backgroundColor: tierColours[index % tierColours.length] };
+          })
+        },
+        options: Object.assign({}, base, { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } })
+      });
+    }
     bars("chart-cohort-revenue", data.cohortRevenue, labels.perMember, orange);
   }
 

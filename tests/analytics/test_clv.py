@@ -6,8 +6,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import optimize
 
-from analytics.clv import BgNbd, fit_bgnbd, fit_gamma_gamma
+from analytics.clv import (
+    BgNbd,
+    bgnbd_negative_log_likelihood,
+    bgnbd_negative_log_likelihood_and_gradient,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    gamma_gamma_negative_log_likelihood,
+    gamma_gamma_negative_log_likelihood_and_gradient,
+)
 from analytics.frames import day_number
 from analytics.rfm import member_summary
 
@@ -41,6 +50,27 @@ def test_gamma_gamma_reproduces_fader_hardie_note(summary):
     assert model.p == pytest.approx(6.25, rel=0.01)
     assert model.q == pytest.approx(3.74, rel=0.01)
     assert model.gamma == pytest.approx(15.44, rel=0.01)
+
+
+@pytest.mark.parametrize("log_params", [[0.0, 0.0, 0.0, 0.0], [-1.4, 1.5, -0.2, 0.9], [0.3, -0.5, 1.0, -1.0]])
+def test_bgnbd_gradient_written_out_matches_finite_differences(summary, log_params):
+    args = (summary["x"].to_numpy(float), summary["t_x"].to_numpy(float), summary["T"].to_numpy(float))
+    point = np.array(log_params)
+    numeric = optimize.approx_fprime(point, bgnbd_negative_log_likelihood, 1e-7, *args)
+    value, gradient = bgnbd_negative_log_likelihood_and_gradient(point, *args)
+    assert value == bgnbd_negative_log_likelihood(point, *args)
+    assert gradient == pytest.approx(numeric, rel=1e-4, abs=1e-3)
+
+
+@pytest.mark.parametrize("log_params", [[0.0, 0.0, 0.0], [1.8, 1.3, 2.7], [-0.5, 2.0, 0.5]])
+def test_gamma_gamma_gradient_written_out_matches_finite_differences(summary, log_params):
+    repeat = summary[summary["x"] > 0]
+    args = (repeat["x"].to_numpy(float), repeat["zbar"].to_numpy(float))
+    point = np.array(log_params)
+    numeric = optimize.approx_fprime(point, gamma_gamma_negative_log_likelihood, 1e-7, *args)
+    value, gradient = gamma_gamma_negative_log_likelihood_and_gradient(point, *args)
+    assert value == gamma_gamma_negative_log_likelihood(point, *args)
+    assert gradient == pytest.approx(numeric, rel=1e-4, abs=1e-3)
 
 
 def test_our_summary_of_the_raw_transactions_matches_the_published_one(summary):

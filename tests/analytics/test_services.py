@@ -1,6 +1,6 @@
 """The dashboard and the member scores computed from a history posted through the services, and stored."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,6 +12,7 @@ from analytics.services import (
     dashboard_compute,
     default_period,
     member_scores_store,
+    month_ranges,
 )
 
 
@@ -107,3 +108,58 @@ def test_purchase_days_reads_the_same_in_sql_and_in_python(history):
     python = purchase_days_from_rows(rows).sort_values(columns).reset_index(drop=True)
     assert sql.to_dict("records") == python.to_dict("records")
     assert Period(history["today"], history["today"]).days == 1
+
+
+@pytest.mark.django_db
+def test_ledger_figures_in_one_pass_equal_the_separate_reads(history):
+    from analytics import frames
+
+    today = history["today"]
+    member = history["c"]
+    from rewards.services import points_earn
+
+    points_earn(member=member, points=30, reason="bonus", idempotency_key="bonus-test-1", kind="bonus")
+    for period in (default_period(today), Period(today - timedelta(days=29), today), Period(today, today)):
+        previous = period.previous()
+        months = [date.fromisoformat(label + "-01") for label, _, _ in month_ranges(period.end)]
+        ledger = frames.LedgerFigures(
+            edges=[*months, previous.start, period.start, period.end + timedelta(days=1)],
+            stock_at=[previous.end + timedelta(days=1), period.end + timedelta(days=1)],
+        )
+        assert ledger.sql  # the tests run on PostgreSQL: the one-pass read is the one checked
+        for p in (period, previous):
+            assert ledger.points(p) == frames.points_sums(p)[0]
+        expected = frames.points_by_month(months[0], period.end).set_index("month")
+        got = ledger.by_month(months[0], period.end).set_index("month")
+        assert (got.loc[expected.index] == expected).all().all()
+        assert (got.drop(expected.index) == 0).all().all()  # months without entries: zeros
+    assert ledger.points(Period(today, today))["redeemed"] == 50
+
+
+@pytest.mark.django_db
+def test_stored_scores_equal_the_computed_ones_and_a_member_who_left_disappears(history):
+    from analytics.services import member_scores_compute
+    from members.models import Purchase
+    from rewards.services import refund_post
+
+    end = default_period(history["today"]).end
+    member_scores_store(as_of=end)
+    computed = member_scores_compute(as_of=end)
+    for score in MemberScore.objects.filter(month=end.replace(day=1)):
+        row = computed.loc[score.member_id]
+        assert (score.recency_days, score.orders, score.segment) == (row["recency_days"], row["orders"], row["segment"])
+        assert score.monetary == Decimal(int(row["net_cents"])) / 100
+        assert (score.r_score, score.f_score, score.m_score) == (row["r_score"], row["f_score"], row["m_score"])
+        for field in ("probability_alive", "churn_risk", "predicted_purchases"):
+            stored, value = getattr(score, field), row[field]
+            assert stored is None if value != value else stored == value  # the same double, or NULL for NaN
+        clv = row["predicted_clv"]
+        assert score.predicted_clv is None if clv != clv else score.predicted_clv == Decimal(str(round(clv, 2)))
+    # c's only purchase is refunded in full: c has no purchase left, so no score this month.
+    purchase = Purchase.objects.get(member=history["c"])
+    refund_post(purchase=purchase, external_id="R-3", amount=purchase.amount - purchase.refunded_amount)
+    assert member_scores_store(as_of=end) == 2
+    assert set(MemberScore.objects.filter(month=end.replace(day=1)).values_list("member_id", flat=True)) == {
+        history["a"].pk,
+        history["b"].pk,
+    }
