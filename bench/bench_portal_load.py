@@ -56,42 +56,53 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
             self.purchases: list[str] = []
             self.rewards: list[str] = []
 
+        def page(self, path: str, name: str, *, htmx: bool = False, method: str = "GET", **kwargs):
+            """A request that counts as failed unless it answers 200 itself: a redirect (to the login page, if a
+            session were not valid) would otherwise be followed and counted as a success."""
+            headers = {**(HTMX if htmx else {}), **kwargs.pop("headers", {})}
+            with self.client.request(
+                method, path, name=name, headers=headers, allow_redirects=False, catch_response=True, **kwargs
+            ) as response:
+                if response.status_code == 200:
+                    response.success()
+                else:
+                    response.failure(f"HTTP {response.status_code}")
+                return response
+
         @task(4)
         def dashboard(self):
-            self.client.get("/", name="dashboard")
+            self.page("/", "dashboard")
 
         @task(3)
         def history(self):
-            with self.client.get("/historia/", name="history", catch_response=True) as response:
-                if response.status_code == 200:
-                    self.purchases = PURCHASE_LINK.findall(response.text)[:5]
-                    response.success()
+            response = self.page("/historia/", "history")
+            if response.status_code == 200:
+                self.purchases = PURCHASE_LINK.findall(response.text)[:5]
 
         @task(2)
         def history_scroll(self):
             """The next page, as scrolling loads it (an htmx fragment)."""
-            self.client.get("/historia/?page=2", headers=HTMX, name="history: next page (htmx)")
+            self.page("/historia/?page=2", "history: next page (htmx)", htmx=True)
 
         @task(1)
         def history_filtered(self):
-            self.client.get("/historia/?type=purchases", headers=HTMX, name="history: purchases filter (htmx)")
+            self.page("/historia/?type=purchases", "history: purchases filter (htmx)", htmx=True)
 
         @task(1)
         def purchase_lines(self):
             if self.purchases:
                 pk = random.choice(self.purchases)
-                self.client.get(f"/historia/zakup/{pk}/", headers=HTMX, name="history: a purchase's lines (htmx)")
+                self.page(f"/historia/zakup/{pk}/", "history: a purchase's lines (htmx)", htmx=True)
 
         @task(2)
         def catalog(self):
-            with self.client.get("/nagrody/", name="catalog", catch_response=True) as response:
-                if response.status_code == 200:
-                    self.rewards = sorted(set(REWARD_LINK.findall(response.text)))
-                    response.success()
+            response = self.page("/nagrody/", "catalog")
+            if response.status_code == 200:
+                self.rewards = sorted(set(REWARD_LINK.findall(response.text)))
 
         @task(1)
         def catalog_affordable(self):
-            self.client.get("/nagrody/?affordable=1", headers=HTMX, name="catalog: affordable filter (htmx)")
+            self.page("/nagrody/?affordable=1", "catalog: affordable filter (htmx)", htmx=True)
 
         @task(1)
         def redeem(self):
@@ -99,15 +110,17 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
             if not self.rewards:
                 return
             url = f"/nagrody/{random.choice(self.rewards)}/wymien/"
-            confirm = self.client.get(url, headers=HTMX, name="redeem: confirmation (htmx)")
+            confirm = self.page(url, "redeem: confirmation (htmx)", htmx=True)
             csrf, token = CSRF_INPUT.search(confirm.text), TOKEN_INPUT.search(confirm.text)
             if not csrf or not token:
                 return  # refused already on the confirmation (e.g. too few points): no button to press
-            self.client.post(
+            self.page(
                 url,
+                "redeem: reward_redeem (htmx POST)",
+                htmx=True,
+                method="POST",
                 data={"csrfmiddlewaretoken": csrf.group(1), "token": token.group(1)},
-                headers={**HTMX, "X-CSRFToken": csrf.group(1), "Referer": self.host + url},
-                name="redeem: reward_redeem (htmx POST)",
+                headers={"X-CSRFToken": csrf.group(1), "Referer": self.host + url},
             )
 
 
