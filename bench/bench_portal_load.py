@@ -26,6 +26,7 @@ import csv
 import os
 import random
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -55,42 +56,53 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
             self.purchases: list[str] = []
             self.rewards: list[str] = []
 
+        def page(self, path: str, name: str, *, htmx: bool = False, method: str = "GET", **kwargs):
+            """A request that counts as failed unless it answers 200 itself: a redirect (to the login page, if a
+            session were not valid) would otherwise be followed and counted as a success."""
+            headers = {**(HTMX if htmx else {}), **kwargs.pop("headers", {})}
+            with self.client.request(
+                method, path, name=name, headers=headers, allow_redirects=False, catch_response=True, **kwargs
+            ) as response:
+                if response.status_code == 200:
+                    response.success()
+                else:
+                    response.failure(f"HTTP {response.status_code}")
+                return response
+
         @task(4)
         def dashboard(self):
-            self.client.get("/", name="dashboard")
+            self.page("/", "dashboard")
 
         @task(3)
         def history(self):
-            with self.client.get("/historia/", name="history", catch_response=True) as response:
-                if response.status_code == 200:
-                    self.purchases = PURCHASE_LINK.findall(response.text)[:5]
-                    response.success()
+            response = self.page("/historia/", "history")
+            if response.status_code == 200:
+                self.purchases = PURCHASE_LINK.findall(response.text)[:5]
 
         @task(2)
         def history_scroll(self):
             """The next page, as scrolling loads it (an htmx fragment)."""
-            self.client.get("/historia/?page=2", headers=HTMX, name="history: next page (htmx)")
+            self.page("/historia/?page=2", "history: next page (htmx)", htmx=True)
 
         @task(1)
         def history_filtered(self):
-            self.client.get("/historia/?type=purchases", headers=HTMX, name="history: purchases filter (htmx)")
+            self.page("/historia/?type=purchases", "history: purchases filter (htmx)", htmx=True)
 
         @task(1)
         def purchase_lines(self):
             if self.purchases:
                 pk = random.choice(self.purchases)
-                self.client.get(f"/historia/zakup/{pk}/", headers=HTMX, name="history: a purchase's lines (htmx)")
+                self.page(f"/historia/zakup/{pk}/", "history: a purchase's lines (htmx)", htmx=True)
 
         @task(2)
         def catalog(self):
-            with self.client.get("/nagrody/", name="catalog", catch_response=True) as response:
-                if response.status_code == 200:
-                    self.rewards = sorted(set(REWARD_LINK.findall(response.text)))
-                    response.success()
+            response = self.page("/nagrody/", "catalog")
+            if response.status_code == 200:
+                self.rewards = sorted(set(REWARD_LINK.findall(response.text)))
 
         @task(1)
         def catalog_affordable(self):
-            self.client.get("/nagrody/?affordable=1", headers=HTMX, name="catalog: affordable filter (htmx)")
+            self.page("/nagrody/?affordable=1", "catalog: affordable filter (htmx)", htmx=True)
 
         @task(1)
         def redeem(self):
@@ -98,15 +110,17 @@ if os.environ.get("PORTAL_BENCH_LOCUST"):
             if not self.rewards:
                 return
             url = f"/nagrody/{random.choice(self.rewards)}/wymien/"
-            confirm = self.client.get(url, headers=HTMX, name="redeem: confirmation (htmx)")
+            confirm = self.page(url, "redeem: confirmation (htmx)", htmx=True)
             csrf, token = CSRF_INPUT.search(confirm.text), TOKEN_INPUT.search(confirm.text)
             if not csrf or not token:
                 return  # refused already on the confirmation (e.g. too few points): no button to press
-            self.client.post(
+            self.page(
                 url,
+                "redeem: reward_redeem (htmx POST)",
+                htmx=True,
+                method="POST",
                 data={"csrfmiddlewaretoken": csrf.group(1), "token": token.group(1)},
-                headers={**HTMX, "X-CSRFToken": csrf.group(1), "Referer": self.host + url},
-                name="redeem: reward_redeem (htmx POST)",
+                headers={"X-CSRFToken": csrf.group(1), "Referer": self.host + url},
             )
 
 
@@ -124,10 +138,8 @@ def load(args) -> list[str]:
     import _setup
 
     url = _setup.bootstrap()
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
     from members.models import Member
@@ -163,21 +175,49 @@ def load(args) -> list[str]:
     for member, user in zip(members, created, strict=True):
         member.user_id = user.pk
     Member.objects.bulk_update(members, ["user"], batch_size=5000)
-    backend = settings.AUTHENTICATION_BACKENDS[-1]
-    keys = []
-    for user in created:
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = backend
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        keys.append(session.session_key)
+    keys = make_sessions()
     _setup.analyze()
     print(
         f"Loaded {args.members:,} members, {args.purchases:,} purchases, {len(keys):,} logged-in members "
         f"in {time.perf_counter() - started:.0f} s"
     )
     return keys
+
+
+def make_sessions() -> list[str]:
+    """A session for every bench login (usernames bench0, bench1, ...), made straight in the session table.
+
+    Run after loading and again on every `--skip-load` run: a session and its auth hash are signed with
+    SECRET_KEY, which each run makes anew, so last run's sessions would not verify. The bench database holds only
+    bench sessions, so the old ones are deleted first."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import get_random_string
+
+    backend = settings.AUTHENTICATION_BACKENDS[-1]
+    users = get_user_model().objects.filter(username__startswith="bench", member__isnull=False).order_by("pk")
+    store = SessionStore()
+    expires = timezone.now() + timezone.timedelta(days=1)
+    sessions = [
+        Session(
+            session_key=get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789"),
+            session_data=store.encode(
+                {
+                    SESSION_KEY: str(user.pk),
+                    BACKEND_SESSION_KEY: backend,
+                    HASH_SESSION_KEY: user.get_session_auth_hash(),
+                }
+            ),
+            expire_date=expires,
+        )
+        for user in users
+    ]
+    Session.objects.all().delete()
+    Session.objects.bulk_create(sessions, batch_size=5000)
+    return [session.session_key for session in sessions]
 
 
 def create_catalog(count: int) -> None:
@@ -209,6 +249,12 @@ def start_gunicorn(args, port: int, env: dict) -> subprocess.Popen:
         f"127.0.0.1:{port}",
         "--workers",
         str(args.workers),
+        "--worker-class",
+        args.worker_class,
+        "--threads",
+        str(args.threads),
+        "--backlog",
+        "2048",
         "--access-logfile",
         "/dev/null",
         "--log-level",
@@ -223,6 +269,55 @@ def start_gunicorn(args, port: int, env: dict) -> subprocess.Popen:
             time.sleep(0.2)
     server.kill()
     sys.exit("gunicorn did not start")
+
+
+def warm_up(port: int, sessions: list[str]) -> None:
+    """One round of every page in every worker before measuring: templates compiled, connections open, caches of
+    translations and URL patterns filled (what a server that has run a minute has)."""
+    import http.client
+
+    for key in sessions[:40]:
+        for path in ("/", "/historia/", "/nagrody/", "/kupony/"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", path, headers={"Cookie": f"sessionid={key}"})
+            connection.getresponse().read()
+            connection.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that have ended (/proc/<pid>/stat), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU used so far by gunicorn's master and its workers: what the portal's Python costs, whatever else runs."""
+    pids = [server.pid]
+    try:
+        for task in Path(f"/proc/{server.pid}/task").iterdir():
+            pids += [int(pid) for pid in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
+def database_cpu_seconds(database: str) -> float:
+    """CPU used so far by the PostgreSQL backends serving `database` (gunicorn's workers keep their connections
+    for the whole run, so the same backends are counted before and after a level)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+            total += process_cpu_seconds(int(entry.name))
+    return total
 
 
 def run_locust(args, port: int, users: int, sessions_file: Path, out: Path) -> list[dict]:
@@ -241,7 +336,7 @@ def run_locust(args, port: int, users: int, sessions_file: Path, out: Path) -> l
         "-u",
         str(users),
         "-r",
-        str(max(1, users // 5)),
+        str(max(1, users)),
         "-t",
         f"{args.duration}s",
         "--csv",
@@ -249,7 +344,8 @@ def run_locust(args, port: int, users: int, sessions_file: Path, out: Path) -> l
         "--loglevel",
         "WARNING",
     ]
-    subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL)
+    with open(f"{prefix}.log", "w") as log:
+        subprocess.run(command, env=env, check=False, stdout=log, stderr=subprocess.STDOUT)
     with open(f"{prefix}_stats.csv", newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -259,11 +355,20 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--purchases", type=int, default=1_000_000)
     parser.add_argument("--logins", type=int, default=5_000, help="members logged in (each locust user takes one)")
-    parser.add_argument("--users", default="10,25,50", help="locust users (concurrent members), one run per level")
-    parser.add_argument("--duration", type=int, default=60, help="seconds per level")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument(
+        "--users",
+        default="2,4,8,12,16,24,32",
+        help="locust users (concurrent members), one run per level, ascending; the sweep stops after the first "
+        "level whose p95 is over the target",
+    )
+    parser.add_argument("--duration", type=int, default=40, help="seconds per level")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (2 cores: 3)")
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"], help="gunicorn worker class")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
     parser.add_argument("--rewards", type=int, default=40, help="rewards in the catalog")
-    parser.add_argument("--skip-load", action="store_true", help="reuse the database and sessions of the last run")
+    parser.add_argument("--target-p95", type=float, default=100.0, help="ms: the target the sweep is judged on")
+    parser.add_argument("--skip-load", action="store_true", help="reuse the database filled by an earlier run")
+    parser.add_argument("--no-stop", action="store_true", help="run every --users level, even past the target")
     parser.add_argument(
         "--smoke", action="store_true", help="a tiny run that checks every task (200 members, 2 users, 30 s)"
     )
@@ -281,8 +386,17 @@ def main() -> int:
 
         _setup.bootstrap()
         _setup.print_machine_info()
+        keys = make_sessions()
+        if not keys:
+            sys.exit("No bench logins in this database: run without --skip-load first")
+        print(f"Reusing the loaded database: {len(keys):,} logged-in members (sessions made anew)")
+        sessions_file.write_text("\n".join(keys))
     else:
         sessions_file.write_text("\n".join(load(args)))
+    from django.db import connections
+
+    database = connections["default"].settings_dict["NAME"]
+    connections.close_all()
 
     env = {
         **os.environ,
@@ -297,21 +411,75 @@ def main() -> int:
     }
     port = free_port()
     server = start_gunicorn(args, port, env)
+    levels = []
     try:
-        print(f"\ngunicorn: {args.workers} sync workers on 127.0.0.1:{port}; locust {args.duration} s per level")
-        print("| users | page | requests | failures | req/s | p50 ms | p95 ms | p99 ms | load avg |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+        warm_up(port, sessions_file.read_text().split())
+        threads = f" x {args.threads} threads" if args.worker_class == "gthread" else ""
+        print(
+            f"\ngunicorn: {args.workers} {args.worker_class} workers{threads} on 127.0.0.1:{port}; "
+            f"locust {args.duration} s per level"
+        )
+        print("| users | page | requests | failures | req/s | p50 ms | p95 ms | p99 ms |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|")
         for users in [int(value) for value in args.users.split(",")]:
+            cpu_before, database_before = server_cpu_seconds(server), database_cpu_seconds(database)
+            locust_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             rows = run_locust(args, port, users, sessions_file, out)
-            load_average = " ".join(f"{value:.2f}" for value in os.getloadavg())
+            locust_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = server_cpu_seconds(server) - cpu_before
+            database_cpu = database_cpu_seconds(database) - database_before
+            locust_cpu = (locust_after.ru_utime + locust_after.ru_stime) - (
+                locust_before.ru_utime + locust_before.ru_stime
+            )
             for row in rows:
                 print(
                     f"| {users} | {row['Name']} | {row['Request Count']} | {row['Failure Count']} | "
-                    f"{float(row['Requests/s']):.1f} | {row['50%']} | {row['95%']} | {row['99%']} | {load_average} |"
+                    f"{float(row['Requests/s']):.1f} | {row['50%']} | {row['95%']} | {row['99%']} |"
                 )
+            total = next(row for row in rows if row["Name"] == "Aggregated")
+            requests = int(total["Request Count"])
+            levels.append(
+                {
+                    "users": users,
+                    "requests": requests,
+                    "failures": int(total["Failure Count"]),
+                    "rps": float(total["Requests/s"]),
+                    "p50": float(total["50%"]),
+                    "p95": float(total["95%"]),
+                    "p99": float(total["99%"]),
+                    "cpu_ms": cpu * 1000 / requests if requests else 0.0,
+                    "database_ms": database_cpu * 1000 / requests if requests else 0.0,
+                    "locust_ms": locust_cpu * 1000 / requests if requests else 0.0,
+                    "load": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+                }
+            )
+            if levels[-1]["p95"] > args.target_p95 and not args.no_stop:
+                break
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+    print(
+        "\nAll pages together, per level. CPU ms per request: gunicorn's processes (server), the PostgreSQL backends "
+        "(db) and locust (client); 2,000 divided by their sum is what 2 idle cores could serve."
+    )
+    print("| users | requests | failures | req/s | p50 ms | p95 ms | p99 ms | CPU server / db / client | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for level in levels:
+        print(
+            f"| {level['users']} | {level['requests']:,} | {level['failures']} | {level['rps']:.1f} | "
+            f"{level['p50']:.0f} | {level['p95']:.0f} | {level['p99']:.0f} | "
+            f"{level['cpu_ms']:.1f} / {level['database_ms']:.1f} / {level['locust_ms']:.1f} | {level['load']} |"
+        )
+    good = [level for level in levels if level["p95"] <= args.target_p95 and level["failures"] == 0]
+    if good:
+        best = max(good, key=lambda level: level["rps"])
+        print(
+            f"\nHighest throughput with p95 under {args.target_p95:.0f} ms and no failure: {best['rps']:.1f} req/s "
+            f"at {best['users']} users (p50 {best['p50']:.0f} / p95 {best['p95']:.0f} / p99 {best['p99']:.0f} ms)"
+        )
+    else:
+        print(f"\nNo level met p95 under {args.target_p95:.0f} ms with no failure")
     return 0
 
 

@@ -10,6 +10,7 @@ from .accounts import views as accounts
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("logowanie/", views.login, name="login"),
     path("wyloguj/", views.logout, name="logout"),
     path("dolacz/", accounts.signup, name="signup"),

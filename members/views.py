@@ -1,12 +1,16 @@
 """The member portal's account pages: log in and out, the home page that draws the apps' dashboard cards, and the
 page for a login without membership (which other apps' portal pages show too)."""
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -66,3 +70,18 @@ def home(request: HttpRequest) -> HttpResponse:
         return no_membership(request)
     context = {"member": member, "cards": portal.dashboard(request, member)}
     return render(request, "members/portal/home.html", context)
+
+
+@lru_cache(maxsize=1)
+def _favicon_bytes() -> bytes:
+    path = finders.find("img/favicon.ico")
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages that name no icon (the admin's, a PDF, an error page): the
+    static favicon, served here so that it is never a 404 whether or not a web server serves /static/."""
+    return HttpResponse(_favicon_bytes(), content_type="image/x-icon")

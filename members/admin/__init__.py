@@ -5,6 +5,7 @@ everyone else sees masked values. The points side of a member (ledger, balance, 
 is added by `rewards.admin`, which registers a subclass of `MemberAdmin`: members does not import rewards.
 """
 
+from .accounts import AccountTokenAdmin, DataExportAdmin
 from .common import (
     MASKERS,
     MERGE_PERMISSION,
@@ -35,9 +36,11 @@ __all__ = [
     "MERGE_PERMISSION",
     "PERSONAL_DATA_PERMISSION",
     "PERSONAL_FIELDS",
+    "AccountTokenAdmin",
     "ConsentEventAdmin",
     "ConsentEventInline",
     "ConsentTextAdmin",
+    "DataExportAdmin",
     "LatestInline",
     "LatestInlineFormSet",
     "LoyaltyCardInline",
