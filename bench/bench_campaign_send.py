@@ -71,6 +71,92 @@ def wait_line(path: Path, text: str, process: subprocess.Popen, timeout: float =
     sys.exit(f"timed out waiting for {text!r} in {path}")
 
 
+def start_sink(kind: str, port: int, result: Path, log: Path) -> subprocess.Popen:
+    """The SMTP server on loopback in a process of its own: our light sink (PIPELINING) or aiosmtpd."""
+    code = ["-c", SINK] if kind == "aiosmtpd" else [str(Path(__file__).with_name("smtp_sink.py"))]
+    sink = subprocess.Popen(
+        [sys.executable, *code, str(port), str(result)], stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    wait_line(log, "sink ready", sink)
+    return sink
+
+
+def proc_cpu(pid: int) -> float:
+    """User and system CPU seconds of a process so far (from /proc, so also of processes not our children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def create_campaign():
+    from campaigns.models import MessageTemplate, Segment, SegmentRule
+    from campaigns.services import campaign_create
+
+    segment = Segment.objects.create(name="Bench: email consent")
+    SegmentRule.objects.create(segment=segment, kind="consent", operator="granted", value="email")
+    template = MessageTemplate.objects.create(
+        name="Bench",
+        channel="email",
+        subject="{{ first_name|Drogi Kliencie }}, Twoje punkty czekają",
+        html=(
+            "<h1>Cześć {{ first_name|Kliencie }}!</h1><p>Masz <strong>{{ balance|0 }}</strong> punktów, poziom "
+            "{{ tier|Start }}. Do następnego brakuje {{ points_to_next_tier|niewiele }}.</p>"
+            '<p><a class="button" href="https://sklep.example.pl/promocje">Zobacz promocje</a></p>'
+        ),
+        text="Cześć {{ first_name|Kliencie }}! Masz {{ balance|0 }} pkt, poziom {{ tier|Start }}.",
+    )
+    return campaign_create(name="Bench", channel="email", segment=segment, templates=[(template, 100)])
+
+
+def profile_batches(args, campaign, port: int, sink: subprocess.Popen) -> None:
+    """In this process, without Celery: fan out, then send each batch, measuring the CPU of this process, the
+    sink and this connection's PostgreSQL backend per message; cProfile of one batch with --cprofile."""
+    import cProfile
+    import pstats
+
+    from django.conf import settings
+    from django.db import connection
+
+    from campaigns import sending
+    from campaigns.models import Campaign
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.CAMPAIGN_BATCH_SIZE = args.batch
+    batches: list[list[int]] = []
+    sending.enqueue_send = batches.append
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    sending.campaign_fanout(campaign_id=campaign.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    totals = {"worker": 0.0, "sink": 0.0, "postgres": 0.0}
+    sent = 0
+    for number, batch in enumerate(batches):
+        profiler = cProfile.Profile(time.process_time) if args.cprofile and number == 1 else None
+        before = (time.process_time(), proc_cpu(sink.pid), proc_cpu(backend))
+        if profiler:
+            profiler.enable()
+        result = sending.deliveries_send(delivery_ids=batch)
+        if profiler:
+            profiler.disable()
+        after = (time.process_time(), proc_cpu(sink.pid), proc_cpu(backend))
+        if result["sent"] != len(batch):
+            print(f"  batch {number}: {result}")
+        if number == 0:
+            continue  # the first batch warms the caches (css-inline, imports)
+        sent += result["sent"]
+        for key, b, a in zip(totals, before, after, strict=True):
+            totals[key] += a - b
+        if profiler:
+            pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+                int(os.environ.get("TOP", "25"))
+            )
+    print(f"{sent:,} messages after the first batch; CPU per message:")
+    for key, value in totals.items():
+        print(f"  {key:9} {value * 1e3 / max(sent, 1):.3f} ms")
+    print(f"  {'total':9} {sum(totals.values()) * 1e3 / max(sent, 1):.3f} ms")
+
+
 def setup_data(members: int) -> None:
     from django.utils import timezone
 
@@ -102,6 +188,14 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes of the one worker")
     parser.add_argument("--batch", type=int, default=500, help="recipients per send task")
+    parser.add_argument(
+        "--sink",
+        choices=["light", "aiosmtpd"],
+        default="light",
+        help="SMTP server: bench/smtp_sink.py or aiosmtpd",
+    )
+    parser.add_argument("--profile", action="store_true", help="send the batches in this process, CPU per message")
+    parser.add_argument("--cprofile", action="store_true", help="with --profile: cProfile of the second batch")
     parser.add_argument("--synchronous-marks", action="store_true", help="each 'sent' mark waits for the WAL flush")
     args = parser.parse_args()
     if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
@@ -120,32 +214,23 @@ def main() -> None:
     setup_data(args.members)
     print(f"Set-up: {args.members:,} members with email consent in {time.perf_counter() - started:.1f} s")
 
-    from campaigns.models import Campaign, Delivery, MessageTemplate, Segment, SegmentRule
-    from campaigns.services import campaign_create, campaign_launch
+    from campaigns.models import Campaign, Delivery
+    from campaigns.services import campaign_launch
     from loyalty_site.celery import app
 
-    segment = Segment.objects.create(name="Bench: email consent")
-    SegmentRule.objects.create(segment=segment, kind="consent", operator="granted", value="email")
-    template = MessageTemplate.objects.create(
-        name="Bench",
-        channel="email",
-        subject="{{ first_name|Drogi Kliencie }}, Twoje punkty czekają",
-        html=(
-            "<h1>Cześć {{ first_name|Kliencie }}!</h1><p>Masz <strong>{{ balance|0 }}</strong> punktów, poziom "
-            "{{ tier|Start }}. Do następnego brakuje {{ points_to_next_tier|niewiele }}.</p>"
-            '<p><a class="button" href="https://sklep.example.pl/promocje">Zobacz promocje</a></p>'
-        ),
-        text="Cześć {{ first_name|Kliencie }}! Masz {{ balance|0 }} pkt, poziom {{ tier|Start }}.",
-    )
-    campaign = campaign_create(name="Bench", channel="email", segment=segment, templates=[(template, 100)])
+    campaign = create_campaign()
 
     work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
     port = free_port()
     sink_log, sink_result = work / "sink.log", work / "sink.txt"
-    sink = subprocess.Popen(
-        [sys.executable, "-c", SINK, str(port), str(sink_result)], stdout=sink_log.open("w"), stderr=subprocess.STDOUT
-    )
-    wait_line(sink_log, "sink ready", sink)
+    sink = start_sink(args.sink, port, sink_result, sink_log)
+    if args.profile:
+        try:
+            profile_batches(args, campaign, port, sink)
+        finally:
+            sink.terminate()
+            sink.wait(10)
+        return
     env = dict(os.environ)
     env.update(
         {

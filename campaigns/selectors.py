@@ -2,12 +2,24 @@
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from members.models import Member
 
 from .models import Campaign, Delivery, Segment
 from .rules import rule_q
+
+
+def id_set(ids: Iterable[int]):
+    """Ids for an `__in` filter of a batch: on PostgreSQL one array parameter (`IN (SELECT unnest(...))`)
+    instead of hundreds of placeholders, which Django prepares one by one and psycopg re-parses on every query
+    (a statement over 4 KB is not cached): a third of the sender's CPU with batches of 500."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    return ids
 
 
 def rules_q(rules: Iterable[tuple[int, str, str, str]]) -> Q:
