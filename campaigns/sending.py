@@ -36,7 +36,7 @@ from . import conf
 from .mime import message_bytes
 from .models import Campaign, Delivery, MessageTemplate, Variant
 from .rendering import RenderedTemplate, rendered_template
-from .selectors import id_set, segment_members
+from .selectors import in_ids, segment_members
 from .sms import SmsError, sms_backend
 from .smtp_pipeline import PipelinedSmtp
 
@@ -107,23 +107,8 @@ def campaign_fanout(*, campaign_id: int) -> int:
     now = timezone.now()
     for start in range(0, len(member_ids), size):
         chunk = member_ids[start : start + size]
-        rows = []
-        for member_id in chunk:
-            variant = _assign(campaign, variants, member_id)
-            rows.append(
-                Delivery(
-                    campaign=campaign,
-                    variant=variant,
-                    template_id=variant.template_id if variant else None,
-                    member_id=member_id,
-                    channel=campaign.channel,
-                    purpose=MessageTemplate.Purpose.MARKETING,
-                    status=Delivery.Status.QUEUED if variant else Delivery.Status.CONTROL,
-                    created_at=now,
-                )
-            )
-        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-        written += len(rows)
+        _deliveries_insert(campaign, [(member_id, _assign(campaign, variants, member_id)) for member_id in chunk], now)
+        written += len(chunk)
         ids = list(
             Delivery.objects.filter(
                 campaign=campaign, member_id__gte=chunk[0], member_id__lte=chunk[-1], status=Delivery.Status.QUEUED
@@ -134,6 +119,52 @@ def campaign_fanout(*, campaign_id: int) -> int:
     Campaign.objects.filter(pk=campaign.pk).update(fanout_done=True)
     campaign_finish_if_done(campaign_id=campaign.pk)
     return written
+
+
+_INSERT_SQL = (
+    f"INSERT INTO {Delivery._meta.db_table} (campaign_id, variant_id, template_id, member_id, channel, purpose, "  # noqa: S608
+    "status, created_at, occasion, context, attempts, claim, error, provider_id) "
+    "SELECT %s, v.variant_id, v.template_id, v.member_id, %s, %s, v.status, %s, '', '{}'::jsonb, 0, '', '', '' "
+    "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) "
+    "AS v(member_id, variant_id, template_id, status) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _deliveries_insert(campaign: Campaign, rows: list[tuple[int, Variant | None]], now: datetime) -> None:
+    """The fan-out's rows for (member, variant or None for the control group); rows already there are kept. On
+    PostgreSQL one INSERT from arrays (a model instance per row was most of the fan-out's CPU)."""
+    status = {True: Delivery.Status.QUEUED, False: Delivery.Status.CONTROL}
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    campaign=campaign,
+                    variant=variant,
+                    template_id=variant.template_id if variant else None,
+                    member_id=member_id,
+                    channel=campaign.channel,
+                    purpose=MessageTemplate.Purpose.MARKETING,
+                    status=status[variant is not None],
+                    created_at=now,
+                )
+                for member_id, variant in rows
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    params = [
+        campaign.pk,
+        campaign.channel,
+        MessageTemplate.Purpose.MARKETING.value,
+        connection.ops.adapt_datetimefield_value(now),
+        [member_id for member_id, _ in rows],
+        [variant.pk if variant else None for _, variant in rows],
+        [variant.template_id if variant else None for _, variant in rows],
+        [str(status[variant is not None]) for _, variant in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, params)
 
 
 def campaign_finish_if_done(*, campaign_id: int) -> bool:
@@ -172,7 +203,7 @@ def _claim(delivery_ids: Sequence[int], token: str) -> tuple[list[int], int]:
     with transaction.atomic():
         ids = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(_claimable(now), pk__in=id_set(delivery_ids))
+            .filter(_claimable(now), in_ids("pk", delivery_ids))
             .values_list("pk", flat=True)
         )
         capped = _over_frequency_cap(ids, now) if ids else set()
@@ -182,7 +213,7 @@ def _claim(delivery_ids: Sequence[int], token: str) -> tuple[list[int], int]:
             )
             ids = [pk for pk in ids if pk not in capped]
         if ids:
-            Delivery.objects.filter(pk__in=id_set(ids)).update(
+            Delivery.objects.filter(in_ids("pk", ids)).update(
                 status=Delivery.Status.SENDING,
                 claim=token,
                 lease_until=now + timedelta(seconds=conf.lease_seconds()),
@@ -201,7 +232,7 @@ def _over_frequency_cap(ids: list[int], now: datetime) -> set[int]:
     campaigns without a cap."""
     caps = list(
         Campaign.objects.filter(
-            pk__in=Delivery.objects.filter(pk__in=id_set(ids)).values("campaign_id"), cap_messages__gt=0, cap_days__gt=0
+            pk__in=Delivery.objects.filter(in_ids("pk", ids)).values("campaign_id"), cap_messages__gt=0, cap_days__gt=0
         ).values_list("pk", "cap_messages", "cap_days")
     )
     capped: set[int] = set()
@@ -223,7 +254,7 @@ def _over_frequency_cap(ids: list[int], now: datetime) -> set[int]:
             .values("n")
         )
         capped |= set(
-            Delivery.objects.filter(pk__in=id_set(ids), campaign_id=campaign_id)
+            Delivery.objects.filter(in_ids("pk", ids), campaign_id=campaign_id)
             .annotate(others=Subquery(others))
             .filter(others__gte=cap_messages)
             .values_list("pk", flat=True)
@@ -352,7 +383,7 @@ def deliveries_send(*, delivery_ids: Sequence[int]) -> dict:
     if not claimed:
         if capped:
             for campaign_id in set(
-                Delivery.objects.filter(pk__in=id_set(delivery_ids), campaign__isnull=False).values_list(
+                Delivery.objects.filter(in_ids("pk", delivery_ids), campaign__isnull=False).values_list(
                     "campaign_id", flat=True
                 )
             ):
@@ -379,7 +410,7 @@ def _claimed_deliveries(claimed: list[int], token: str) -> list[Delivery]:
     """The claimed rows with only what sending reads (model instances are most of a batch's Python time), the
     member's fields joined, each template loaded once and shared."""
     deliveries = list(
-        Delivery.objects.filter(pk__in=id_set(claimed), claim=token)
+        Delivery.objects.filter(in_ids("pk", claimed), claim=token)
         .select_related("member")
         .only(*_SEND_FIELDS)
         .order_by("pk")
@@ -412,7 +443,7 @@ def quiet_hours_delay(*, delivery_ids: Sequence[int], now: datetime | None = Non
     now = timezone.localtime(now or timezone.now())
     windows = set(
         Campaign.objects.filter(
-            pk__in=Delivery.objects.filter(pk__in=id_set(delivery_ids)).values("campaign_id"),
+            pk__in=Delivery.objects.filter(in_ids("pk", delivery_ids)).values("campaign_id"),
             channel=Channel.SMS,
             quiet_start__isnull=False,
             quiet_end__isnull=False,
@@ -434,7 +465,7 @@ def _with_consent(deliveries: list[Delivery], channel: str, token: str, result: 
     """Skip (with the reason) those who may not get the message now: consent withdrawn, no address, not active."""
     member_ids = [d.member_id for d in deliveries]
     consenting = set(
-        members_with_consent(channel=channel).filter(pk__in=id_set(member_ids)).values_list("pk", flat=True)
+        members_with_consent(channel=channel).filter(in_ids("pk", member_ids)).values_list("pk", flat=True)
     )
     keep, skip = [], defaultdict(list)
     for delivery in deliveries:
@@ -461,7 +492,7 @@ def _tracking_allowed(deliveries: list[Delivery]) -> set[int]:
     member_ids = [d.member_id for d in deliveries]
     return set(
         members_with_consent(channel=Channel.EMAIL, purpose="profiling")
-        .filter(pk__in=id_set(member_ids))
+        .filter(in_ids("pk", member_ids))
         .values_list("pk", flat=True)
     )
 
