@@ -3,10 +3,11 @@
 Every message is a `Delivery` row, unique per (campaign, member, channel), written before anything is sent.
 A sender claims rows by moving them from `queued` to `sending` with a lease (`SELECT ... FOR UPDATE SKIP
 LOCKED`, then an UPDATE in the same transaction), so a task delivered twice, or run by two workers at once,
-finds the rows already claimed and sends nothing. Consent is checked again after the claim. Each message is
-marked `sent` in its own commit right after the SMTP server (or SMS gateway) accepts it. A sender that dies
-leaves its unsent claims in `sending`; when the lease ends the sweep (`campaigns_sweep`, run by beat every
-minute) claims them again. See docs/campaigns.md for the one window this leaves (accepted, not yet marked).
+finds the rows already claimed and sends nothing. Consent and the frequency cap are checked again at the claim.
+Accepted emails are marked `sent` a small group at a time right after the SMTP server accepts them (SMS one
+by one). A sender that dies leaves its unsent claims in `sending`; when the lease ends the sweep
+(`campaigns_sweep`, run by beat every minute) claims them again. See docs/campaigns.md for the one window this
+leaves (accepted, not yet marked).
 """
 
 import logging
@@ -535,8 +536,8 @@ class _Renderer:
 
 
 class _Sender:
-    """Sends one message over the batch's connection: raw bytes over Django's SMTP backend's own smtplib
-    connection (the fast path), or an EmailMultiAlternatives through any other backend (e.g. anymail)."""
+    """The batch's connection. `fast`: Django's SMTP backend, whose smtplib connection `_send_smtp` pipelines raw
+    bytes over; otherwise `send` hands an EmailMultiAlternatives to the backend (e.g. anymail)."""
 
     def __init__(self, connection):
         self.connection = connection
@@ -546,12 +547,6 @@ class _Sender:
         self.from_header = sanitize_address(self.from_email, "utf-8")
 
     def send(self, to: str, subject: str, text: str, html: str, headers: dict[str, str]) -> None:
-        if self.fast:
-            raw = message_bytes(sender=self.from_header, to=to, subject=subject, text=text, html=html, headers=headers)
-            refused = self.connection.connection.sendmail(self.envelope_from, [to], raw)
-            if refused:
-                raise smtplib.SMTPRecipientsRefused(refused)
-            return
         message = EmailMultiAlternatives(
             subject=subject, body=text, to=[to], headers=headers, connection=self.connection
         )
