@@ -5,7 +5,7 @@ the same structure a hundred thousand times with a few values changed, so the se
 here when the configured backend is Django's SMTP backend (campaigns/sending.py), and hands other backends
 (django-anymail's HTTP APIs) a regular EmailMultiAlternatives."""
 
-import base64
+import binascii
 import secrets
 from email.utils import formatdate
 
@@ -14,21 +14,29 @@ def encoded_word(text: str) -> str:
     """RFC 2047 for a header value with non-ASCII characters, in encoded words short enough to fold."""
     if text.isascii():
         return text
-    words, chunk = [], ""
-    for char in text:
-        if len((chunk + char).encode()) > 45:  # 45 bytes -> 60 base64 characters: under the 75 limit
-            words.append(chunk)
-            chunk = ""
-        chunk += char
-    words.append(chunk)
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode()).decode()}?=" for word in words)
+    data = text.encode()
+    words = []
+    start = 0
+    while start < len(data):
+        end = min(start + 45, len(data))  # 45 bytes -> 60 base64 characters: under the 75 limit
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never split a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
+    return "\r\n ".join(f"=?utf-8?b?{binascii.b2a_base64(word, newline=False).decode()}?=" for word in words)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """Base64 in lines of 76 characters, CRLF after each (what base64.encodebytes does 57 bytes at a time)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+
+
+_PART_HEAD = 'Content-Type: {}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
 
 
 def _part(content_type: str, body: str) -> bytes:
-    encoded = base64.encodebytes(body.encode()).replace(b"\n", b"\r\n")
-    return (
-        f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'.encode() + encoded
-    )
+    return _PART_HEAD.format(content_type).encode() + _base64_lines(body.encode())
 
 
 def message_bytes(*, sender: str, to: str, subject: str, text: str, html: str, headers: dict[str, str]) -> bytes:

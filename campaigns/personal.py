@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 
-from django.db.models import Min, Q, Sum
+from django.db.models import Min, Sum
 from django.utils import formats, timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 FIELDS = {
@@ -98,6 +99,12 @@ def compile_template(text: str, *, internal: bool = False) -> Compiled:
 
 
 def _amount(value: Decimal | int) -> str:
+    return _amount_in(value, get_language())
+
+
+@lru_cache(maxsize=8192)
+def _amount_in(value: Decimal | int, language: str | None) -> str:
+    """Whole points in the reader's format; the same few thousand values come up in every batch."""
     return formats.number_format(value, decimal_pos=0, use_l10n=True, force_grouping=True)
 
 
@@ -108,14 +115,17 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
     from rewards.planning import add_months
     from rewards.services import program_settings
 
+    from .selectors import in_ids
+
     now = now or timezone.now()
     members = list(members)
     ids = [member.pk for member in members]
+    of_members = in_ids("member_id", ids)
     values = {member.pk: {"first_name": member.first_name} for member in members}
     if fields & _STANDING:
         accounts = {
             row["member_id"]: row
-            for row in PointsAccount.objects.filter(member_id__in=ids).values(
+            for row in PointsAccount.objects.filter(of_members).values(
                 "member_id", "balance", "tier__name", "tier__rank"
             )
         }
@@ -136,13 +146,13 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
             for basis in {tier.basis for tier in tiers}:
                 if basis == Tier.Basis.POINTS:
                     rows = (
-                        LedgerEntry.objects.filter(member_id__in=ids, kind__in=["earn", "bonus"], created_at__gte=since)
+                        LedgerEntry.objects.filter(of_members, kind__in=["earn", "bonus"], created_at__gte=since)
                         .values("member_id")
                         .annotate(v=Sum("points"))
                     )
                 else:
                     rows = (
-                        Purchase.objects.filter(member_id__in=ids, purchased_at__gte=since, purchased_at__lte=now)
+                        Purchase.objects.filter(of_members, purchased_at__gte=since, purchased_at__lte=now)
                         .values("member_id")
                         .annotate(v=Sum("amount") - Sum("refunded_amount"))
                     )
@@ -164,7 +174,7 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
     if fields & _EXPIRING:
         rows = (
             PointsLot.objects.filter(
-                Q(member_id__in=ids),
+                of_members,
                 remaining__gt=0,
                 expires_at__isnull=False,
                 expires_at__lte=now + timedelta(days=30),
@@ -181,7 +191,7 @@ def personal_values(members: Iterable, fields: set[str], *, now=None) -> dict[in
         from rewards.models import Voucher
 
         rows = (
-            Voucher.objects.filter(member_id__in=ids, status=Voucher.Status.ISSUED, expires_at__gt=now)
+            Voucher.objects.filter(of_members, status=Voucher.Status.ISSUED, expires_at__gt=now)
             .order_by("member_id", "-issued_at", "-id")
             .values_list("member_id", "code", "reward__name", "expires_at")
         )

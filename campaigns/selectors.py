@@ -2,12 +2,34 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, F, Lookup, Q, QuerySet
 
 from members.models import Member
 
 from .models import Campaign, Delivery, Segment
 from .rules import rule_q
+
+
+class _AnyOf(Lookup):
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, self.rhs]
+
+
+def in_ids(field: str, ids: Iterable[int]):
+    """`field` is one of these ids, for a batch: on PostgreSQL `field = ANY($1::bigint[])`, one array parameter
+    instead of hundreds of placeholders (which Django prepares one by one and psycopg parses again on every
+    query: a statement over 4 KB is not cached; a third of the sender's CPU with batches of 500), and which the
+    planner counts right (an `IN (SELECT unnest(...))` is guessed at 200 rows and sometimes got a merge join
+    over the whole delivery table)."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return _AnyOf(F(field), ids)
+    return Q(**{f"{field}__in": ids})
 
 
 def rules_q(rules: Iterable[tuple[int, str, str, str]]) -> Q:

@@ -64,8 +64,25 @@ class SinkHandler:
             return Counter(rcpt for rcpts, _ in self.messages for rcpt in rcpts)
 
 
+def _light_sink():
+    """bench/smtp_sink.py: a small asyncio SMTP server that offers PIPELINING, so the sender's pipelined path runs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_smtp_sink", ROOT / "bench" / "smtp_sink.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SmtpSink(keep=message_from_bytes).start_in_thread()
+
+
 @pytest.fixture
-def smtp_sink():
+def smtp_sink(request):
+    """aiosmtpd (no PIPELINING: the sender talks one command at a time), or with
+    `@pytest.mark.parametrize("smtp_sink", ["aiosmtpd", "pipelining"], indirect=True)` also our light sink."""
+    if getattr(request, "param", "aiosmtpd") == "pipelining":
+        sink = _light_sink()
+        yield sink
+        sink.stop()
+        return
     handler = SinkHandler()
     with socket.socket() as probe:  # a free port (aiosmtpd's start() cannot use port 0)
         probe.bind(("127.0.0.1", 0))

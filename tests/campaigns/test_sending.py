@@ -12,7 +12,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import campaign_create, campaign_launch, campaigns_launch_due
 from campaigns.sms import SmsError
 from campaigns.tasks import campaigns_sweep_task, deliveries_send_task
-from members.models import Channel
+from members.models import Channel, Member
 from members.services import consent_withdraw
 
 from .conftest import wait_for
@@ -30,6 +30,7 @@ def _status(campaign) -> str:
     return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
 
 
+@pytest.mark.parametrize("smtp_sink", ["aiosmtpd", "pipelining"], indirect=True)
 def test_campaign_reaches_exactly_the_members_with_consent_at_send_time(
     celery_worker, smtp_sink, consenting, everyone_segment, email_template, campaign_settings
 ):
@@ -74,6 +75,7 @@ def test_consent_withdrawn_after_fanout_skips_the_message(
     assert sum(smtp_sink.per_recipient().values()) == 4
 
 
+@pytest.mark.parametrize("smtp_sink", ["aiosmtpd", "pipelining"], indirect=True)
 def test_every_send_task_run_twice_concurrently_sends_each_message_once(
     celery_worker, smtp_sink, consenting, everyone_segment, email_template, campaign_settings, monkeypatch
 ):
@@ -124,19 +126,82 @@ def test_senders_in_threads_racing_for_the_same_batch_send_once(
     assert _status(campaign) == Campaign.Status.SENT
 
 
+def test_two_capped_campaigns_fanned_out_at_once_send_one_message_per_member(
+    smtp_sink, smtp_settings, consenting, everyone_segment, email_template, campaign_settings, monkeypatch
+):
+    """A cap of one message: two campaigns whose fan-outs ran at the same moment both found every member under
+    the cap; the claim checks it again, so each member gets one of the two (the older delivery's)."""
+    members = consenting(6)
+    batches: list[list[int]] = []
+    monkeypatch.setattr(sending, "enqueue_send", batches.append)
+    campaigns = [_campaign(everyone_segment, email_template, cap_messages=1, cap_days=7) for _ in range(2)]
+    Campaign.objects.filter(pk__in=[c.pk for c in campaigns]).update(
+        status=Campaign.Status.SENDING, launched_at=timezone.now()
+    )
+    real_audience = sending.campaign_audience
+    barrier = threading.Barrier(2)
+
+    def audience_then_wait(*, campaign):
+        # Both fan-outs choose their members before either writes its rows, as two concurrent fan-outs do.
+        ids = list(real_audience(campaign=campaign).values_list("pk", flat=True))
+        barrier.wait(10)
+        return Member.objects.filter(pk__in=ids)
+
+    monkeypatch.setattr(sending, "campaign_audience", audience_then_wait)
+
+    def run(target, *args):
+        try:
+            target(*args)
+        finally:
+            connection.close()
+
+    def in_threads(calls):
+        threads = [threading.Thread(target=run, args=call) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    in_threads([(lambda pk: sending.campaign_fanout(campaign_id=pk), c.pk) for c in campaigns])
+    assert Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == 12  # the fan-outs missed the cap
+    in_threads([(lambda ids: sending.deliveries_send(delivery_ids=ids), batch) for batch in batches])
+
+    assert smtp_sink.per_recipient() == {member.email: 1 for member in members}
+    for member in members:
+        older, newer = Delivery.objects.filter(member=member).order_by("pk")
+        assert older.status == Delivery.Status.SENT
+        assert (newer.status, newer.error) == (Delivery.Status.SKIPPED, "frequency cap at send time")
+    assert {_status(campaign) for campaign in campaigns} == {Campaign.Status.SENT}
+
+
+@pytest.mark.parametrize(
+    ("smtp_sink", "group"),
+    [("aiosmtpd", 1), ("pipelining", 1), ("aiosmtpd", 32), ("pipelining", 32)],
+    indirect=["smtp_sink"],
+)
 def test_worker_killed_mid_campaign_every_recipient_gets_exactly_one_message(
-    celery_worker, smtp_sink, consenting, everyone_segment, email_template, campaign_settings
+    celery_worker, smtp_sink, consenting, everyone_segment, email_template, campaign_settings, group
 ):
     # One pool process, so the kill lands where the test holds it (inside the SMTP DATA of a message the server
-    # has not accepted), not by chance inside another process's sub-millisecond window between the server's
-    # acceptance and the commit that records it: that window is the documented residual (docs/campaigns.md).
+    # has not accepted), not by chance inside another process's window between the server's acceptance and the
+    # commit that records it: that window is the documented residual (docs/campaigns.md).
     celery_worker.stop()
+    celery_worker.env["CAMPAIGN_SENT_MARK_GROUP"] = str(group)
     celery_worker.start(concurrency=1)
     members = consenting(60)
     smtp_sink.hold_at = 25  # the 25th message waits in DATA, not yet accepted: the worker dies right there
     campaign = _campaign(everyone_segment, email_template)
     campaign_launch(campaign=campaign)
     assert smtp_sink.held.wait(60), "the worker never reached the 25th message"
+    if group > 1:
+        # Marks written a group at a time: the sender writes those it holds once the server keeps it waiting
+        # (the pipelined client's 50 ms stall), so the 24 accepted are recorded before the kill. Killed within
+        # those 50 ms it would send up to `group` of them again (the window docs/campaigns.md describes).
+        wait_for(
+            lambda: Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count() == 24,
+            timeout=10,
+            message="the accepted messages to be recorded while the server holds the 25th",
+        )
     celery_worker.kill()
     smtp_sink.release.set()
     assert Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENDING).exists()
@@ -153,6 +218,7 @@ def test_worker_killed_mid_campaign_every_recipient_gets_exactly_one_message(
     assert Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count() == 60
 
 
+@pytest.mark.parametrize("smtp_sink", ["aiosmtpd", "pipelining"], indirect=True)
 def test_smtp_server_failing_retries_with_backoff_then_fails_and_the_campaign_finishes(
     celery_worker, smtp_sink, consenting, everyone_segment, email_template, campaign_settings
 ):
