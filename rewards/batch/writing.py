@@ -4,8 +4,10 @@ and the announcements of what was written."""
 import gc
 from contextlib import contextmanager
 
+import orjson
 from django.db import connection, models
 from django.utils import timezone
+from psycopg.types.json import set_json_dumps
 
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Purchase, PurchaseLine
@@ -212,9 +214,13 @@ def _copy(model: type[models.Model], columns: tuple[str, ...]):
     statement = (
         f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT BINARY)"
     )
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        copy.set_types([_copy_type(fields[column]) for column in columns])
-        yield copy
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # JSON columns (rules, reason parameters) encoded by orjson: a tenth of json.dumps's time, and the batch
+        # encodes two values per entry. jsonb stores the same value whichever spacing it is sent with.
+        set_json_dumps(orjson.dumps, context=cursor.cursor)
+        with cursor.cursor.copy(statement) as copy:
+            copy.set_types([_copy_type(fields[column]) for column in columns])
+            yield copy
 
 
 def _copy_type(field: models.Field) -> str:

@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
+from loyalty_site.db import any_of
 from members.models import LoyaltyCard, Member, Purchase, PurchaseLine
 from rewards.batch import ENTRY_COLUMNS
 from rewards.events import PurchasePosted
@@ -161,11 +162,11 @@ def _audience_of(challenges: Sequence[Challenge], member_ids: Sequence[int]) -> 
             result[challenge.pk] = None
         elif challenge.audience == Challenge.Audience.TIER:
             if ranks is None:
-                ranks = dict(
-                    PointsAccount.objects.filter(member_id__in=member_ids, tier__isnull=False).values_list(
-                        "member_id", "tier__rank"
-                    )
-                )
+                ranks = {
+                    member_id: rank
+                    for queryset in any_of(PointsAccount.objects.filter(tier__isnull=False), "member_id", member_ids)
+                    for member_id, rank in queryset.values_list("member_id", "tier__rank")
+                }
             floor = challenge.tier.rank
             result[challenge.pk] = {m for m, rank in ranks.items() if rank is not None and rank >= floor}
         else:
@@ -594,11 +595,14 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
     """A referred member's first purchase of at least the minimum rewards both, once per referee: not for the
     same person (email, phone or card), nor over the referrer's monthly cap. Returns the referrals rewarded.
     One query when none of the purchasing members was referred."""
+    # One array parameter (`= ANY`), not an IN list of a batch part's thousands of members: adapting those
+    # cost more than the query itself.
     referred = {
         pk: (referrer, status)
-        for pk, referrer, status in Member.objects.filter(
-            pk__in={e.member_id for e in events}, referred_by__isnull=False
-        ).values_list("pk", "referred_by_id", "referral__status")
+        for queryset in any_of(
+            Member.objects.filter(referred_by__isnull=False), "pk", sorted({e.member_id for e in events})
+        )
+        for pk, referrer, status in queryset.values_list("pk", "referred_by_id", "referral__status")
         if status in (None, Referral.Status.PENDING)
     }
     if not referred:
