@@ -8,11 +8,11 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from rewards.batch import ENTRY_COLUMNS
-from rewards.expiry import balances_add, entries_write, lots_write
+from loyalty_site.db import any_of
 from rewards.models import LedgerEntry, PointsAccount
 from rewards.reasons import Reason
 from rewards.services import expiry_for, program_settings
+from rewards.sql.ledger import ENTRY_COLUMNS, balances_add, entries_write, lots_write
 
 from .models import (
     EngagementSettings,
@@ -52,11 +52,12 @@ def accounts_lock(member_ids: Iterable[int]) -> None:
     if not ids:
         return
     locked = PointsAccount.objects.select_for_update().order_by("member_id")
-    found = set(locked.filter(member_id__in=ids).values_list("member_id", flat=True))
+    found = {m for queryset in any_of(locked, "member_id", ids) for m in queryset.values_list("member_id", flat=True)}
     missing = [member_id for member_id in ids if member_id not in found]
     if missing:
         PointsAccount.objects.bulk_create([PointsAccount(member_id=m) for m in missing], ignore_conflicts=True)
-        list(locked.filter(member_id__in=missing).values_list("member_id", flat=True))
+        for queryset in any_of(locked, "member_id", missing):
+            list(queryset.values_list("member_id", flat=True))
 
 
 @transaction.atomic
@@ -67,11 +68,11 @@ def points_award_many(*, awards: Sequence[PointsAward]) -> dict[str, int]:
     if not awards:
         return {}
     accounts_lock(award.member_id for award in awards)
-    recorded = set(
-        LedgerEntry.objects.filter(idempotency_key__in={a.key for a in awards}).values_list(
-            "idempotency_key", flat=True
-        )
-    )
+    recorded = {
+        key
+        for queryset in any_of(LedgerEntry.objects.all(), "idempotency_key", sorted({a.key for a in awards}))
+        for key in queryset.values_list("idempotency_key", flat=True)
+    }
     settings = program_settings()
     fresh, seen = [], set()
     for award in awards:
@@ -102,9 +103,13 @@ def points_award_many(*, awards: Sequence[PointsAward]) -> dict[str, int]:
         }
         entries.append(tuple(values[column] for column in columns))
     ids = entries_write(entries, ids=True)
+    expiries: dict[datetime, datetime | None] = {}  # the awards of a set share their moment: one date sum each
+    for award in fresh:
+        if award.at not in expiries:
+            expiries[award.at] = expiry_for(award.at, settings)
     lots_write(
         [
-            (award.member_id, entry_id, award.points, award.points, award.at, expiry_for(award.at, settings))
+            (award.member_id, entry_id, award.points, award.points, award.at, expiries[award.at])
             for award, entry_id in zip(fresh, ids, strict=True)
         ]
     )

@@ -1,6 +1,7 @@
 """Challenges: who is in a challenge's audience, progress counted from the posting hooks in sets (one upsert),
 completion with its prize once, and progress counted again from what is recorded (recalculation, refunds)."""
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -125,11 +126,15 @@ def _complete(challenges: dict[int, Challenge], rows: Iterable[tuple[int, int, D
     )
     if not reached:
         return 0
-    done = set(
-        ChallengeCompletion.objects.filter(
-            challenge_id__in={c for c, _m in reached}, member_id__in={m for _c, m in reached}
-        ).values_list("challenge_id", "member_id")
-    )
+    done = {
+        pair
+        for queryset in any_of(
+            ChallengeCompletion.objects.filter(challenge_id__in={c for c, _m in reached}),
+            "member_id",
+            sorted({m for _c, m in reached}),
+        )
+        for pair in queryset.values_list("challenge_id", "member_id")
+    }
     reached = [pair for pair in reached if pair not in done]
     if not reached:
         return 0
@@ -196,38 +201,48 @@ def challenges_progress_purchases(*, events: Sequence[PurchasePosted]) -> int:
             }
         )
         in_set = Counter((e.member_id, e.store) for e in events)
-        recorded = (
-            Purchase.objects.filter(member_id__in=watched).values_list("member_id", "store").annotate(n=Count("pk"))
-        )
-        for member_id, store, n in recorded.order_by():
-            if n > in_set.get((member_id, store), 0):  # a purchase there that is not one of this set
-                stores_known.add((member_id, store))
-                bought_before.add(member_id)
+        recorded = any_of(Purchase.objects.order_by(), "member_id", watched)
+        for queryset in recorded:
+            for member_id, store, n in queryset.values_list("member_id", "store").annotate(n=Count("pk")):
+                if n > in_set.get((member_id, store), 0):  # a purchase there that is not one of this set
+                    stores_known.add((member_id, store))
+                    bought_before.add(member_id)
+    ordered = sorted(events, key=lambda e: (e.purchased_at, e.purchase_id))
+    # Which events are a member's first purchase, and which their first at a store: one pass, in order, only
+    # when a challenge counts them.
+    first_purchases: set[int] = set()
+    new_stores: set[int] = set()
+    if kinds & {Challenge.Kind.FIRST_PURCHASE, Challenge.Kind.NEW_STORE}:
+        for position, event in enumerate(ordered):
+            if event.member_id not in bought_before:
+                first_purchases.add(position)
+                bought_before.add(event.member_id)
+            if (event.member_id, event.store) not in stores_known:
+                new_stores.add(position)
+                stores_known.add((event.member_id, event.store))
+    moments = [event.purchased_at for event in ordered]
     deltas: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for event in sorted(events, key=lambda e: (e.purchased_at, e.purchase_id)):
-        first_purchase = event.member_id not in bought_before
-        bought_before.add(event.member_id)
-        new_store = (event.member_id, event.store) not in stores_known
-        stores_known.add((event.member_id, event.store))
-        for challenge in challenges:
-            if not (challenge.starts_at <= event.purchased_at < challenge.ends_at):
-                continue
-            members = audience[challenge.pk]
-            if members is not None and event.member_id not in members:
-                continue
-            if (challenge.store and event.store != challenge.store) or (
-                challenge.category and challenge.category not in event.categories
+    for challenge in challenges:
+        # The events in the challenge's period, found by bisection in the ordered set, then only the checks
+        # this challenge has: each challenge looks at its own events, not every event at every challenge.
+        first, last = bisect_left(moments, challenge.starts_at), bisect_left(moments, challenge.ends_at)
+        members = audience[challenge.pk]
+        kind = challenge.kind
+        counted = {
+            Challenge.Kind.NEW_STORE: new_stores,
+            Challenge.Kind.FIRST_PURCHASE: first_purchases,
+        }.get(kind)
+        pk, store, category = challenge.pk, challenge.store, challenge.category
+        for position in range(first, last):
+            event = ordered[position]
+            if (
+                (members is not None and event.member_id not in members)
+                or (store and event.store != store)
+                or (category and category not in event.categories)
+                or (counted is not None and position not in counted)
             ):
                 continue
-            kind = challenge.kind
-            if kind == Challenge.Kind.SPEND:
-                deltas[challenge.pk, event.member_id] += event.amount
-            elif (
-                kind in (Challenge.Kind.PURCHASES, Challenge.Kind.CATEGORY)
-                or (kind == Challenge.Kind.NEW_STORE and new_store)
-                or (kind == Challenge.Kind.FIRST_PURCHASE and first_purchase)
-            ):
-                deltas[challenge.pk, event.member_id] += 1
+            deltas[pk, event.member_id] += event.amount if kind == Challenge.Kind.SPEND else 1
     if not deltas:
         return 0
     now = timezone.now()
