@@ -20,10 +20,12 @@ import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _setup
+from _cpu import CpuMeter
 
 SETUPS = ("off", "listening", "challenges")
 LABELS = {
@@ -62,15 +64,16 @@ def main() -> int:
         f"{args.workers} worker(s), {args.challenges} challenges"
     )
     setups = args.only or list(SETUPS)
-    results: list[tuple[str, float]] = []
+    results: list[tuple[str, float, CpuMeter]] = []
     failures: list[str] = []
     imports: list[tuple[str, float]] = []
     for round_number in range(1, args.rounds + 1):
         for setup in setups:
             label = f"{LABELS[setup].format(n=args.challenges)} (round {round_number})"
             _setup.reset_database(url)
-            seconds, problems = run(setup, args, now=now)
-            results.append((label, seconds))
+            meter = CpuMeter(urlsplit(url).path.lstrip("/"))
+            seconds, problems = run(setup, args, now=now, meter=meter)
+            results.append((label, seconds, meter))
             failures += [f"{label}: {problem}" for problem in problems]
             if args.import_rows:
                 confirm, problems = run_import(setup, args, now=now)
@@ -79,12 +82,20 @@ def main() -> int:
 
     print(f"\nLoad average after the runs: {_setup.load_average()}")
     print("Results (purchases_post_batch, purchases per second):")
-    for label, seconds in results:
-        print(f"  {label:52} {seconds:8.2f} s  {args.purchases / seconds:10,.0f} /s")
+    for label, seconds, meter in results:
+        print(f"  {label:52} {seconds:8.2f} s  {args.purchases / seconds:10,.0f} /s  {meter.line(args.purchases)}")
+    baseline = [seconds for label, seconds, _meter in results if label.startswith(LABELS["off"])]
+    for label, seconds, _meter in results:
+        if baseline and not label.startswith(LABELS["off"]):
+            print(
+                f"JUDGED: {label}: {args.purchases / seconds:,.0f}/s (target >= 5,000/s with 2 processes), "
+                f"{min(baseline) / seconds:.2f}x of the fastest run without receivers"
+            )
     if imports:
         print(f"Results (purchases import of {args.import_rows:,} rows, confirm, rows per second):")
         for label, rows_per_s in imports:
             print(f"  {label:52} {rows_per_s:10,.0f} /s")
+            print(f"JUDGED: import confirm, {label}: {rows_per_s:,.0f} rows/s (target >= 8,000 rows/s)")
     if failures:
         print("\nFAILED CHECKS:")
         for failure in failures:
@@ -150,7 +161,7 @@ def create_challenges(count: int, *, now) -> None:
         )
 
 
-def run(setup: str, args, *, now) -> tuple[float, list[str]]:
+def run(setup: str, args, *, now, meter: CpuMeter) -> tuple[float, list[str]]:
     from django.db.models import F
 
     from rewards.batch import purchases_post_batch
@@ -165,7 +176,8 @@ def run(setup: str, args, *, now) -> tuple[float, list[str]]:
     _setup.analyze()
     rows = _setup.purchase_rows(member_ids, args.purchases, now=now)
     timing: dict[str, float] = {}
-    with _setup.timed(f"purchases_post_batch, {LABELS[setup].format(n=args.challenges)}", timing):
+    label = f"purchases_post_batch, {LABELS[setup].format(n=args.challenges)}"
+    with meter.measure(), _setup.timed(label, timing):
         result = purchases_post_batch(rows, now=now, chunk_size=args.chunk_size, workers=args.workers)
     seconds = next(iter(timing.values()))
     problems = []

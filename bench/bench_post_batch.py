@@ -2,7 +2,10 @@
 
     DATABASE_URL=postgres://loyalty@127.0.0.1:55432/loyalty_bench .venv/bin/python bench/bench_post_batch.py
 
-The database is dropped and created again for each measurement. After the batch the bench checks that the
+The database is dropped and created again for each measurement. The target is judged on the last line,
+"JUDGED": the batch (two processes) against the mean of a purchases-only bulk_create floor run before and one
+run after it, each on a fresh database. CPU seconds (Python and the database's backends) are printed beside
+the wall times: on a shared machine they are the steadier figure. After the batch the bench checks that the
 ledger sums equal the balances, that every purchase with points has exactly one earn entry, that a sample
 of members posted one by one through purchase_post ends up with the same points, and that running the
 batch again creates nothing.
@@ -13,10 +16,12 @@ import cProfile
 import pstats
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _setup
+from _cpu import CpuMeter
 
 
 def main() -> int:
@@ -42,6 +47,8 @@ def main() -> int:
 
     now = timezone.now()
     results: dict[str, float] = {}
+    cpu: dict[str, CpuMeter] = {}
+    database = urlsplit(url).path.lstrip("/")
     _setup.reset_database(url)
     _setup.print_machine_info()
     print(
@@ -49,25 +56,47 @@ def main() -> int:
         f"chunks of {args.chunk_size:,}, {args.workers} worker(s)"
     )
 
+    floors = []
     if not args.skip_floor:
         member_ids = prepare(args.members)
         rows = _setup.purchase_rows(member_ids, args.purchases, now=now)
-        floor(rows, args.chunk_size, results)
+        floors.append(floor(rows, args.chunk_size, results, cpu, database, label="before", lines=True))
         _setup.reset_database(url)
 
     member_ids = prepare(args.members)
     rows = _setup.purchase_rows(member_ids, args.purchases, now=now)
-    batch_result = post_batch(
-        rows, now=now, chunk_size=args.chunk_size, workers=args.workers, results=results, profile=args.profile
-    )
+    batch_label = "purchases_post_batch (rules, ledger, lots, balances, tiers)"
+    cpu[batch_label] = CpuMeter(database)
+    with cpu[batch_label].measure():
+        batch_result = post_batch(
+            rows, now=now, chunk_size=args.chunk_size, workers=args.workers, results=results, profile=args.profile
+        )
     failures = check(rows, batch_result, now=now, chunk_size=args.chunk_size, results=results)
     failures += compare_with_single_posts(rows, member_ids, now=now, count=args.verify_members)
+
+    if not args.skip_floor:
+        # The floor again after the batch, on a fresh database as before it: the machine's speed drifts, so the
+        # batch is judged against the mean of the two floors around it, not against one taken minutes earlier.
+        _setup.reset_database(url)
+        member_ids = prepare(args.members)
+        floors.append(floor(rows, args.chunk_size, results, cpu, database, label="after", lines=False))
 
     print(f"\nLoad average after the runs: {_setup.load_average()}")
     print("Results (purchases per second):")
     n = len(rows)
     for label, seconds in results.items():
         print(f"  {label:58} {seconds:8.2f} s  {n / seconds:10,.0f} /s")
+    print("CPU (this process and its workers, and the PostgreSQL backends of the bench database):")
+    for label, meter in cpu.items():
+        print(f"  {label:58} {meter.line(n)}")
+    if floors:
+        batch_rate = n / results[batch_label]
+        floor_rate = n / (sum(floors) / len(floors))
+        print(
+            f"\nJUDGED: purchases_post_batch {batch_rate:,.0f}/s against the purchases-only bulk_create floor "
+            f"{floor_rate:,.0f}/s (mean of the runs before and after): batch / floor = {batch_rate / floor_rate:.2f}x "
+            "(target >= 1.00x)"
+        )
     if failures:
         print("\nFAILED CHECKS:")
         for failure in failures:
@@ -97,8 +126,9 @@ def prepare(member_count: int) -> list[int]:
     return member_ids
 
 
-def floor(rows, chunk_size: int, results: dict) -> None:
-    """The same purchases (and their lines) with plain bulk_create: no points, no rules, no locks."""
+def floor(rows, chunk_size: int, results: dict, cpu: dict, database: str, *, label: str, lines: bool) -> float:
+    """The same purchases (and their lines) with plain bulk_create: no points, no rules, no locks. Returns the
+    seconds of the purchases-only floor."""
     from django.db import transaction
 
     from members.models import Purchase, PurchaseLine
@@ -116,13 +146,17 @@ def floor(rows, chunk_size: int, results: dict) -> None:
             for row in chunk
         ]
 
-    with _setup.timed("floor: bulk_create Purchase only", results):
+    name = f"floor ({label}): bulk_create Purchase only"
+    cpu[name] = CpuMeter(database)
+    with cpu[name].measure(), _setup.timed(name, results):
         for i in range(0, len(rows), chunk_size):
             with transaction.atomic():
                 Purchase.objects.bulk_create(purchases(rows[i : i + chunk_size]))
+    if not lines:
+        return results[name]
     with transaction.atomic():
         Purchase.objects.all().delete()
-    with _setup.timed("floor: bulk_create Purchase + PurchaseLine", results):
+    with _setup.timed(f"floor ({label}): bulk_create Purchase + PurchaseLine", results):
         for i in range(0, len(rows), chunk_size):
             chunk = rows[i : i + chunk_size]
             with transaction.atomic():
@@ -132,6 +166,7 @@ def floor(rows, chunk_size: int, results: dict) -> None:
                     for purchase, row in zip(created, chunk, strict=True)
                     for line in row.lines
                 )
+    return results[name]
 
 
 def post_batch(rows, *, now, chunk_size: int, workers: int, results: dict, profile: bool):

@@ -19,6 +19,7 @@ from django.db import connection
 
 from .earning import RuleSet
 from .models import ProgramSettings, Tier
+from .sql.programme import config_version
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,7 @@ _cached: dict[str, Config] = {}  # by database alias: tests and tools may use mo
 
 
 def _current_version() -> int | None:
-    table = connection.ops.quote_name(ProgramSettings._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT config_version FROM {table} WHERE id = 1")  # noqa: S608 (a table name)
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return config_version()
 
 
 def programme_config() -> Config:

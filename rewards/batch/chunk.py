@@ -22,10 +22,11 @@ from ..planning import (
 from ..services import (
     purchase_earn_key,
 )
+from ..sql.copying import allocate_ids
+from ..sql.ledger import entries_copy
 from .reading import _lock_accounts, recorded_purchases
 from .rows import (
     EARN,
-    ENTRY_COLUMNS,
     PENDING,
     RETRIES,
     BatchResult,
@@ -38,7 +39,7 @@ from .rows import (
     _Writes,
 )
 from .tiers import _tier_follow, _tier_states
-from .writing import _allocate_ids, _announce, _copy, _update_accounts, _write
+from .writing import _announce, _update_accounts, _write
 
 # --- One process ---------------------------------------------------------------------------------
 
@@ -97,6 +98,8 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
     Runs in one transaction."""
     result = BatchResult()
     accounts = _lock_accounts(sorted({c.row.member_id for c in candidates if c.problem is None}))
+    if context.part_started is not None:
+        context.part_started([candidate.row for candidate in candidates])
     # Under the locks no till can record a purchase for these members until we commit.
     # Who each purchase is recorded for: in the database, or by an earlier row here, as posting the rows
     # one by one would leave it.
@@ -127,12 +130,12 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
     tier_states = _tier_states(accounts, context) if context.tiers else {}
     writes = _Writes()
     if connection.vendor == "postgresql":
-        writes.purchase_ids = _allocate_ids(Purchase, len(rows))
-        writes.entry_ids = _allocate_ids(LedgerEntry, len(rows))
+        writes.purchase_ids = allocate_ids(Purchase, len(rows))
+        writes.entry_ids = allocate_ids(LedgerEntry, len(rows))
         # The ledger is the widest table: COPY it while the points are worked out, so the database
         # indexes entries while Python calculates. Foreign keys are checked at commit.
-        with _copy(LedgerEntry, ENTRY_COLUMNS) as copy:
-            _calculate(rows, accounts, tier_states, context, writes, emit=copy.write_row)
+        with entries_copy(with_ids=True) as emit:
+            _calculate(rows, accounts, tier_states, context, writes, emit=emit)
     else:
         _calculate(rows, accounts, tier_states, context, writes, emit=None)
     purchase_ids = _write(rows, writes)

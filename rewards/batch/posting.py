@@ -2,7 +2,7 @@
 
 import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -29,6 +29,7 @@ def purchases_post_batch(
     recalculate_tiers: bool = True,
     workers: int = 1,
     reference: str = "",
+    part_started: Callable[[list[PurchaseRow]], None] | None = None,
 ) -> BatchResult:
     """Record purchases and post their points, as `purchase_post` would for each row in order.
 
@@ -41,6 +42,11 @@ def purchases_post_batch(
     left to the nightly recalculation. With `workers` above 1 (PostgreSQL, outside a transaction) the rows
     are split by member between that many processes, each with its own database connection (see
     `_post_in_processes`). `reference` goes on every earn entry (e.g. the import that posted it).
+
+    `part_started`, when given, is called with the rows of each part inside the part's transaction, under its
+    account locks and before anything is written; what it raises rolls the part back and fails the batch, as a
+    database error would. It is the seam through which tests make a part fail (in a worker process too: it is
+    inherited by the fork); production code passes nothing.
     """
     if chunk_size < 1 or workers < 1:
         raise ValueError("chunk_size and workers must be at least 1.")
@@ -60,6 +66,7 @@ def purchases_post_batch(
             recalculate_tiers=recalculate_tiers,
             workers=workers,
             reference=reference,
+            part_started=part_started,
         )
     # The same cached configuration purchase_post uses: an import calls this once per chunk.
     config = programme_config()
@@ -75,6 +82,7 @@ def purchases_post_batch(
             ruleset=config.ruleset, settings=settings, tiers=list(config.tiers) if recalculate_tiers else [], now=now
         ),
         reference=reference,
+        part_started=part_started,
     )
     result = BatchResult()
     start = 0
@@ -100,6 +108,7 @@ def _post_in_processes(
     recalculate_tiers: bool,
     workers: int,
     reference: str,
+    part_started: Callable[[list[PurchaseRow]], None] | None,
 ) -> BatchResult:
     """Post the rows in `workers` forked processes, each member's rows in one of them, in order.
 
@@ -130,7 +139,15 @@ def _post_in_processes(
                 receiver, sender = forking.Pipe(duplex=False)
                 process = forking.Process(
                     target=_post_process,
-                    args=(sender, [batch[offset] for offset in part], now, chunk_size, recalculate_tiers, reference),
+                    args=(
+                        sender,
+                        [batch[offset] for offset in part],
+                        now,
+                        chunk_size,
+                        recalculate_tiers,
+                        reference,
+                        part_started,
+                    ),
                     daemon=True,
                 )
                 process.start()
@@ -166,12 +183,23 @@ def _post_in_processes(
 
 
 def _post_process(
-    sender, rows: list[PurchaseRow], now: datetime, chunk_size: int, recalculate_tiers: bool, reference: str
+    sender,
+    rows: list[PurchaseRow],
+    now: datetime,
+    chunk_size: int,
+    recalculate_tiers: bool,
+    reference: str,
+    part_started: Callable[[list[PurchaseRow]], None] | None,
 ) -> None:
     """A forked process's work: post its rows, send back the result or the error."""
     try:
         result = purchases_post_batch(
-            rows, now=now, chunk_size=chunk_size, recalculate_tiers=recalculate_tiers, reference=reference
+            rows,
+            now=now,
+            chunk_size=chunk_size,
+            recalculate_tiers=recalculate_tiers,
+            reference=reference,
+            part_started=part_started,
         )
         sender.send(("ok", result))
     except BaseException as exc:  # re-raised by the parent

@@ -1,5 +1,6 @@
 """What the batch reads, keeps in memory and returns: its rows, refusals, results and per-chunk state."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -13,6 +14,9 @@ from ..planning import (
     PlanConfig,
 )
 from ..reasons import Reason
+from ..sql.accounts import ACCOUNT_FIELDS as ACCOUNT_FIELDS  # re-exported
+from ..sql.accounts import AccountRow
+from ..sql.ledger import ENTRY_COLUMNS as ENTRY_COLUMNS  # re-exported
 
 RETRIES = 3
 
@@ -27,28 +31,6 @@ PENDING = LedgerEntry.Bucket.PENDING.value
 
 
 EARN = LedgerEntry.Kind.EARN.value
-
-
-ACCOUNT_FIELDS = ("id", "member_id", "balance", "pending", "tier_id", "tier_since", "tier_below_since")
-
-
-ENTRY_COLUMNS = (
-    "id",
-    "member_id",
-    "kind",
-    "bucket",
-    "points",
-    "reason",
-    "reason_code",
-    "reason_params",
-    "purchase_id",
-    "reference",
-    "rules",
-    "actor_id",
-    "idempotency_key",
-    "available_at",
-    "created_at",
-)
 
 
 @dataclass(frozen=True)
@@ -107,20 +89,10 @@ class _Context:
     window_start: datetime
     plan: PlanConfig
     reference: str = ""
+    part_started: Callable[[list[PurchaseRow]], None] | None = None  # see purchases_post_batch
 
 
-@dataclass(slots=True)
-class _Account:
-    """A locked PointsAccount row as plain values: thousands are read per chunk."""
-
-    id: int
-    member_id: int
-    balance: int
-    pending: int
-    tier_id: int | None
-    tier_since: datetime | None
-    tier_below_since: datetime | None
-    changed: bool = False
+_Account = AccountRow  # a locked account as plain values (rewards.sql.accounts)
 
 
 @dataclass

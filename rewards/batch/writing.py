@@ -11,11 +11,14 @@ from loyalty_site.hooks import announce, has_receivers
 from members.models import Purchase, PurchaseLine
 
 from ..events import PurchasePosted, TierChanged
-from ..models import LedgerEntry, PointsAccount, PointsLot, TierChange
+from ..models import LedgerEntry, PointsLot, TierChange
 from ..services import (
     purchase_categories,
 )
-from .rows import ACCOUNT_FIELDS, ENTRY_COLUMNS, ZERO, PurchaseRow, _Account, _Context, _TierState, _Writes
+from ..sql.accounts import accounts_save
+from ..sql.copying import copy_rows
+from ..sql.ledger import lots_write
+from .rows import ENTRY_COLUMNS, ZERO, PurchaseRow, _Account, _Context, _TierState, _Writes
 
 # --- Writing -------------------------------------------------------------------------------------
 
@@ -85,7 +88,7 @@ def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
     """COPY purchases, lines and lots (the entries went while they were calculated)."""
     created_at = timezone.now()
     purchase_ids, entry_ids = writes.purchase_ids, writes.entry_ids
-    with _copy(
+    with copy_rows(
         Purchase,
         (
             "id",
@@ -114,7 +117,7 @@ def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
                 )
             )
     if any(row.lines for row in rows):
-        with _copy(PurchaseLine, ("purchase_id", "sku", "product_name", "category", "quantity", "amount")) as copy:
+        with copy_rows(PurchaseLine, ("purchase_id", "sku", "product_name", "category", "quantity", "amount")) as copy:
             for pk, row in zip(purchase_ids, rows, strict=True):
                 for line in row.lines:
                     copy.write_row(
@@ -128,11 +131,12 @@ def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
                         )
                     )
     if writes.lots:
-        with _copy(PointsLot, ("entry_id", "member_id", "points", "remaining", "earned_at", "expires_at")) as copy:
-            for lot in writes.lots:
-                copy.write_row(
-                    (entry_ids[lot.entry], lot.member_id, lot.points, lot.points, lot.earned_at, lot.expires_at)
-                )
+        lots_write(
+            [
+                (lot.member_id, entry_ids[lot.entry], lot.points, lot.points, lot.earned_at, lot.expires_at)
+                for lot in writes.lots
+            ]
+        )
 
 
 def _write_insert(rows: list[PurchaseRow], writes: _Writes) -> list[int]:
@@ -192,37 +196,6 @@ def _insert(objects: list[models.Model]) -> None:
             obj.save(force_insert=True)
 
 
-def _allocate_ids(model: type[models.Model], count: int) -> list[int]:
-    """Draw `count` ids from the table's sequence, as INSERT would, so rows can point to each other."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # The sequence is looked up once (MATERIALIZED), not once per id.
-            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) "
-            "SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, %s)",
-            [model._meta.db_table, model._meta.pk.column, count],
-        )
-        return sorted(cursor.fetchone()[0])
-
-
-@contextmanager
-def _copy(model: type[models.Model], columns: tuple[str, ...]):
-    """COPY rows into the model's table in the binary format (cheapest to encode and to parse)."""
-    quote = connection.ops.quote_name
-    fields = {field.column: field for field in model._meta.concrete_fields}
-    statement = (
-        f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT BINARY)"
-    )
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        copy.set_types([_copy_type(fields[column]) for column in columns])
-        yield copy
-
-
-def _copy_type(field: models.Field) -> str:
-    """The PostgreSQL type name psycopg encodes a column's values as: 'varchar(30)' is sent as text."""
-    base = field.db_type(connection).split("(")[0].strip()
-    return {"varchar": "text", "timestamp with time zone": "timestamptz"}.get(base, base)
-
-
 def _update_accounts(
     accounts: dict[int, _Account], points: dict[int, list[int]], states: dict[int, _TierState], context: _Context
 ) -> int:
@@ -247,12 +220,12 @@ def _update_accounts(
             (member_id, old.pk if old else None, new.pk if new else None, reason.code, reason.params)
             for old, new, reason in state.history
         )
-    _save_accounts([account for _, account in sorted(accounts.items()) if account.changed])
+    accounts_save([account for _, account in sorted(accounts.items()) if account.changed])
     if not history:
         return 0
     if connection.vendor == "postgresql":
         columns = ("member_id", "from_tier_id", "to_tier_id", "reason", "reason_code", "reason_params", "changed_at")
-        with _copy(TierChange, columns) as copy:
+        with copy_rows(TierChange, columns) as copy:
             for member_id, old, new, code, params in history:
                 copy.write_row((member_id, old, new, "", code, params, context.now))
     else:
@@ -268,36 +241,3 @@ def _update_accounts(
             for member_id, old, new, code, params in history
         )
     return len(history)
-
-
-def _save_accounts(accounts: list[_Account]) -> None:
-    """Write balances and tiers of the locked accounts."""
-    if not accounts:
-        return
-    if connection.vendor != "postgresql":
-        objects = [PointsAccount(**{name: getattr(account, name) for name in ACCOUNT_FIELDS}) for account in accounts]
-        PointsAccount.objects.bulk_update(objects, list(ACCOUNT_FIELDS[2:]), batch_size=100)
-        return
-    # COPY the new values into a session-local table, then one UPDATE joins it: far cheaper to send than
-    # thousands of parameters.
-    quote = connection.ops.quote_name
-    fields = [PointsAccount._meta.get_field(name.removesuffix("_id")) for name in ACCOUNT_FIELDS if name != "member_id"]
-    columns = [field.column for field in fields]
-    staging = quote("batch_points_accounts")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
-            f"({', '.join(f'{quote(c)} {_copy_type(f)}' for c, f in zip(columns, fields, strict=True))}) "
-            "ON COMMIT DELETE ROWS"
-        )
-        cursor.execute(f"TRUNCATE {staging}")  # an earlier chunk of the same transaction may have left rows
-        statement = f"COPY {staging} FROM STDIN (FORMAT BINARY)"
-        with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-            copy.set_types([_copy_type(field) for field in fields])
-            for account in accounts:
-                copy.write_row(tuple(getattr(account, field.attname) for field in fields))
-        assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns[1:])
-        cursor.execute(
-            f"UPDATE {quote(PointsAccount._meta.db_table)} AS a SET {assignments} "  # noqa: S608 - names from the model
-            f"FROM {staging} AS v WHERE a.id = v.id"
-        )

@@ -21,6 +21,7 @@ from ..models import (
     Tier,
 )
 from ..reasons import Reason, as_reason
+from ..sql.accounts import ACCOUNT_BY_MEMBER_SQL, account_points_add
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 
@@ -51,7 +52,7 @@ def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> Poin
         account = locked.filter(member=member).first()
     else:
         # The hot path of every purchase posted: a hand-written query costs a third of the ORM's.
-        sql = _ACCOUNT_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+        sql = ACCOUNT_BY_MEMBER_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
         account = next(iter(PointsAccount.objects.raw(sql, [member.pk])), None)
     if account is None:
         try:
@@ -63,9 +64,6 @@ def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> Poin
     if tiers is not None and account.tier_id is not None:
         account.tier = next((tier for tier in tiers if tier.pk == account.tier_id), None) or account.tier
     return account
-
-
-_ACCOUNT_SQL = f"SELECT * FROM {PointsAccount._meta.db_table} WHERE member_id = %s"  # noqa: S608 - model's name
 
 
 def _existing(key: str) -> LedgerEntry | None:
@@ -150,14 +148,7 @@ def _post(
 
 def _add_points(account: PointsAccount, column: str, points: int) -> None:
     """Add to the stored balance or pending points; the database refuses a negative result."""
-    with connection.cursor() as cursor:
-        cursor.execute(_ADD_POINTS_SQL[column], [points, account.pk])
-
-
-_ADD_POINTS_SQL = {
-    column: f"UPDATE {PointsAccount._meta.db_table} SET {column} = {column} + %s WHERE id = %s"  # noqa: S608
-    for column in ("balance", "pending")
-}
+    account_points_add(account_id=account.pk, column=column, points=points)
 
 
 def _consume_lots(*, member_id: int, points: int, first_lot: PointsLot | None = None) -> None:

@@ -5,7 +5,7 @@ from contextlib import nullcontext
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -25,6 +25,8 @@ from ..planning import (
     add_months,
     tier_move,
 )
+from ..sql.tiers import CENT as CENT  # re-exported
+from ..sql.tiers import tier_window_sum
 from .accounts import account_lock, program_settings
 
 # --- Tiers ---------------------------------------------------------------------------------------
@@ -35,33 +37,8 @@ def tier_progress_value(*, member: Member, tier_basis: str, now: datetime, windo
 
     One hand-written aggregate: it runs on every purchase posted, where the ORM's query building cost more
     than the query itself (about 1.5 ms against 0.4 ms measured on the bench machine)."""
-    # Adapted as the ORM would: SQLite stores naive UTC text, and compares an aware value as a string.
-    since = connection.ops.adapt_datetimefield_value(add_months(now, -window_months))
-    if tier_basis == Tier.Basis.POINTS:
-        sql, params = _TIER_POINTS_SQL, [member.pk, LedgerEntry.Kind.EARN.value, LedgerEntry.Kind.BONUS.value, since]
-    else:
-        sql, params = _TIER_SPEND_SQL, [member.pk, since, connection.ops.adapt_datetimefield_value(now)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        value = cursor.fetchone()[0]
-    if isinstance(value, float):  # SQLite sums decimals as floats: back to cents, as the ORM's converter does
-        return Decimal(repr(value)).quantize(CENT)
-    return Decimal(value)
-
-
-CENT = Decimal("0.01")
-
-
-_TIER_SPEND_SQL = (
-    f"SELECT COALESCE(SUM(amount - refunded_amount), 0) FROM {Purchase._meta.db_table} "  # noqa: S608 - names from models
-    "WHERE member_id = %s AND purchased_at >= %s AND purchased_at <= %s"
-)
-
-
-_TIER_POINTS_SQL = (
-    f"SELECT COALESCE(SUM(points), 0) FROM {LedgerEntry._meta.db_table} "  # noqa: S608 - names from models
-    "WHERE member_id = %s AND kind IN (%s, %s) AND created_at >= %s"
-)
+    since = add_months(now, -window_months)
+    return tier_window_sum(member_id=member.pk, basis=tier_basis, since=since, now=now)
 
 
 def tier_recalculate(

@@ -478,31 +478,25 @@ def test_refusals_from_processes_name_the_rows_as_given(make_member, program):
 @pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("failure", ["raises", "dies"])
-def test_a_failing_process_fails_the_batch_and_a_rerun_completes_it(pairs, program, monkeypatch, failure):
+def test_a_failing_process_fails_the_batch_and_a_rerun_completes_it(pairs, program, failure):
     if connection.vendor != "postgresql":
         pytest.skip("processes need PostgreSQL")
-    import rewards.batch.chunk as batch  # the module whose _post_part the processes call
-
     now = timezone.now()
     rows = random_rows(list(pairs), 40, now=now, seed=5)
     victim = rows[0].member_id
-    real = batch._post_part
 
-    def broken(candidates, context):
-        # Patched before the fork, so the processes inherit it.
-        if any(c.row.member_id == victim for c in candidates):
+    def broken(part):
+        # Given before the fork, so the processes inherit it.
+        if any(row.member_id == victim for row in part):
             if failure == "dies":
                 os._exit(9)
             raise ValueError("disk on fire")
-        return real(candidates, context)
 
-    monkeypatch.setattr(batch, "_post_part", broken)
     expected = (ValueError, "disk on fire") if failure == "raises" else (RuntimeError, "ended without a result")
     with pytest.raises(expected[0], match=expected[1]):
-        purchases_post_batch(rows, now=now, workers=2)
+        purchases_post_batch(rows, now=now, workers=2, part_started=broken)
     assert not Purchase.objects.filter(member_id=victim).exists()  # its chunk rolled back
     assert ledger_mismatches() == []
-    monkeypatch.setattr(batch, "_post_part", real)
 
     result = purchases_post_batch(rows, now=now, workers=2)
 

@@ -1,0 +1,133 @@
+"""The points economy's hand-written SQL (rewards.sql), each module on its own: what the posting paths build on."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from members.models import Purchase
+from rewards.models import LedgerEntry, PointsAccount, PointsLot, ProgramSettings
+from rewards.reasons import EXPIRED, Reason
+from rewards.selectors import ledger_mismatches
+from rewards.services import points_earn
+from rewards.sql.accounts import (
+    ACCOUNT_BY_MEMBER_SQL,
+    account_points_add,
+    accounts_lock,
+    accounts_save,
+)
+from rewards.sql.copying import allocate_ids
+from rewards.sql.ledger import ENTRY_COLUMNS, balances_add, entries_write, entry_values, lots_write
+from rewards.sql.programme import config_version
+from rewards.sql.tiers import tier_window_sum
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY and sequences: PostgreSQL")
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_ids_drawn_beforehand_are_distinct_ascending_and_not_given_again_by_insert(member, program):
+    ids = allocate_ids(LedgerEntry, 50)
+    assert ids == sorted(set(ids)) and len(ids) == 50
+    entry = points_earn(member=member, points=10, reason="after", idempotency_key="after")
+    assert entry.pk not in ids and entry.pk > ids[-1]
+
+
+@pytest.mark.django_db
+def test_entries_lots_and_balances_written_as_sets_keep_the_ledger_equal_to_the_balances(make_member, program):
+    first, second = make_member(), make_member()
+    now = timezone.now()
+    accounts_lock(sorted([first.pk, second.pk]))  # creates the missing accounts, empty
+    entries = [
+        entry_values(
+            member_id=member.pk,
+            kind=LedgerEntry.Kind.BONUS.value,
+            points=points,
+            reason=Reason(EXPIRED, {"earned": "2026-01-01", "note": "zażółć"}),
+            reference=f"test:{n}",
+            idempotency_key=f"test:{n}",
+            at=now,
+        )
+        for n, (member, points) in enumerate([(first, 30), (second, 50), (first, 20)])
+    ]
+    ids = entries_write(entries, ids=True)
+    lots_write(
+        [
+            (values[0], entry_id, values[3], values[3], now, now + timedelta(days=365))
+            for values, entry_id in zip(entries, ids, strict=True)
+        ]
+    )
+    balances_add({first.pk: 50, second.pk: 50})
+
+    assert ledger_mismatches() == []
+    assert PointsAccount.objects.get(member=first).balance == 50
+    written = LedgerEntry.objects.get(pk=ids[1])
+    assert (written.member_id, written.points, written.idempotency_key) == (second.pk, 50, "test:1")
+    assert written.reason_params == {"earned": "2026-01-01", "note": "zażółć"}  # JSON through COPY, intact
+    assert PointsLot.objects.get(entry_id=ids[2]).remaining == 20
+    assert len(ENTRY_COLUMNS) == len(entries[0]) + 1  # the id first, left out here
+
+
+@pytest.mark.django_db
+def test_a_balance_taken_below_zero_is_refused_by_the_database(member, program):
+    points_earn(member=member, points=10, reason="some", idempotency_key="some")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        balances_add({member.pk: -11})
+    assert PointsAccount.objects.get(member=member).balance == 10
+
+
+@pytest.mark.django_db
+def test_accounts_locked_in_sets_are_created_read_and_saved(make_member, program, tiers):
+    first, second = make_member(), make_member()
+    points_earn(member=first, points=40, reason="some", idempotency_key="some")
+    with transaction.atomic():
+        accounts = accounts_lock([first.pk, second.pk])
+        assert sorted(accounts) == [first.pk, second.pk]
+        assert (accounts[first.pk].balance, accounts[second.pk].balance) == (40, 0)
+        accounts[second.pk].pending = 7
+        accounts[second.pk].tier_id = tiers[0].pk
+        accounts_save([accounts[second.pk]])
+    saved = PointsAccount.objects.get(member=second)
+    assert (saved.pending, saved.tier_id, saved.balance) == (7, tiers[0].pk, 0)
+    assert PointsAccount.objects.get(member=first).balance == 40
+
+
+@pytest.mark.django_db
+def test_one_account_read_by_its_member_and_points_added_to_it(member, program):
+    points_earn(member=member, points=25, reason="some", idempotency_key="some")
+    account = next(iter(PointsAccount.objects.raw(ACCOUNT_BY_MEMBER_SQL, [member.pk])))
+    assert (account.member_id, account.balance) == (member.pk, 25)
+    account_points_add(account_id=account.pk, column="pending", points=5)
+    assert PointsAccount.objects.get(pk=account.pk).pending == 5
+    with pytest.raises(IntegrityError), transaction.atomic():
+        account_points_add(account_id=account.pk, column="balance", points=-26)
+
+
+@pytest.mark.django_db
+def test_the_tier_window_sums_spend_net_of_refunds_and_points_earned(member, program):
+    now = timezone.now()
+    for n, (days, amount, refunded) in enumerate([(10, "100.50", "0.50"), (40, "20", "0"), (400, "999", "0")]):
+        Purchase.objects.create(
+            member=member,
+            source="pos",
+            external_id=f"W{n}",
+            amount=Decimal(amount),
+            refunded_amount=Decimal(refunded),
+            purchased_at=now - timedelta(days=days),
+        )
+    points_earn(member=member, points=70, reason="some", idempotency_key="some", at=now - timedelta(days=5))
+    since = now - timedelta(days=365)
+    assert tier_window_sum(member_id=member.pk, basis="spend", since=since, now=now) == Decimal("120.00")
+    assert tier_window_sum(member_id=member.pk, basis="points", since=since, now=now) == Decimal(70)
+    assert tier_window_sum(member_id=member.pk, basis="spend", since=now, now=now) == Decimal(0)
+
+
+@pytest.mark.django_db
+def test_the_configuration_version_moves_when_the_settings_change(program):
+    before = config_version()
+    settings = ProgramSettings.objects.get(pk=1)
+    settings.pending_days += 1
+    settings.save()
+    assert config_version() is not None and config_version() != before
