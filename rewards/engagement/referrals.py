@@ -8,7 +8,6 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
-from loyalty_site.db import any_of
 from members.models import LoyaltyCard, Member
 from rewards.events import PurchasePosted
 from rewards.reasons import REFERRAL, Reason
@@ -19,6 +18,7 @@ from .config import engagement_config
 from .models import (
     Referral,
 )
+from .sql import referred_members
 
 # --- Referrals -------------------------------------------------------------------------------------------
 
@@ -75,13 +75,10 @@ def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
     same person (email, phone or card), nor over the referrer's monthly cap. Returns the referrals rewarded.
     One query when none of the purchasing members was referred."""
     # One array parameter (`= ANY`), not an IN list of a batch part's thousands of members: adapting those
-    # cost more than the query itself.
+    # cost more than the query itself; and hand-written, as the single path runs it on every purchase.
     referred = {
         pk: (referrer, status)
-        for queryset in any_of(
-            Member.objects.filter(referred_by__isnull=False), "pk", sorted({e.member_id for e in events})
-        )
-        for pk, referrer, status in queryset.values_list("pk", "referred_by_id", "referral__status")
+        for pk, referrer, status in referred_members(sorted({e.member_id for e in events}))
         if status in (None, Referral.Status.PENDING)
     }
     if not referred:
