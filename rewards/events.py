@@ -21,6 +21,9 @@ class PurchasePosted:
     source: str
     categories: tuple[str, ...]  # the categories of its lines, each once; () without lines
     points: int  # earned by the purchase (0 when nothing earns)
+    # Whether the member joined through someone's link, when the path that posts has the member at hand (the
+    # single post); None when it does not know (the batch): a receiver then looks it up.
+    referred: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

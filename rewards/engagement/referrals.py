@@ -73,12 +73,16 @@ def referrals_open(*, pairs: Sequence[tuple[int, int]], at: datetime | None = No
 def referrals_qualify(*, events: Sequence[PurchasePosted]) -> int:
     """A referred member's first purchase of at least the minimum rewards both, once per referee: not for the
     same person (email, phone or card), nor over the referrer's monthly cap. Returns the referrals rewarded.
-    One query when none of the purchasing members was referred."""
+    One query when none of the purchasing members was referred, none when the events say so."""
     # One array parameter (`= ANY`), not an IN list of a batch part's thousands of members: adapting those
     # cost more than the query itself; and hand-written, as the single path runs it on every purchase.
+    unknown = sorted({e.member_id for e in events if e.referred is not False})
+    if not unknown:
+        # The single post knows its member was not referred: nothing to look up on every till sale.
+        return 0
     referred = {
         pk: (referrer, status)
-        for pk, referrer, status in referred_members(sorted({e.member_id for e in events}))
+        for pk, referrer, status in referred_members(unknown)
         if status in (None, Referral.Status.PENDING)
     }
     if not referred:

@@ -136,6 +136,7 @@ def purchase_post(
                     source=source,
                     categories=purchase_categories(lines),
                     points=entry.points if entry is not None else 0,
+                    referred=member.referred_by_id is not None,
                 )
             ]
         )

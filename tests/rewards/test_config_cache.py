@@ -16,9 +16,10 @@ from tests.factories import EarningRuleFactory
 pytestmark = pytest.mark.django_db
 
 # Member lookup is the caller's. Config version, account lock, purchase insert, ledger entry, balance,
-# lot, tier progress, and rewards.engagement's one lookup of a pending referral (its challenges and badges
-# come from a copy cached under the same config version). Nothing else may creep in: this is the till's hot path.
-PURCHASE_POST_QUERIES = 8
+# lot and tier progress. rewards.engagement adds nothing for a member nobody referred (the event says so; its
+# challenges and badges come from a copy cached under the same config version) and one lookup of the pending
+# referral for a referred member. Nothing else may creep in: this is the till's hot path.
+PURCHASE_POST_QUERIES = 7
 
 
 def post(member, external_id, amount="100.00"):
@@ -41,6 +42,17 @@ def test_purchase_post_runs_a_fixed_small_number_of_queries(member, program, tie
     # The test runs inside a transaction, so purchase_post's own atomic block shows up as a savepoint.
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
     assert len(statements) == PURCHASE_POST_QUERIES, statements
+
+
+def test_a_referred_member_s_post_adds_one_lookup_of_the_referral(member, program, tiers, make_member):
+    member.referred_by = make_member(email="referrer@example.pl")
+    member.save(update_fields=["referred_by"])
+    post(member, "warm-up")
+    with CaptureQueriesContext(connection) as queries:
+        post(member, "P-1")
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(statements) == PURCHASE_POST_QUERIES + 1, statements
+    assert any("engagement_referral" in sql for sql in statements)
 
 
 def test_a_bulk_update_of_a_rule_is_seen_by_the_next_post(member, program, tiers):

@@ -49,7 +49,9 @@ def _postgresql():
 
 
 def _line(event) -> dict:
-    return {"type": type(event).__name__, **json.loads(json.dumps(asdict(event), default=str))}
+    # `referred` is a hint only the single post can give (the batch leaves it unknown): not what happened.
+    data = {k: v for k, v in asdict(event).items() if k != "referred"}
+    return {"type": type(event).__name__, **json.loads(json.dumps(data, default=str))}
 
 
 class FileRecorder:
