@@ -12,13 +12,14 @@ from datetime import datetime, time
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register
+from loyalty_site.files.importing.cells import bool_cell, choice_lookup, code_cell
 from loyalty_site.files.models import ImportJob
-from loyalty_site.files.tabular import parse_bool, parse_datetime, parse_decimal
+from loyalty_site.files.tabular import parse_datetime, parse_decimal
 from loyalty_site.values import date_problem, decimal_problem, decimal_too_large, integer_problem, too_long
 from members.phones import normalise_phone
 
@@ -58,37 +59,23 @@ KIND_ALIASES = {
 
 def kind_lookup() -> dict[str, str]:
     """Every accepted spelling of a reward kind, lower case: codes, English and Polish names, aliases."""
-    lookup = {code: code for code in Reward.Kind.values}
-    for code, label in Reward.Kind.choices:
-        lookup[str(label).lower()] = code
-        with translation.override("pl"):
-            lookup[str(label).lower()] = code
-    lookup.update(KIND_ALIASES)
-    return lookup
+    return {**choice_lookup(Reward.Kind.choices), **KIND_ALIASES}
 
 
 # --- Cells -----------------------------------------------------------------------------------------
 
 
 def _code(outcome: Outcome, values: dict[str, str], seen: set, *, max_length: int, kind: str) -> str:
-    code = values.get("code", "")
-    if not code:
-        outcome.fail("code", "", gettext("is empty"))
-    elif len(code) > max_length or not CODE.match(code):
-        outcome.fail(
-            "code",
-            code,
-            ngettext(
-                "may hold only letters, digits, '-' and '_' (at most %(limit)d character)",
-                "may hold only letters, digits, '-' and '_' (at most %(limit)d characters)",
-                max_length,
-            )
-            % {"limit": max_length},
-        )
-    elif (kind, code) in seen:
-        outcome.fail("code", code, gettext("appears more than once in the file"))
-    seen.add((kind, code))
-    return code
+    def problem(code: str) -> str:
+        if len(code) <= max_length and CODE.match(code):
+            return ""
+        return ngettext(
+            "may hold only letters, digits, '-' and '_' (at most %(limit)d character)",
+            "may hold only letters, digits, '-' and '_' (at most %(limit)d characters)",
+            max_length,
+        ) % {"limit": max_length}
+
+    return code_cell(outcome, values, seen, kind=kind, problem=problem)
 
 
 def _text(outcome: Outcome, values: dict[str, str], data: dict, column: str, model) -> None:
@@ -125,14 +112,6 @@ def _whole_number(outcome: Outcome, values: dict[str, str], data: dict, column: 
         outcome.fail(column, text, problem)
     else:
         data[column] = number
-
-
-def _bool(outcome: Outcome, values: dict[str, str], data: dict, column: str) -> None:
-    if text := values.get(column, ""):
-        try:
-            data[column] = parse_bool(text)
-        except ValueError as exc:
-            outcome.fail(column, text, str(exc))
 
 
 def _moment(outcome: Outcome, values: dict[str, str], data: dict, column: str, *, end_of_day: bool = False) -> None:
@@ -274,7 +253,7 @@ class PartnerImport(ImportHandler):
                     text[:40],
                     gettext("'%(value)s' is not a web address (e.g. https://www.helios.pl)") % {"value": text[:40]},
                 )
-        _bool(outcome, values, data, "is_active")
+        bool_cell(outcome, values, data, "is_active")
         return data
 
     def apply(self, outcomes: list[Outcome], *, job: ImportJob) -> None:
@@ -412,7 +391,7 @@ class RewardImport(ImportHandler):
         _whole_number(outcome, values, data, "per_member_limit", Reward, minimum=1)
         _moment(outcome, values, data, "available_from")
         _moment(outcome, values, data, "available_until", end_of_day=True)
-        _bool(outcome, values, data, "is_active")
+        bool_cell(outcome, values, data, "is_active")
         return data
 
     @staticmethod

@@ -17,30 +17,18 @@ from datetime import datetime, time, timedelta
 
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.files.importing import Column, ImportHandler, Outcome, Row, register
+from loyalty_site.files.importing.cells import bool_cell, choice_lookup, code_cell
 from loyalty_site.files.models import ImportJob
-from loyalty_site.files.tabular import parse_bool, parse_datetime, parse_decimal
+from loyalty_site.files.tabular import parse_datetime, parse_decimal
 from rewards.models import Tier
 
 from .admin_forms import BadgeForm, ChallengeForm
 from .models import Badge, Challenge
-
-
-def choice_lookup(choices) -> dict[str, str]:
-    """Every accepted spelling of a choice, lower case: its code and its English and Polish names."""
-    lookup = {}
-    for code, label in choices:
-        if not code:
-            continue
-        lookup[code.lower()] = code
-        for language in ("en", "pl"):
-            with translation.override(language):
-                lookup[str(label).lower()] = code
-    return lookup
 
 
 def _choice(outcome: Outcome, values: dict, data: dict, column: str, lookup: dict, codes: list[str]) -> None:
@@ -62,14 +50,6 @@ def _choice(outcome: Outcome, values: dict, data: dict, column: str, lookup: dic
 def _text(values: dict, data: dict, column: str) -> None:
     if text := values.get(column, ""):
         data[column] = text
-
-
-def _bool(outcome: Outcome, values: dict, data: dict, column: str) -> None:
-    if text := values.get(column, ""):
-        try:
-            data[column] = parse_bool(text)
-        except ValueError as exc:
-            outcome.fail(column, text, str(exc))
 
 
 def _number(outcome: Outcome, values: dict, data: dict, column: str, *, places: int) -> None:
@@ -109,16 +89,6 @@ def _reference(outcome: Outcome, values: dict, data: dict, column: str, known: d
             )
 
 
-def _code(outcome: Outcome, values: dict, seen: set, kind: str) -> str:
-    code = values.get("code", "")
-    if not code:
-        outcome.fail("code", "", gettext("is empty"))
-    elif (kind, code) in seen:
-        outcome.fail("code", code, gettext("appears more than once in the file"))
-    seen.add((kind, code))
-    return code
-
-
 class _FormImport(ImportHandler):
     """Rows checked by a model form: subclasses say which form and model, and read the cells into values."""
 
@@ -144,7 +114,7 @@ class _FormImport(ImportHandler):
             outcome = Outcome(line=row.line, action="new")
             if extra := values.pop("__extra__", None):
                 outcome.fail("", "", gettext("the row has more cells than the header (%(extra)s)") % {"extra": extra})
-            code = _code(outcome, values, seen, self.kind)
+            code = code_cell(outcome, values, seen, kind=self.kind)
             data = self.read(values, outcome, chunk)
             if outcome.action != "invalid":
                 self._check(outcome, values, code, existing.get(code), data)
@@ -270,7 +240,7 @@ class ChallengeImport(_FormImport):
             chunk["tiers"],
             gettext("no tier with code '%(code)s' (the tiers are: %(known)s)"),
         )
-        _bool(outcome, values, data, "is_active")
+        bool_cell(outcome, values, data, "is_active")
         return data
 
 
@@ -321,7 +291,7 @@ class BadgeImport(_FormImport):
             chunk["tiers"],
             gettext("no tier with code '%(code)s' (the tiers are: %(known)s)"),
         )
-        _bool(outcome, values, data, "is_active")
+        bool_cell(outcome, values, data, "is_active")
         return data
 
 
