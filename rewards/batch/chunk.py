@@ -39,7 +39,7 @@ from .rows import (
     _Writes,
 )
 from .tiers import _tier_follow, _tier_states
-from .writing import _announce, _update_accounts, _write
+from .writing import _announce, _collector_paused, _update_accounts, _write
 
 # --- One process ---------------------------------------------------------------------------------
 
@@ -53,6 +53,15 @@ class _Candidate(NamedTuple):
 
 def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> BatchResult:
     """Sort out the rows of refused members, then post the rest in one transaction."""
+    # A chunk allocates hundreds of thousands of small objects (plans, entries, COPY rows) that die by reference
+    # counting; each of them counts towards the collector's thresholds, whose full collections walk the whole
+    # heap (the batch's rows above all). Measured: a quarter of the batch's Python time. Cycles made here are
+    # few and the chunk bounded: the collector catches up after it.
+    with _collector_paused():
+        return _post_chunk_rows(chunk, start=start, context=context)
+
+
+def _post_chunk_rows(chunk: list[PurchaseRow], *, start: int, context: _Context) -> BatchResult:
     result = BatchResult()
     members = {
         pk: (status, number)
