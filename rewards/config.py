@@ -13,6 +13,9 @@ value is never reused, so a process can only hold a copy it must reload, never a
 The cached model instances are shared by every caller in the process: treat them as read-only.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import connection
@@ -31,6 +34,7 @@ class Config:
 
 
 _cached: dict[str, Config] = {}  # by database alias: tests and tools may use more than one
+_checked: ContextVar[bool] = ContextVar("programme_version_checked", default=False)
 
 
 def _current_version() -> int | None:
@@ -55,3 +59,25 @@ def programme_config() -> Config:
     if version is not None:
         _cached[connection.alias] = config
     return config
+
+
+@contextmanager
+def version_checked() -> Iterator[None]:
+    """Around a posting path's announcements (rewards.events). The path read the programme's version with
+    `programme_config()` at its start (purchase_post in its transaction, a batch before its first part), so a
+    receiver that needs configuration of its own filed under that version (rewards.engagement.config) reuses
+    the reading instead of a query per event."""
+    token = _checked.set(True)
+    try:
+        yield
+    finally:
+        _checked.reset(token)
+
+
+def checked_version() -> int | None:
+    """The version the posting path around the caller has checked (`version_checked`); None anywhere else, where
+    the caller must read it (`config_version()`)."""
+    if not _checked.get():
+        return None
+    cached = _cached.get(connection.alias)
+    return cached.version if cached is not None else None

@@ -10,6 +10,7 @@ from django.utils import timezone
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Purchase, PurchaseLine
 
+from ..config import version_checked
 from ..events import PurchasePosted, TierChanged
 from ..models import LedgerEntry, PointsLot, TierChange
 from ..services import (
@@ -47,7 +48,8 @@ def _announce(
                 )
                 for index, (row, purchase_id) in enumerate(zip(rows, purchase_ids, strict=True))
             ]
-        announce(posted)
+        with version_checked():  # the batch read it at its start
+            announce(posted)
     if tier_states and has_receivers(TierChanged):
         with _collector_paused():
             changes = [
@@ -60,7 +62,8 @@ def _announce(
                 for member_id, state in tier_states.items()
                 for old, new, _reason in state.history
             ]
-        announce(changes)
+        with version_checked():
+            announce(changes)
 
 
 @contextmanager

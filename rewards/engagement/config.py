@@ -7,9 +7,6 @@ Migration engagement 0003 makes every change of a challenge, a badge or the sett
 badges without a query of their own. A batch keeps the configuration it started with, as it keeps the
 programme's rules; a challenge created during a long batch counts from the next one (or "recalculate")."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import connection
@@ -29,26 +26,15 @@ class EngagementConfig:
 
 
 _cached: dict[str, EngagementConfig] = {}
-_post_checked: ContextVar[bool] = ContextVar("engagement_post_checked", default=False)
-
-
-@contextmanager
-def version_checked_by_the_post() -> Iterator[None]:
-    """Inside a receiver of a posting path, which has just checked the programme's version
-    (`programme_config()` at the start of `purchase_post` and of each batch): reuse it, no query."""
-    token = _post_checked.set(True)
-    try:
-        yield
-    finally:
-        _post_checked.reset(token)
 
 
 def _version() -> int | None:
-    """The programme's version: the one the current post checked, inside a posting receiver; read now anywhere
-    else (tasks, the admin, the demo), so a process that posts nothing never keeps a stale copy."""
-    checked = rewards_config._cached.get(connection.alias)
-    if _post_checked.get() and checked is not None:
-        return checked.version
+    """The programme's version: the one the posting path around us checked (`rewards.config.version_checked`
+    around its announcements); read now anywhere else (the nightly tier recalculation, tasks, the admin, the
+    demo), so a process that posts nothing never keeps a stale copy."""
+    checked = rewards_config.checked_version()
+    if checked is not None:
+        return checked
     return rewards_config._current_version()
 
 

@@ -11,15 +11,13 @@ from members.events import MemberJoined
 from rewards.events import PurchasePosted, PurchaseRefunded, TierChanged
 
 from . import services
-from .config import version_checked_by_the_post
 
 
 @receiver(PurchasePosted)
 def purchases_posted(events: Sequence[PurchasePosted]) -> None:
-    with version_checked_by_the_post():
-        services.challenges_progress_purchases(events=events)
-        services.referrals_qualify(events=events)
-        services.badges_first_purchase(member_ids=sorted({event.member_id for event in events}))
+    services.challenges_progress_purchases(events=events)
+    services.referrals_qualify(events=events)
+    services.badges_first_purchase(member_ids=sorted({event.member_id for event in events}))
 
 
 @receiver(PurchaseRefunded)
@@ -37,5 +35,4 @@ def members_joined(events: Sequence[MemberJoined]) -> None:
 
 @receiver(TierChanged)
 def tiers_changed(events: Sequence[TierChanged]) -> None:
-    # Announced by the posting paths (after their version check) and by the nightly recalculation: read it.
     services.badges_tier_reached(moves=[(event.member_id, event.to_tier_id) for event in events if event.to_tier_id])

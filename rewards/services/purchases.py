@@ -16,7 +16,7 @@ from loyalty_site.hooks import announce, has_receivers
 from members.models import Member, Purchase, Refund
 from members.services import LineData, purchase_create, refund_create
 
-from ..config import programme_config
+from ..config import programme_config, version_checked
 from ..earning import RuleSet
 from ..events import PurchasePosted, PurchaseRefunded
 from ..models import (
@@ -123,6 +123,25 @@ def purchase_post(
         config=PlanConfig.at(ruleset=ruleset or config.ruleset, settings=settings, tiers=config.tiers, now=now),
     )
     entry = _post_purchase_points(account=account, purchase=purchase, plan=plan) if plan.points > 0 else None
+    with version_checked():
+        _announce_and_move_tier(
+            member=member, purchase=purchase, lines=lines, entry=entry, plan=plan, account=account, now=now
+        )
+    return PostedPurchase(purchase, entry, created=True)
+
+
+def _announce_and_move_tier(
+    *,
+    member: Member,
+    purchase: Purchase,
+    lines: Sequence[LineData],
+    entry: LedgerEntry | None,
+    plan: PurchasePlan,
+    account: PointsAccount,
+    now: datetime,
+) -> None:
+    """PurchasePosted, then the tier's move (and its TierChanged): inside `version_checked()`, their receivers
+    reuse the version purchase_post read."""
     if has_receivers(PurchasePosted):
         # Before the tier moves, as the batch announces its purchases before its tier changes.
         announce(
@@ -131,9 +150,9 @@ def purchase_post(
                     member_id=member.pk,
                     purchase_id=purchase.pk,
                     amount=purchase.amount,
-                    purchased_at=purchased_at,
+                    purchased_at=purchase.purchased_at,
                     store=purchase.store,
-                    source=source,
+                    source=purchase.source,
                     categories=purchase_categories(lines),
                     points=entry.points if entry is not None else 0,
                     referred=member.referred_by_id is not None,
@@ -142,7 +161,6 @@ def purchase_post(
         )
     if plan.tier is not None:
         _apply_tier(account=account, move=plan.tier, now=now)
-    return PostedPurchase(purchase, entry, created=True)
 
 
 def _post_purchase_points(*, account: PointsAccount, purchase: Purchase, plan: PurchasePlan) -> LedgerEntry:

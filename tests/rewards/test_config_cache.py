@@ -55,6 +55,19 @@ def test_a_referred_member_s_post_adds_one_lookup_of_the_referral(member, progra
     assert any("engagement_referral" in sql for sql in statements)
 
 
+def test_a_post_that_moves_the_tier_reads_the_version_once(member, program, tiers):
+    """TierChanged's receivers (rewards.engagement's tier badges) reuse the version the post read, as
+    PurchasePosted's do: the tier's move adds its two writes and nothing else."""
+    post(member, "warm-up", amount="10.00")
+    with CaptureQueriesContext(connection) as queries:
+        post(member, "P-1", amount="1500.00")
+    member.points_account.refresh_from_db()
+    assert member.points_account.tier.code == "silver"
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert sum("config_version" in sql for sql in statements) == 1, statements
+    assert len(statements) == PURCHASE_POST_QUERIES + 2, statements
+
+
 def test_a_bulk_update_of_a_rule_is_seen_by_the_next_post(member, program, tiers):
     rule = EarningRuleFactory(name="x2", kind=EarningRule.Kind.MULTIPLIER, multiplier=Decimal("2"))
     assert post(member, "P-1").entry.points == 200
