@@ -34,11 +34,11 @@ def site_url() -> str:
 
 
 def sent_mark_synchronous() -> bool:
-    """Whether marking a message sent waits for PostgreSQL's WAL flush (see sending._mark_sent)."""
+    """Whether marking a message sent waits for PostgreSQL's WAL flush (see sending.outcomes._mark_sent)."""
     return _setting("CAMPAIGN_SENT_MARK_SYNCHRONOUS", "0").lower() in ("1", "true", "yes", "on")
 
 
 def sent_mark_group() -> int:
-    """Accepted messages recorded per UPDATE on the pipelined SMTP path (sending._SentMarks): fewer statements,
+    """Accepted messages recorded per UPDATE on the pipelined SMTP path (sending.outcomes._SentMarks): fewer statements,
     and up to this many messages sent twice if the worker dies between the acceptance and the write."""
     return int(_setting("CAMPAIGN_SENT_MARK_GROUP", "32"))

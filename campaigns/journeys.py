@@ -17,7 +17,7 @@ from members.events import MemberJoined
 from members.models import Member, Purchase
 from rewards.events import TierChanged
 
-from . import sending
+from . import conf, sending
 from .models import Delivery, Journey
 
 
@@ -31,7 +31,7 @@ def journey_deliver(*, journey: Journey, occasions: Iterable[tuple[int, str]]) -
         return 0
     now = timezone.now()
     new = 0
-    size = sending.conf.batch_size()
+    size = conf.batch_size()
     for start in range(0, len(occasions), size):
         chunk = occasions[start : start + size]
         rows = [

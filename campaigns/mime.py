@@ -2,8 +2,8 @@
 
 Python's email package spends about a millisecond per message folding and encoding headers; a campaign sends
 the same structure a hundred thousand times with a few values changed, so the sender writes the bytes itself
-here when the configured backend is Django's SMTP backend (campaigns/sending.py), and hands other backends
-(django-anymail's HTTP APIs) a regular EmailMultiAlternatives."""
+here when the configured backend is Django's SMTP backend (campaigns/sending/email_channel.py), and hands other
+backends (django-anymail's HTTP APIs) a regular EmailMultiAlternatives."""
 
 import binascii
 import secrets

@@ -3,8 +3,8 @@
 "Voucher issued": after a redemption commits, the member gets the message of the "voucher issued" journey
 (switched on, with a message, in the admin) on its channel. It is a service message, not marketing: the
 delivery's purpose is transactional whatever the template says, so it needs no marketing consent and carries
-no unsubscribe link (campaigns.sending), and no frequency cap counts it. The occasion "voucher:<id>" makes it
-once per voucher (the unique journey, member, occasion), even when the event comes twice.
+no unsubscribe link (campaigns.sending.email_channel), and no frequency cap counts it. The occasion
+"voucher:<id>" makes it once per voucher (the unique journey, member, occasion), even when the event comes twice.
 """
 
 from collections.abc import Sequence

@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from members.models import Channel, ConsentEvent, Member
 from members.services import consent_withdraw
 
-from . import sending
+from . import conf, sending
 from .models import Campaign, Delivery, MessageTemplate, Segment, SegmentMember, Variant
 from .personal import template_problems
 from .sms import sms_length
@@ -166,7 +166,7 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
             sending.enqueue_fanout(campaign.pk)
             return
         ids = sending.deliveries_stalled(campaign_id=campaign.pk, grace_seconds=0)
-        size = sending.conf.batch_size()
+        size = conf.batch_size()
         for start in range(0, len(ids), size):
             sending.enqueue_send(ids[start : start + size])
         sending.campaign_finish_if_done(campaign_id=campaign.pk)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from campaigns import sending
 from campaigns.models import Campaign, Delivery
+from campaigns.sending import fanout
 from campaigns.services import campaign_create, campaign_launch, campaigns_launch_due
 from campaigns.sms import SmsError
 from campaigns.tasks import campaigns_sweep_task, deliveries_send_task
@@ -147,7 +148,7 @@ def test_two_capped_campaigns_fanned_out_at_once_send_one_message_per_member(
         barrier.wait(10)
         return Member.objects.filter(pk__in=ids)
 
-    monkeypatch.setattr(sending, "campaign_audience", audience_then_wait)
+    monkeypatch.setattr(fanout, "campaign_audience", audience_then_wait)  # where the fan-out looks it up
 
     def run(target, *args):
         try:
