@@ -173,7 +173,7 @@ class PurchaseRowFactory(factory.Factory):
     source = "pos"
     external_id = factory.Sequence(lambda n: f"ROW-{n:06d}")
     amount = Decimal("100.00")
-    purchased_at = factory.LazyFunction(timezone.now)
+    purchased_at = factory.LazyFunction(lambda: timezone.now())  # looked up when built: a test's clock counts
     store = "online"
     lines = ()
 
