@@ -1,10 +1,10 @@
-"""Fixtures shared by the points tests: the batch's (tests/rewards/test_batch*.py) and the hooks' (test_hooks.py)."""
+"""Fixtures shared by the batch's tests (tests/rewards/batch/) and the hooks' (test_hooks.py)."""
 
 from decimal import Decimal
 
 import pytest
 
-from ..factories import EarningRuleFactory, MemberFactory
+from tests.factories import EarningRuleFactory, MemberFactory
 
 
 @pytest.fixture

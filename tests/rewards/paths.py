@@ -34,8 +34,7 @@ from rewards.services import (
     refund_post,
     tiers_recalculate_all,
 )
-
-from ..factories import EarningRuleFactory, ProgramSettingsFactory, TierFactory
+from tests.factories import EarningRuleFactory, ProgramSettingsFactory, TierFactory
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 # A Monday; histories run forward from here. Purchases are made between 8:00 and 20:59, away from the hours a

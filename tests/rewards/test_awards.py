@@ -15,8 +15,7 @@ from rewards.models import EventRule, LedgerEntry, PointsAccount, PointsLot
 from rewards.reasons import entry_reason
 from rewards.selectors import ledger_mismatches
 from rewards.services import add_months, event_award, points_redeem
-
-from ..factories import EventRuleFactory
+from tests.factories import EventRuleFactory
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 MONDAY = datetime(2026, 3, 2, 10, tzinfo=WARSAW)

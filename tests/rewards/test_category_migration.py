@@ -6,8 +6,7 @@ import pytest
 from django.apps import apps
 
 from rewards.models import Category, Reward
-
-from ..factories import CategoryFactory, RewardFactory
+from tests.factories import CategoryFactory, RewardFactory
 
 migration = import_module("rewards.migrations.0016_reward_category_to_categories")
 

@@ -4,8 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from loyalty_site.files.importing import import_apply, import_job_create, import_preview
 from rewards.models import Category, Reward
-
-from ..factories import CategoryFactory
+from tests.factories import CategoryFactory
 
 
 def run(content: str, user):

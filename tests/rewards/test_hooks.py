@@ -31,9 +31,9 @@ from rewards.events import PointsRedeemed, PurchasePosted, PurchaseRefunded, Tie
 from rewards.models import LedgerEntry, TierChange
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, points_redeem, purchase_post, refund_post, tiers_recalculate_all
+from tests.factories import EarningRuleFactory, LineFactory, MemberFactory, PurchaseFactory, PurchaseRowFactory
 
-from ..factories import EarningRuleFactory, LineFactory, MemberFactory, PurchaseFactory, PurchaseRowFactory
-from .batching import post_one_by_one, random_rows
+from .batch.support import post_one_by_one, random_rows
 from .test_imports import job, purchases_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)

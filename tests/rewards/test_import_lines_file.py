@@ -12,8 +12,7 @@ from loyalty_site.files.models import ImportRowError
 from members.models import Purchase, PurchaseLine
 from rewards.models import LedgerEntry
 from rewards.selectors import ledger_mismatches
-
-from ..factories import EarningRuleFactory
+from tests.factories import EarningRuleFactory
 
 PURCHASES = "purchase_id;member_number;purchased_at;amount;store"
 LINES = "purchase_id;sku;product_name;category;quantity;line_amount"

@@ -16,8 +16,7 @@ from members.models import Member
 from rewards.models import LedgerEntry, Partner, PointsAccount
 from rewards.partner_awards import AwardRefused, award_rows_read, partner_award_plan, partner_awards_post
 from rewards.selectors import ledger_mismatches
-
-from ..factories import PartnerFactory
+from tests.factories import PartnerFactory
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from rewards.models import EarningRule, Tier
 from rewards.services import points_earn, points_redeem
-
-from ..factories import EarningRuleFactory, ProgramSettingsFactory, PurchaseFactory, TierFactory
+from tests.factories import EarningRuleFactory, ProgramSettingsFactory, PurchaseFactory, TierFactory
 
 PASSWORD = "secret-pass-1"
 pytestmark = pytest.mark.usefixtures("polish_portal")

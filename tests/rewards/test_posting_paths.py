@@ -21,8 +21,8 @@ from rewards.batch import purchases_post_batch
 from rewards.models import LedgerEntry, PointsAccount, Tier, TierChange
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
+from tests.factories import MemberFactory, ProgramSettingsFactory, PurchaseFactory, PurchaseRowFactory, TierFactory
 
-from ..factories import MemberFactory, ProgramSettingsFactory, PurchaseFactory, PurchaseRowFactory, TierFactory
 from .paths import (
     CATEGORIES,
     EXCLUDED,

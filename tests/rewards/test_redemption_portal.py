@@ -7,8 +7,7 @@ from django.urls import reverse
 from rewards.models import PointsAccount, Voucher
 from rewards.redemption import reward_redeem
 from rewards.services import points_earn
-
-from ..factories import CategoryFactory, RewardFactory
+from tests.factories import CategoryFactory, RewardFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 HTMX = {"HTTP_HX_REQUEST": "true"}

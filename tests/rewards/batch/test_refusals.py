@@ -9,8 +9,7 @@ from members.models import Member, Purchase, PurchaseLine
 from rewards.batch import purchases_post_batch
 from rewards.models import PointsAccount
 from rewards.selectors import ledger_mismatches
-
-from ..factories import EarningRuleFactory, LineFactory, MemberFactory, PurchaseFactory, PurchaseRowFactory
+from tests.factories import EarningRuleFactory, LineFactory, MemberFactory, PurchaseFactory, PurchaseRowFactory
 
 
 def test_unknown_and_inactive_members_are_refused_and_named(program):

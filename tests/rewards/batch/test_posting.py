@@ -1,7 +1,8 @@
-"""The batch posting path: the same points, ledger, lots and tiers as purchase_post row by row, written in bulk.
+"""The batch posting path (rewards.batch): the same points, ledger, lots and tiers as purchase_post row by row,
+written in bulk.
 
-Refusals are in test_batch_refusals.py, the batch in processes and beside concurrent posts in
-test_batch_processes.py; the rows, the twins and the snapshot compared are in tests/rewards/batching.py."""
+Refusals are in test_refusals.py, the batch in processes and beside concurrent posts in test_processes.py; the
+rows, the twins and the snapshot compared are in support.py, the fixtures in tests/rewards/conftest.py."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -14,9 +15,9 @@ from rewards.batch import purchases_post_batch
 from rewards.models import LedgerEntry, PointsAccount, PointsLot, TierChange
 from rewards.selectors import ledger_mismatches
 from rewards.services import add_months, points_redeem
+from tests.factories import MemberFactory, PurchaseFactory, PurchaseRowFactory
 
-from ..factories import MemberFactory, PurchaseFactory, PurchaseRowFactory
-from .batching import post_one_by_one, random_rows, snapshot
+from .support import post_one_by_one, random_rows, snapshot
 
 # --- The same as one by one ---------------------------------------------------------------------------
 

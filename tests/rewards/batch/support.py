@@ -1,6 +1,6 @@
-"""Random purchase rows for the batch, the same rows posted one by one, and what is compared: the helpers of
-tests/rewards/test_batch*.py and test_hooks.py (their fixtures, `pairs`, `rules`, `returns_window`, are in
-tests/rewards/conftest.py)."""
+"""Helpers of the batch tests (and tests/rewards/test_hooks.py): random purchase rows, the same rows posted one
+by one, and what is compared. Their fixtures (`pairs`, `rules`, `returns_window`) are in tests/rewards/conftest.py,
+which test_hooks.py shares."""
 
 import random
 from datetime import timedelta
@@ -9,8 +9,7 @@ from decimal import Decimal
 from members.models import Purchase, PurchaseLine
 from rewards.models import LedgerEntry, PointsAccount, PointsLot, TierChange
 from rewards.services import purchase_post
-
-from ..factories import LineFactory, PurchaseRowFactory
+from tests.factories import LineFactory, PurchaseRowFactory
 
 CATEGORIES = ["Spożywcze", "Kosmetyki", "Alkohol", "Dom"]
 

@@ -16,9 +16,9 @@ from rewards.batch import purchases_post_batch
 from rewards.models import LedgerEntry
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
+from tests.factories import MemberFactory, PurchaseRowFactory
 
-from ..factories import MemberFactory, PurchaseRowFactory
-from .batching import post_one_by_one, random_rows, snapshot
+from .support import post_one_by_one, random_rows, snapshot
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
 
