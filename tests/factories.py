@@ -11,6 +11,8 @@ them in the admin. Staff users come in the roles the migrations create (rewards/
     gold = TierFactory(code="gold", rank=2, threshold=Decimal("5000"), earn_multiplier=Decimal("1.5"))
     support = StaffFactory(role="Support")
     reward = RewardFactory(partner=PartnerFactory(), points_cost=500)
+    ProgramSettingsFactory(pending_days=14)         # the programme's one settings row, these fields written
+    row = PurchaseRowFactory(member=member, amount=Decimal("80.00"))  # a row for rewards.batch, not posted
 
 `tests/conftest.py`'s `make_member` fixture is the same as `MemberFactory` for tests written before.
 """
@@ -22,11 +24,13 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from members.models import Member, Purchase
 from members.services import LineData, member_create
-from rewards.models import Category, EarningRule, EventRule, Partner, Reward, Tier
+from rewards.batch import PurchaseRow
+from rewards.models import Category, EarningRule, EventRule, Partner, ProgramSettings, Reward, Tier
 from rewards.services import purchase_post
 
 PASSWORD = "secret-pass-1"
@@ -155,7 +159,43 @@ class PurchaseFactory(factory.Factory):
         return purchase_post(**kwargs).purchase
 
 
+class PurchaseRowFactory(factory.Factory):
+    """A row for the batch (rewards.batch.PurchaseRow), built only: `purchases_post_batch` posts it. For
+    `member=` (a new member unless `member_id=` names one, even one that does not exist), bought now."""
+
+    class Meta:
+        model = PurchaseRow
+
+    class Params:
+        member = None
+
+    member_id = factory.LazyAttribute(lambda row: (row.member or MemberFactory()).pk)
+    source = "pos"
+    external_id = factory.Sequence(lambda n: f"ROW-{n:06d}")
+    amount = Decimal("100.00")
+    purchased_at = factory.LazyFunction(lambda: timezone.now())  # looked up when built: a test's clock counts
+    store = "online"
+    lines = ()
+
+
 # --- Configuration --------------------------------------------------------------------------------------
+
+
+class ProgramSettingsFactory(DjangoModelFactory):
+    """The programme's settings, its one row (pk 1): the fields given, and these defaults (as the `program`
+    fixture: 1 point per PLN, no return window, points live 12 months), written over what the row holds."""
+
+    class Meta:
+        model = ProgramSettings
+
+    base_points_per_pln = Decimal("1")
+    pending_days = 0
+    points_lifetime_months = 12
+
+    @classmethod
+    def _create(cls, model_class, **kwargs) -> ProgramSettings:
+        settings, _ = model_class.objects.update_or_create(pk=1, defaults=kwargs)
+        return settings
 
 
 class TierFactory(DjangoModelFactory):

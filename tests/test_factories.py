@@ -2,15 +2,17 @@
 
 from decimal import Decimal
 
-from members.models import PurchaseLine
-from rewards.models import LedgerEntry
+from members.models import Member, Purchase, PurchaseLine
+from rewards.models import LedgerEntry, ProgramSettings
 from rewards.selectors import ledger_mismatches
 
 from .factories import (
     PASSWORD,
     MemberFactory,
     PartnerFactory,
+    ProgramSettingsFactory,
     PurchaseFactory,
+    PurchaseRowFactory,
     RewardFactory,
     StaffFactory,
     TierFactory,
@@ -41,3 +43,24 @@ def test_staff_get_their_role_and_the_catalog_its_rows(db):
     assert support.is_staff and list(support.groups.values_list("name", flat=True)) == ["Support"]
     assert (reward.partner.code, reward.min_tier.code) == ("kino", "silver")
     assert TierFactory(code="silver").pk == reward.min_tier.pk  # by code: the same row
+
+
+def test_a_batch_row_names_the_member_given_and_creates_one_only_when_none_is(db):
+    member = MemberFactory()
+
+    given, unknown, fresh = (
+        PurchaseRowFactory(member=member),
+        PurchaseRowFactory(member_id=999_999),
+        PurchaseRowFactory(),
+    )
+
+    assert (given.member_id, unknown.member_id) == (member.pk, 999_999)
+    assert Member.objects.count() == 2 and Member.objects.filter(pk=fresh.member_id).exists()
+    assert not Purchase.objects.exists()  # built for the batch, not posted
+
+
+def test_the_programme_settings_are_one_row_written_over(program):
+    ProgramSettingsFactory(pending_days=14, tier_grace_days=0)
+
+    settings = ProgramSettings.objects.get()
+    assert (settings.pending_days, settings.tier_grace_days, settings.base_points_per_pln) == (14, 0, Decimal("1"))

@@ -23,7 +23,7 @@ from loyalty_site.files.importing import import_apply, import_job_create, import
 from members.models import Purchase, PurchaseLine
 from members.services import LineData, MemberError
 from rewards.batch import PurchaseRow, purchases_post_batch
-from rewards.models import EarningRule, LedgerEntry, PointsAccount, PointsLot, ProgramSettings, Tier, TierChange
+from rewards.models import EarningRule, LedgerEntry, PointsAccount, PointsLot, Tier, TierChange
 from rewards.services import (
     InsufficientPoints,
     PointsError,
@@ -34,6 +34,7 @@ from rewards.services import (
     refund_post,
     tiers_recalculate_all,
 )
+from tests.factories import EarningRuleFactory, ProgramSettingsFactory, TierFactory
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 # A Monday; histories run forward from here. Purchases are made between 8:00 and 20:59, away from the hours a
@@ -161,53 +162,43 @@ def tables_empty() -> None:
 
 
 def programme_set_up(programme: Programme) -> None:
-    """Settings, tiers and rules as the programme says, through the models staff edit in the admin."""
-    ProgramSettings.objects.update_or_create(
-        pk=1,
-        defaults={
-            "base_points_per_pln": programme.base_rate,
-            "pending_days": programme.pending_days,
-            "points_lifetime_months": programme.lifetime_months,
-            "tier_window_months": programme.window_months,
-            "tier_grace_days": programme.grace_days,
-            "max_points_per_purchase": programme.cap,
-        },
+    """Settings, tiers and rules as the programme says, as staff would type them in the admin. On a database
+    without tiers or rules (a new one, or after `tables_empty`)."""
+    assert not Tier.objects.exists() and not EarningRule.objects.exists(), "tiers or rules left from before"
+    ProgramSettingsFactory(
+        base_points_per_pln=programme.base_rate,
+        pending_days=programme.pending_days,
+        points_lifetime_months=programme.lifetime_months,
+        tier_window_months=programme.window_months,
+        tier_grace_days=programme.grace_days,
+        max_points_per_purchase=programme.cap,
     )
-    tiers = {}
-    for rank, (code, spec) in enumerate(zip(TIER_CODES, programme.tiers, strict=True)):
-        tiers[code], _ = Tier.objects.update_or_create(
-            code=code,
-            defaults={
-                "name": code.capitalize(),
-                "rank": rank,
-                "threshold": spec.threshold,
-                "earn_multiplier": spec.multiplier,
-                "basis": spec.basis,
-            },
+    tiers = {
+        code: TierFactory(
+            code=code, rank=rank, threshold=spec.threshold, earn_multiplier=spec.multiplier, basis=spec.basis
         )
-    EarningRule.objects.all().delete()
-    EarningRule.objects.create(
-        name="Bez alkoholu", kind="exclude", category=EXCLUDED, min_basket=programme.excluded_min_basket
-    )
-    EarningRule.objects.create(
+        for rank, (code, spec) in enumerate(zip(TIER_CODES, programme.tiers, strict=True))
+    }
+    EarningRuleFactory(name="Bez alkoholu", kind="exclude", category=EXCLUDED, min_basket=programme.excluded_min_basket)
+    EarningRuleFactory(
         name="Kosmetyki",
         kind="multiplier",
         category=MULTIPLIED,
         multiplier=programme.category_multiplier,
         max_points=programme.category_max_points,
     )
-    EarningRule.objects.create(
+    EarningRuleFactory(
         name="Weekend",
         kind="multiplier",
         weekdays="6,7",
         multiplier=programme.weekend_multiplier,
         max_points=programme.weekend_max_points,
     )
-    EarningRule.objects.create(
+    EarningRuleFactory(
         name="Koszyk", kind="bonus", bonus_points=programme.basket_bonus, min_basket=programme.basket_min
     )
     if programme.silver_online_multiplier is not None:
-        EarningRule.objects.create(
+        EarningRuleFactory(
             name="Srebrni online",
             kind="multiplier",
             multiplier=programme.silver_online_multiplier,
@@ -216,7 +207,7 @@ def programme_set_up(programme: Programme) -> None:
         )
     if programme.promotion is not None:
         first_day, days, multiplier = programme.promotion
-        EarningRule.objects.create(
+        EarningRuleFactory(
             name="Promocja",
             kind="multiplier",
             multiplier=multiplier,

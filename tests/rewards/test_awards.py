@@ -15,6 +15,7 @@ from rewards.models import EventRule, LedgerEntry, PointsAccount, PointsLot
 from rewards.reasons import entry_reason
 from rewards.selectors import ledger_mismatches
 from rewards.services import add_months, event_award, points_redeem
+from tests.factories import EventRuleFactory
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 MONDAY = datetime(2026, 3, 2, 10, tzinfo=WARSAW)
@@ -22,9 +23,9 @@ MONDAY = datetime(2026, 3, 2, 10, tzinfo=WARSAW)
 
 @pytest.fixture
 def sign_up_rules(db):
-    EventRule.objects.create(event=EventRule.Event.JOINED, points=100)
-    EventRule.objects.create(event=EventRule.Event.PROFILE_COMPLETED, points=50)
-    return EventRule.objects.create(
+    EventRuleFactory(event=EventRule.Event.JOINED, points=100)
+    EventRuleFactory(event=EventRule.Event.PROFILE_COMPLETED, points=50)
+    return EventRuleFactory(
         event=EventRule.Event.PRODUCT_RATED, points=10, cap_count=2, cap_period=EventRule.Period.WEEK
     )
 

@@ -6,6 +6,7 @@ import pytest
 from django.apps import apps
 
 from rewards.models import Category, Reward
+from tests.factories import CategoryFactory, RewardFactory
 
 migration = import_module("rewards.migrations.0016_reward_category_to_categories")
 
@@ -13,11 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def reward(code: str, category: str) -> Reward:
-    return Reward.objects.create(code=code, name=code, kind="product", points_cost=100, category=category)
+    return RewardFactory(code=code, name=code, kind="product", points_cost=100, category=category)
 
 
 def test_each_text_becomes_a_shelf_matched_by_name_and_the_rewards_stand_on_it():
-    kino = Category.objects.create(code="kino", name="Kino i teatr")
+    kino = CategoryFactory(code="kino", name="Kino i teatr")
     rewards = [
         reward("bilety", "Kino i teatr"),
         reward("popcorn", "  kino  I teatr "),  # the same shelf, written differently
@@ -25,7 +26,7 @@ def test_each_text_becomes_a_shelf_matched_by_name_and_the_rewards_stand_on_it()
         reward("mapa", "Łódź i okolice"),
         reward("bez", ""),
     ]
-    Category.objects.create(code="ksiazki", name="Inna półka")  # the code a new shelf would take is taken
+    CategoryFactory(code="ksiazki", name="Inna półka")  # the code a new shelf would take is taken
 
     migration.categorise(apps, None)
     migration.categorise(apps, None)  # again: nothing more
@@ -47,7 +48,7 @@ def test_each_text_becomes_a_shelf_matched_by_name_and_the_rewards_stand_on_it()
 
 
 def test_a_reward_already_on_its_shelf_is_left_alone():
-    kino = Category.objects.create(code="kino", name="Kino")
+    kino = CategoryFactory(code="kino", name="Kino")
     bilety = reward("bilety", "Kino")
     bilety.categories.add(kino)
     migration.categorise(apps, None)

@@ -4,6 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from loyalty_site.files.importing import import_apply, import_job_create, import_preview
 from rewards.models import Category, Reward
+from tests.factories import CategoryFactory
 
 
 def run(content: str, user):
@@ -16,7 +17,7 @@ def shelves() -> dict[str, list[str]]:
 
 
 def test_imported_rewards_stand_on_the_shelf_their_category_names(staff_user):
-    Category.objects.create(code="kino", name="Kino i teatr", position=1)
+    CategoryFactory(code="kino", name="Kino i teatr", position=1)
     run(
         "code;name;kind;points_cost;category\n"
         "bilety;Bilety;voucher;100;kino  I Teatr\n"

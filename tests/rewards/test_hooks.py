@@ -25,15 +25,15 @@ from loyalty_site import hooks
 from loyalty_site.files import importing
 from loyalty_site.files.importing import import_apply, import_preview
 from members.models import Member, Purchase
-from members.services import LineData
 from rewards import resources
-from rewards.batch import PurchaseRow, purchases_post_batch
+from rewards.batch import purchases_post_batch
 from rewards.events import PointsRedeemed, PurchasePosted, PurchaseRefunded, TierChanged
-from rewards.models import EarningRule, LedgerEntry, TierChange
+from rewards.models import LedgerEntry, TierChange
 from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn, points_redeem, purchase_post, refund_post, tiers_recalculate_all
+from tests.factories import EarningRuleFactory, LineFactory, MemberFactory, PurchaseFactory, PurchaseRowFactory
 
-from .test_batch import pairs, post_one_by_one, random_rows, returns_window, rules  # noqa: F401  fixtures
+from .batch.support import post_one_by_one, random_rows
 from .test_imports import job, purchases_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,13 +149,13 @@ def test_has_receivers_follows_registration(tmp_path):
 
 
 def test_a_purchase_posted_is_announced_once_and_posting_it_again_announces_nothing(member, program, heard):
-    EarningRule.objects.create(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
+    EarningRuleFactory(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
     at = timezone.now() - timedelta(days=1)
     lines = (
-        LineData(sku="A", category="Kosmetyki", amount=Decimal("30")),
-        LineData(sku="B", category="", amount=Decimal("10")),
-        LineData(sku="C", category="Dom", amount=Decimal("20")),
-        LineData(sku="D", category="Kosmetyki", amount=Decimal("10")),
+        LineFactory(category="Kosmetyki", amount=Decimal("30")),
+        LineFactory(category="", amount=Decimal("10")),
+        LineFactory(category="Dom", amount=Decimal("20")),
+        LineFactory(category="Kosmetyki", amount=Decimal("10")),
     )
     posted = purchase_post(
         member=member, source="pos", external_id="P1", amount=Decimal("80.00"), purchased_at=at, lines=lines
@@ -193,9 +193,9 @@ def test_a_purchase_that_earns_nothing_is_announced_with_zero_points(member, pro
 
 
 def test_a_refund_is_announced_once_with_the_points_taken_back(member, program, heard):
-    posted = purchase_post(member=member, source="pos", external_id="P1", amount=Decimal("100.00"))
-    refund, _entry = refund_post(purchase=posted.purchase, external_id="Z1", amount=Decimal("40.00"))
-    refund_post(purchase=posted.purchase, external_id="Z1", amount=Decimal("40.00"))  # the same refund again
+    purchase = PurchaseFactory(member=member, amount=Decimal("100.00"))
+    refund, _entry = refund_post(purchase=purchase, external_id="Z1", amount=Decimal("40.00"))
+    refund_post(purchase=purchase, external_id="Z1", amount=Decimal("40.00"))  # the same refund again
 
     assert_heard_once_each(
         heard,
@@ -204,7 +204,7 @@ def test_a_refund_is_announced_once_with_the_points_taken_back(member, program, 
             {
                 "type": "PurchaseRefunded",
                 "member_id": member.pk,
-                "purchase_id": posted.purchase.pk,
+                "purchase_id": purchase.pk,
                 "refund_id": refund.pk,
                 "amount": "40.00",
                 "points": 40,
@@ -214,7 +214,7 @@ def test_a_refund_is_announced_once_with_the_points_taken_back(member, program, 
 
 
 def test_a_redemption_is_announced_once(member, program, heard):
-    purchase_post(member=member, source="pos", external_id="P1", amount=Decimal("100.00"))
+    PurchaseFactory(member=member, amount=Decimal("100.00"))
     entry = points_redeem(member=member, points=30, reason="Nagroda", idempotency_key="redeem-1", reference="kubek")
     points_redeem(member=member, points=30, reason="Nagroda", idempotency_key="redeem-1", reference="kubek")
 
@@ -247,10 +247,10 @@ def test_a_tier_up_and_a_tier_down_are_announced_once_each(member, program, tier
     assert TierChange.objects.filter(member=member).count() == 2
 
 
-def test_announcing_to_a_receiver_adds_no_query_to_a_post(make_member, program, tiers, tmp_path):
-    quiet, listened = make_member(), make_member()
+def test_announcing_to_a_receiver_adds_no_query_to_a_post(program, tiers, tmp_path):
+    quiet, listened = MemberFactory.create_batch(2)
     for member in (quiet, listened):  # a member's first post creates the account
-        purchase_post(member=member, source="pos", external_id=f"warm-up-{member.pk}", amount=Decimal("10"))
+        PurchaseFactory(member=member, amount=Decimal("10"))
     with CaptureQueriesContext(connection) as without:
         purchase_post(member=quiet, source="pos", external_id="Q1", amount=Decimal("10"))
     recorder = FileRecorder(tmp_path / "heard.jsonl")
@@ -276,7 +276,7 @@ def test_an_on_commit_receiver_does_not_hear_a_post_that_rolled_back(member, pro
 
 
 def test_an_on_commit_receiver_does_not_hear_a_batch_that_rolled_back(member, program, heard):
-    rows = [PurchaseRow(member.pk, "pos", f"B{n}", Decimal("10"), timezone.now()) for n in range(3)]
+    rows = PurchaseRowFactory.build_batch(3, member=member, amount=Decimal("10"))
     with pytest.raises(RuntimeError), transaction.atomic():
         purchases_post_batch(rows, workers=2)  # inside a transaction: posted in this process
         raise RuntimeError("the caller's transaction fails after the batch")
@@ -298,10 +298,8 @@ def _broken(events):
 
 
 @pytest.mark.parametrize("path", ["single", "batch", "batch in processes"])
-def test_a_receiver_that_raises_fails_the_post_and_rolls_back_what_other_receivers_wrote(
-    make_member, program, heard, path
-):
-    members = [make_member() for _ in range(2)]
+def test_a_receiver_that_raises_fails_the_post_and_rolls_back_what_other_receivers_wrote(program, heard, path):
+    members = MemberFactory.create_batch(2)
     now = timezone.now()
     with (
         hooks.receiving(PurchasePosted, _challenge_bonus),
@@ -311,7 +309,7 @@ def test_a_receiver_that_raises_fails_the_post_and_rolls_back_what_other_receive
         if path == "single":
             purchase_post(member=members[0], source="pos", external_id="P1", amount=Decimal("100"), now=now)
         else:
-            rows = [PurchaseRow(m.pk, "pos", f"P{m.pk}", Decimal("100"), now) for m in members]
+            rows = [PurchaseRowFactory(member=m, amount=Decimal("100"), purchased_at=now) for m in members]
             purchases_post_batch(rows, now=now, workers=1 if path == "batch" else 2)
 
     assert not Purchase.objects.exists()
@@ -338,13 +336,7 @@ def _normalised(lines: list[dict], originals: dict[int, int]) -> list[dict]:
 
 @pytest.mark.concurrency
 @pytest.mark.parametrize("workers", [1, 2])
-def test_the_batch_announces_in_sets_what_posting_one_by_one_announces(
-    pairs,  # noqa: F811
-    returns_window,  # noqa: F811
-    rules,  # noqa: F811
-    heard,
-    workers,
-):
+def test_the_batch_announces_in_sets_what_posting_one_by_one_announces(pairs, returns_window, rules, heard, workers):
     now = timezone.now()
     rows = random_rows(list(pairs), 80, now=now)
     rows.insert(40, rows[3])  # a repeat within the batch: skipped, not announced
@@ -405,11 +397,11 @@ def deadlock_once():
 
 
 def test_a_part_retried_after_a_deadlock_announces_only_from_the_attempt_that_commits(
-    make_member, program, tiers, heard, deadlock_once
+    program, tiers, heard, deadlock_once
 ):
-    members = [make_member() for _ in range(3)]
+    members = MemberFactory.create_batch(3)
     now = timezone.now()
-    rows = [PurchaseRow(members[n % 3].pk, "pos", f"P{n}", Decimal("700"), now) for n in range(6)]
+    rows = [PurchaseRowFactory(member=members[n % 3], amount=Decimal("700"), purchased_at=now) for n in range(6)]
 
     result = purchases_post_batch(rows, now=now)
 
@@ -429,10 +421,10 @@ def test_a_part_retried_after_a_deadlock_announces_only_from_the_attempt_that_co
 
 
 @pytest.fixture
-def import_members(make_member, settings, tmp_path, monkeypatch):
+def import_members(db, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = tmp_path
     monkeypatch.setattr(importing.applying, "ROUND_ROWS", 10)  # rounds of two chunks of 5
-    return [make_member() for _ in range(5)]
+    return MemberFactory.create_batch(5)
 
 
 @pytest.mark.concurrency

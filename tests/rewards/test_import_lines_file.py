@@ -10,8 +10,9 @@ from django.utils import timezone, translation
 from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview, template_csv
 from loyalty_site.files.models import ImportRowError
 from members.models import Purchase, PurchaseLine
-from rewards.models import EarningRule, LedgerEntry
+from rewards.models import LedgerEntry
 from rewards.selectors import ledger_mismatches
+from tests.factories import EarningRuleFactory
 
 PURCHASES = "purchase_id;member_number;purchased_at;amount;store"
 LINES = "purchase_id;sku;product_name;category;quantity;line_amount"
@@ -26,8 +27,8 @@ def _media_and_language(settings, tmp_path):
 
 @pytest.fixture
 def rules(program):
-    EarningRule.objects.create(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
-    EarningRule.objects.create(name="Bez alkoholu", kind="exclude", category="Alkohol")
+    EarningRuleFactory(name="Kosmetyki x2", kind="multiplier", multiplier=Decimal("2"), category="Kosmetyki")
+    EarningRuleFactory(name="Bez alkoholu", kind="exclude", category="Alkohol")
 
 
 @pytest.fixture

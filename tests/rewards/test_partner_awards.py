@@ -16,6 +16,7 @@ from members.models import Member
 from rewards.models import LedgerEntry, Partner, PointsAccount
 from rewards.partner_awards import AwardRefused, award_rows_read, partner_award_plan, partner_awards_post
 from rewards.selectors import ledger_mismatches
+from tests.factories import PartnerFactory
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +33,7 @@ def awards_admin():
 
 @pytest.fixture
 def partner(db):
-    return Partner.objects.create(code="kino-helios", name="Kino Helios", email="partnerzy@helios.pl")
+    return PartnerFactory(code="kino-helios", name="Kino Helios", email="partnerzy@helios.pl")
 
 
 @pytest.fixture
@@ -158,7 +159,7 @@ def test_an_xlsx_list_is_read_like_a_csv(partner, people):
 @pytest.mark.django_db(transaction=True)
 def test_the_same_list_confirmed_twice_at_once_awards_once(make_member, program):
     """A double click: two requests, each on its own connection, post the same checked list together."""
-    partner = Partner.objects.create(code="kino", name="Kino", email="k@example.pl")
+    partner = PartnerFactory(code="kino", name="Kino", email="k@example.pl")
     members = [make_member(email=f"para{n}@example.pl") for n in range(5)]
     text = "email;points\n" + "".join(f"{m.email};{10 + n}\n" for n, m in enumerate(members))
     payload = partner_award_plan(partner=partner, promotion="luty", rows=rows(text)).to_payload()
@@ -250,7 +251,7 @@ def test_a_forged_or_foreign_confirmation_is_refused(awards_admin, role_client, 
     url = reverse("admin:rewards_partner_award_points", args=[partner.pk])
     response = client.post(url, {"confirm": "1", "plan": "forged"})
     assert "was not recognised" in response.content.decode()
-    other = Partner.objects.create(code="inny", name="Inny", email="i@example.pl")
+    other = PartnerFactory(code="inny", name="Inny", email="i@example.pl")
     page = _upload(client, url, csv_for(people)).content.decode()
     signed = re.search(r'name="plan" value="([^"]+)"', page).group(1)
     elsewhere = client.post(

@@ -17,10 +17,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from rewards.batch import PurchaseRow, purchases_post_batch
-from rewards.models import LedgerEntry, PointsAccount, ProgramSettings, Tier, TierChange
+from rewards.batch import purchases_post_batch
+from rewards.models import LedgerEntry, PointsAccount, Tier, TierChange
 from rewards.selectors import ledger_mismatches
 from rewards.services import purchase_post
+from tests.factories import MemberFactory, ProgramSettingsFactory, PurchaseFactory, PurchaseRowFactory, TierFactory
 
 from .paths import (
     CATEGORIES,
@@ -328,23 +329,15 @@ def test_a_history_with_every_ingredient_gives_the_same_points_every_way(make_me
 # --- Where the ways differed: regressions ----------------------------------------------------------
 
 
-def test_a_batch_drops_a_member_below_a_closed_entry_tier_as_one_by_one_does(make_member, clock):
+def test_a_batch_drops_a_member_below_a_closed_entry_tier_as_one_by_one_does(db, clock):
     """Found by the property above: the batch recorded a downgrade to no tier as (tier, None) and then read
     `new.pk` of None, so the batch, and the import, failed where purchase_post writes a TierChange to no tier."""
-    ProgramSettings.objects.update_or_create(
-        pk=1,
-        defaults={
-            "base_points_per_pln": Decimal("1"),
-            "pending_days": 0,
-            "tier_window_months": 1,
-            "tier_grace_days": 0,
-        },
-    )
-    Tier.objects.create(code="bronze", name="Brązowy", rank=0, threshold=Decimal("50"))
-    Tier.objects.create(code="silver", name="Srebrny", rank=1, threshold=Decimal("1000"))
-    in_batch, one_by_one = make_member(), make_member()
+    ProgramSettingsFactory(base_points_per_pln=Decimal("1"), pending_days=0, tier_window_months=1, tier_grace_days=0)
+    TierFactory(code="bronze", name="Brązowy", rank=0, threshold=Decimal("50"))
+    TierFactory(code="silver", name="Srebrny", rank=1, threshold=Decimal("1000"))
+    in_batch, one_by_one = MemberFactory.create_batch(2)
     for member in (in_batch, one_by_one):
-        purchase_post(member=member, source=f"pos-{member.pk}", external_id="A", amount=Decimal("100.00"))
+        PurchaseFactory(member=member, source=f"pos-{member.pk}", external_id="A", amount=Decimal("100.00"))
     # Six weeks later the 100 zł are out of the window: 10 zł puts the member below bronze's 50 zł, and with no
     # grace the next 10 zł takes the tier away.
     clock.at = START + timedelta(days=42)
@@ -352,13 +345,7 @@ def test_a_batch_drops_a_member_below_a_closed_entry_tier_as_one_by_one_does(mak
         purchase_post(member=one_by_one, source="till", external_id=external_id, amount=Decimal("10.00"))
     assert PointsAccount.objects.get(member=one_by_one).tier is None  # one by one, the tier is gone
     rows = [
-        PurchaseRow(
-            member_id=in_batch.pk,
-            source="pos",
-            external_id=external_id,
-            amount=Decimal("10.00"),
-            purchased_at=timezone.now(),
-        )
+        PurchaseRowFactory(member=in_batch, external_id=external_id, amount=Decimal("10.00"), purchased_at=clock.now())
         for external_id in ("B", "C")
     ]
 

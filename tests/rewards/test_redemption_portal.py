@@ -4,9 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from rewards.models import Category, PointsAccount, Reward, Voucher
+from rewards.models import PointsAccount, Voucher
 from rewards.redemption import reward_redeem
 from rewards.services import points_earn
+from tests.factories import CategoryFactory, RewardFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -21,14 +22,14 @@ def anna(make_member, program):
 
 @pytest.fixture
 def catalog(db):
-    cinema = Category.objects.create(code="kino", name="Kino")
-    food = Category.objects.create(code="jedzenie", name="Jedzenie")
-    ticket = Reward.objects.create(code="bilet", name="Bilet do kina", kind="experience", points_cost=250)
+    cinema = CategoryFactory(code="kino", name="Kino")
+    food = CategoryFactory(code="jedzenie", name="Jedzenie")
+    ticket = RewardFactory(code="bilet", name="Bilet do kina", kind="experience", points_cost=250)
     ticket.categories.add(cinema)
-    coffee = Reward.objects.create(code="kawa", name="Kawa", kind="product", points_cost=50)
+    coffee = RewardFactory(code="kawa", name="Kawa", kind="product", points_cost=50)
     coffee.categories.add(food)
-    Reward.objects.create(code="rower", name="Rower", kind="product", points_cost=5000)
-    Reward.objects.create(code="stary", name="Wycofana", kind="product", points_cost=10, is_active=False)
+    RewardFactory(code="rower", name="Rower", kind="product", points_cost=5000)
+    RewardFactory(code="stary", name="Wycofana", kind="product", points_cost=10, is_active=False)
     return {"ticket": ticket, "coffee": coffee}
 
 

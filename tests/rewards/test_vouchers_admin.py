@@ -101,15 +101,15 @@ def _png(size=(1600, 900), mode="RGB") -> bytes:
     return data.getvalue()
 
 
-def test_partner_logo_is_checked_resized_and_public(admin_client, settings, tmp_path):
+def test_partner_logo_is_checked_resized_and_public(admin_client_, settings, tmp_path):
     settings.PUBLIC_MEDIA_ROOT = tmp_path / "public"
     settings.MEDIA_ROOT = tmp_path / "private"
     data = {"name": "Helios", "code": "helios", "email": "k@helios.pl", "is_active": "on"}
-    bad = admin_client.post(
+    bad = admin_client_.post(
         reverse("admin:rewards_partner_add"), {**data, "logo": SimpleUploadedFile("x.png", b"not an image")}
     )
     assert bad.status_code == 200 and not Partner.objects.exists()
-    response = admin_client.post(
+    response = admin_client_.post(
         reverse("admin:rewards_partner_add"), {**data, "logo": SimpleUploadedFile("Jan Kowalski.png", _png())}
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
