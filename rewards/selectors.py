@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -13,6 +12,7 @@ from members.models import Member
 
 from .models import LedgerEntry, PointsAccount, PointsLot, Tier
 from .services import program_settings, tier_progress_value
+from .sql.checks import account_mismatches
 
 
 @dataclass(frozen=True)
@@ -88,54 +88,15 @@ def members_points_expiring(*, days: int = 30, now: datetime | None = None) -> Q
 def ledger_mismatches(*, member_ids=None) -> list[dict]:
     """Accounts whose stored balances differ from the ledger or the lots. Empty means all is well.
 
-    One statement: the database sums the ledger by bucket and the lots' remaining per member, joins them to the
-    accounts and returns only the accounts that differ, so a million entries take a second and no memory here.
-    Being one statement it also reads one snapshot: a purchase posted meanwhile is seen whole or not at all."""
-    ledger = LedgerEntry._meta.db_table
-    lots = PointsLot._meta.db_table
-    accounts = PointsAccount._meta.db_table
-    params: list = []
-    where_ledger = where_lots = where_accounts = ""
-    if member_ids is not None:
-        member_ids = [int(member_id) for member_id in member_ids]
-        if not member_ids:
-            return []
-        if connection.vendor == "postgresql":
-            condition, values = "member_id = ANY(%s)", [member_ids]
-        else:
-            condition, values = f"member_id IN ({', '.join(['%s'] * len(member_ids))})", member_ids
-        where_ledger, where_lots, where_accounts = f"WHERE {condition}", f"WHERE {condition}", f"AND a.{condition}"
-        params = values * 3
-    sql = f"""
-        WITH ledger AS (
-            SELECT member_id,
-                   SUM(CASE WHEN bucket = 'available' THEN points ELSE 0 END) AS available,
-                   SUM(CASE WHEN bucket = 'pending' THEN points ELSE 0 END) AS pending
-            FROM {ledger} {where_ledger}
-            GROUP BY member_id
-        ), lots AS (
-            SELECT member_id, SUM(remaining) AS remaining FROM {lots} {where_lots} GROUP BY member_id
-        )
-        SELECT a.member_id, a.balance, a.pending,
-               COALESCE(l.available, 0), COALESCE(l.pending, 0), COALESCE(p.remaining, 0)
-        FROM {accounts} AS a
-        LEFT JOIN ledger AS l ON l.member_id = a.member_id
-        LEFT JOIN lots AS p ON p.member_id = a.member_id
-        WHERE (a.balance <> COALESCE(l.available, 0)
-               OR a.pending <> COALESCE(l.pending, 0)
-               OR a.balance <> COALESCE(p.remaining, 0)) {where_accounts}
-        ORDER BY a.member_id
-    """  # noqa: S608 - table names from the models, values as parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    One statement reading one snapshot (rewards.sql.checks): a purchase posted meanwhile is seen whole or not at
+    all, and a million entries take a second and no memory here."""
     return [
         {
-            "member_id": member_id,
-            "balance": balance,
-            "pending": pending,
-            "ledger": {"available": int(available), "pending": int(ledger_pending)},
-            "lots": int(lot_sum),
+            "member_id": row.member_id,
+            "balance": row.balance,
+            "pending": row.pending,
+            "ledger": {"available": row.ledger_available, "pending": row.ledger_pending},
+            "lots": row.lots,
         }
-        for member_id, balance, pending, available, ledger_pending, lot_sum in rows
+        for row in account_mismatches(member_ids=member_ids)
     ]

@@ -1,12 +1,12 @@
-"""Points and rows the engagement app writes in sets: prizes and bonuses through the ledger's set writer
-(idempotent by ledger key), rows a unique constraint may already hold, the settings and the error type."""
+"""Points the engagement app writes in sets: prizes and bonuses through the ledger's set writer (idempotent by
+ledger key); the settings and the error type. Rows a unique constraint may already hold: rewards.engagement.sql.rows."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from loyalty_site.db import any_of
 from rewards.models import LedgerEntry, PointsAccount
@@ -19,7 +19,6 @@ from .models import (
 )
 
 MEMBERS_PER_CHUNK = 5000
-ROWS_PER_STATEMENT = 5000  # four parameters a row: within SQLite's and PostgreSQL's limits
 
 
 class EngagementError(ValueError):
@@ -126,24 +125,3 @@ BADGE_AWARD_COLUMNS = {
     "awarded_at": "timestamptz",
     "challenge_id": "bigint",
 }
-
-
-def _insert_new(model, columns: dict[str, str], rows: list[tuple]) -> None:
-    """Insert rows, leaving out those a unique constraint already holds: one statement on PostgreSQL (arrays,
-    a parameter per column however many rows), bulk_create elsewhere."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(
-            [model(**dict(zip(columns, row, strict=True))) for row in rows], ignore_conflicts=True
-        )
-        return
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(name) for name in columns)
-    arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-            "ON CONFLICT DO NOTHING",
-            [[row[n] for row in rows] for n in range(len(columns))],
-        )

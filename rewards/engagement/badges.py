@@ -10,12 +10,13 @@ from members.models import Member
 from rewards.models import Tier
 from rewards.services import add_months
 
-from .awarding import BADGE_AWARD_COLUMNS, MEMBERS_PER_CHUNK, _insert_new
+from .awarding import BADGE_AWARD_COLUMNS, MEMBERS_PER_CHUNK
 from .config import engagement_config
 from .models import (
     Badge,
     BadgeAward,
 )
+from .sql.rows import rows_insert_new
 
 # --- Badges ----------------------------------------------------------------------------------------------
 
@@ -23,7 +24,9 @@ from .models import (
 def badges_award(*, awards: Iterable[tuple[int, int]], at: datetime | None = None) -> None:
     """(member id, badge id) pairs; a badge a member has already is left as it is."""
     at = at or timezone.now()
-    _insert_new(BadgeAward, BADGE_AWARD_COLUMNS, [(member_id, badge_id, at, None) for member_id, badge_id in awards])
+    rows_insert_new(
+        BadgeAward, BADGE_AWARD_COLUMNS, [(member_id, badge_id, at, None) for member_id, badge_id in awards]
+    )
 
 
 def badges_first_purchase(*, member_ids: Sequence[int], at: datetime | None = None) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
@@ -22,9 +22,7 @@ from . import audiences
 from .awarding import (
     BADGE_AWARD_COLUMNS,
     MEMBERS_PER_CHUNK,
-    ROWS_PER_STATEMENT,
     PointsAward,
-    _insert_new,
     points_award_many,
 )
 from .config import engagement_config
@@ -35,6 +33,8 @@ from .models import (
     ChallengeProgress,
     Referral,
 )
+from .sql.progress import challenge_progress_write
+from .sql.rows import rows_insert_new
 
 PURCHASE_KINDS = (
     Challenge.Kind.PURCHASES,
@@ -80,40 +80,9 @@ def member_in_audience(*, challenge: Challenge, member: Member) -> bool:
 
 
 def _progress_add(deltas: dict[tuple[int, int], Decimal], *, at: datetime) -> list[tuple[int, int, Decimal]]:
-    """Add to the progress rows (created when missing) in one statement per ROWS_PER_STATEMENT; returns
+    """Add to the progress rows (created when missing) in sets (rewards.engagement.sql.progress); returns
     (challenge id, member id, new value) of each."""
-    return _progress_write(deltas, at=at, add=True)
-
-
-def _progress_write(
-    values: dict[tuple[int, int], Decimal], *, at: datetime, add: bool
-) -> list[tuple[int, int, Decimal]]:
-    table = connection.ops.quote_name(ChallengeProgress._meta.db_table)
-    rows = sorted((c, m, v) for (c, m), v in values.items() if v or not add)
-    new_value = f"{table}.value + EXCLUDED.value" if add else "EXCLUDED.value"
-    written = []
-    conflict = (
-        f"ON CONFLICT (challenge_id, member_id) DO UPDATE SET value = {new_value}, "
-        "updated_at = EXCLUDED.updated_at RETURNING challenge_id, member_id, value"
-    )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and rows:
-            # Three arrays and a moment: four parameters however many rows, parsed once.
-            cursor.execute(
-                f"INSERT INTO {table} (challenge_id, member_id, value, updated_at) "  # noqa: S608 - the model's table
-                f"SELECT c, m, v, %s FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[]) AS t(c, m, v) {conflict}",
-                [at, [c for c, _m, _v in rows], [m for _c, m, _v in rows], [Decimal(v) for _c, _m, v in rows]],
-            )
-            return [(c, m, Decimal(v)) for c, m, v in cursor.fetchall()]
-        for first in range(0, len(rows), ROWS_PER_STATEMENT):
-            part = rows[first : first + ROWS_PER_STATEMENT]
-            cursor.execute(
-                f"INSERT INTO {table} (challenge_id, member_id, value, updated_at) "  # noqa: S608 - the model's table
-                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(part))} {conflict}",
-                [value for c, m, v in part for value in (c, m, Decimal(v), at)],
-            )
-            written.extend((c, m, Decimal(str(v))) for c, m, v in cursor.fetchall())
-    return written
+    return challenge_progress_write(deltas, at=at, add=True)
 
 
 def _complete(challenges: dict[int, Challenge], rows: Iterable[tuple[int, int, Decimal]], *, at: datetime) -> int:
@@ -150,12 +119,12 @@ def _complete(challenges: dict[int, Challenge], rows: Iterable[tuple[int, int, D
         for challenge_id, member_id in reached
     ]
     entries = points_award_many(awards=awards)
-    _insert_new(
+    rows_insert_new(
         ChallengeCompletion,
         {"challenge_id": "bigint", "member_id": "bigint", "completed_at": "timestamptz", "entry_id": "bigint"},
         [(c, m, at, entries.get(f"challenge:{c}:{m}")) for c, m in reached],
     )
-    _insert_new(
+    rows_insert_new(
         BadgeAward,
         BADGE_AWARD_COLUMNS,
         [(m, challenges[c].badge_id, at, c) for c, m in reached if challenges[c].badge_id],
@@ -317,7 +286,7 @@ def challenge_recalculate(*, challenge: Challenge, member_ids: Sequence[int] | N
     if audience is not None:
         values = {m: (v if m in audience else Decimal(0)) for m, v in values.items()}
     now = timezone.now()
-    rows = _progress_write({(challenge.pk, m): v for m, v in values.items()}, at=now, add=False)
+    rows = challenge_progress_write({(challenge.pk, m): v for m, v in values.items()}, at=now, add=False)
     return _complete({challenge.pk: challenge}, rows, at=now)
 
 

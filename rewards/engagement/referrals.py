@@ -18,7 +18,7 @@ from .config import engagement_config
 from .models import (
     Referral,
 )
-from .sql import referred_members
+from .sql.referrals import referred_members
 
 # --- Referrals -------------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
@@ -21,7 +21,7 @@ from ..models import (
     Tier,
 )
 from ..reasons import Reason, as_reason
-from ..sql.accounts import ACCOUNT_BY_MEMBER_SQL, account_points_add
+from ..sql.accounts import account_points_add, account_row_lock
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 
@@ -52,8 +52,7 @@ def account_lock(*, member: Member, tiers: Sequence[Tier] | None = None) -> Poin
         account = locked.filter(member=member).first()
     else:
         # The hot path of every purchase posted: a hand-written query costs a third of the ORM's.
-        sql = ACCOUNT_BY_MEMBER_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-        account = next(iter(PointsAccount.objects.raw(sql, [member.pk])), None)
+        account = account_row_lock(member.pk)
     if account is None:
         try:
             with transaction.atomic():

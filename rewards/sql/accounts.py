@@ -14,8 +14,16 @@ from ..models import PointsAccount
 from .copying import copy_type
 
 # The account of a member, for PointsAccount.objects.raw(): the single post's hot path, where the ORM's query
-# building cost three times the query. Add " FOR UPDATE" where the database has it.
+# building cost three times the query.
 ACCOUNT_BY_MEMBER_SQL = f"SELECT * FROM {PointsAccount._meta.db_table} WHERE member_id = %s"  # noqa: S608 - model's name
+
+
+def account_row_lock(member_id: int) -> PointsAccount | None:
+    """The member's account, locked for the transaction where the database locks rows (FOR UPDATE), or None
+    while the member has none; its tier is not read (the caller holds the programme's tiers)."""
+    sql = ACCOUNT_BY_MEMBER_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    return next(iter(PointsAccount.objects.raw(sql, [member_id])), None)
+
 
 _ADD_POINTS_SQL = {
     column: f"UPDATE {PointsAccount._meta.db_table} SET {column} = {column} + %s WHERE id = %s"  # noqa: S608

@@ -1,12 +1,14 @@
 """Importing purchases, refunds and adjustments: points posted once, errors by line and column."""
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from loyalty_site.files.importing import ImportRefused, import_apply, import_job_create, import_preview
@@ -14,6 +16,7 @@ from loyalty_site.files.models import ImportJob, ImportRowError
 from members.models import Purchase, PurchaseLine
 from rewards.models import LedgerEntry, PointsAccount
 from rewards.selectors import ledger_mismatches
+from rewards.services import purchase_post
 from tests.factories import EarningRuleFactory, PurchaseFactory, StaffFactory
 
 HEADER = "purchase_id;member_number;purchased_at;amount;store;sku;category;line_amount"
@@ -115,30 +118,61 @@ def test_a_purchase_posted_at_the_till_after_the_preview_is_counted_as_skipped(m
     assert LedgerEntry.objects.filter(idempotency_key="purchase:pos:PAR-000001").count() == 1
 
 
-def test_counts_add_to_what_another_worker_committed(members, program, staff_user, monkeypatch):
-    from loyalty_site.files import importing
+def wait_until_blocked_by_this_connection(timeout: float = 30) -> None:
+    """Return once another connection waits for a lock this one holds. (pg_locks, not pg_stat_activity: that one
+    is read once per transaction, and this connection is inside one.)"""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT 1 FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+            if cursor.fetchone():
+                return
+            time.sleep(0.01)
+    raise AssertionError("the import never waited for the job's row")
 
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_counts_add_to_what_another_worker_committed(members, program, staff_user):
+    """A redelivered task: this run has read the job (nothing applied yet) when another worker commits the first
+    chunk; this run must skip that chunk and add the second to the counts as committed, not to what it read."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks")
     previewed = import_preview(job=job("purchases", purchases_csv(members, 10), staff_user), chunk_size=5)
-    real = importing.applying._planned_chunks
+    day = timezone.localtime(timezone.now() - timedelta(days=60)).replace(hour=12, minute=0, second=0, microsecond=0)
 
-    def other_worker_took_the_first_chunk(job_obj, handler, chunk_size):
-        chunks = real(job_obj, handler, chunk_size)
-        position, planned = next(chunks)
-        # As a redelivered task would: it commits the first chunk while this run is starting.
-        outcomes = planned() if callable(planned) else planned
+    def this_run() -> ImportJob:
+        try:
+            return import_apply(job=ImportJob.objects.get(pk=previewed.pk), chunk_size=5)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
         with transaction.atomic():
-            handler.apply([o for o in outcomes if o.action == "new"], job=job_obj)
-            ImportJob.objects.filter(pk=job_obj.pk).update(
-                processed_rows=position, options={**job_obj.options, "applied": {"new": 5}}
-            )
-        yield position, planned
-        yield from chunks
+            # The other worker holds the job while it applies the first chunk: this run reads the job, then waits.
+            other = ImportJob.objects.select_for_update().get(pk=previewed.pk)
+            running = pool.submit(this_run)
+            wait_until_blocked_by_this_connection()
+            for i in range(5):  # the file's first five rows, recorded and posted
+                purchase_post(
+                    member=members[i],
+                    source="pos",
+                    external_id=f"PAR-{i:06d}",
+                    amount=Decimal(f"{100 + i}.50"),
+                    purchased_at=day,
+                    store="store-01",
+                )
+            other.status = ImportJob.Status.IMPORTING
+            other.processed_rows = 5
+            other.options = {**other.options, "applied": {"new": 5}}
+            other.save(update_fields=["status", "processed_rows", "options"])
+        done = running.result(timeout=120)
 
-    monkeypatch.setattr(importing.applying, "_planned_chunks", other_worker_took_the_first_chunk)
-    done = import_apply(job=previewed, chunk_size=5)
-
+    assert done.status == ImportJob.Status.DONE
     assert done.options["applied"] == {"new": 10}
     assert Purchase.objects.count() == 10
+    assert LedgerEntry.objects.filter(kind="earn").count() == 10  # the first chunk not posted a second time
+    assert ledger_mismatches() == []
 
 
 def test_line_items_earn_by_category(members, program, staff_user):

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from members.models import Purchase
@@ -15,6 +16,7 @@ from rewards.services import points_earn
 from rewards.sql.accounts import (
     ACCOUNT_BY_MEMBER_SQL,
     account_points_add,
+    account_row_lock,
     accounts_lock,
     accounts_save,
 )
@@ -103,6 +105,19 @@ def test_one_account_read_by_its_member_and_points_added_to_it(member, program):
     assert PointsAccount.objects.get(pk=account.pk).pending == 5
     with pytest.raises(IntegrityError), transaction.atomic():
         account_points_add(account_id=account.pk, column="balance", points=-26)
+
+
+@pytest.mark.django_db
+def test_one_account_locked_by_its_member_in_one_query_or_none_while_it_has_none(make_member, program):
+    member, newcomer = make_member(), make_member()
+    points_earn(member=member, points=25, reason="some", idempotency_key="some")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        account = account_row_lock(member.pk)
+        assert account_row_lock(newcomer.pk) is None
+    assert (account.member_id, account.balance, account.pending) == (member.pk, 25, 0)
+    assert len(queries) == 2
+    if connection.features.has_select_for_update:
+        assert queries[0]["sql"].endswith("FOR UPDATE")
 
 
 @pytest.mark.django_db
