@@ -12,12 +12,13 @@ the worker's main process, which fails the job the same way, so it never stays "
 """
 
 import logging
+from collections.abc import Callable
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
@@ -107,70 +108,76 @@ def import_apply_run(job_id: int) -> ImportJob | None:
             logger.warning("Import job %s: the import reached the time limit", job_id, exc_info=True)
             return import_apply_timed_out(job_id)
         logger.exception("Import job %s: the import stopped unexpectedly", job_id)
-        job.refresh_from_db()
         return import_job_stop(
             job_id,
             stage="import",
-            message=gettext(
-                "The import stopped unexpectedly after %(done)s of %(total)s rows; those rows were imported. "
-                "Start it again to continue."
-            )
-            % {"done": job.processed_rows, "total": job.total_rows},
+            message=lambda job: (
+                gettext(
+                    "The import stopped unexpectedly after %(done)s of %(total)s rows; those rows were imported. "
+                    "Start it again to continue."
+                )
+                % {"done": job.processed_rows, "total": job.total_rows}
+            ),
         )
 
 
-def import_job_stop(job_id: int, *, stage: str | None, message: str, only_from=None) -> ImportJob:
+def import_job_stop(
+    job_id: int, *, stage: str | None, message: str | Callable[[ImportJob], str], only_from=None
+) -> ImportJob:
     """Fail a job that stopped for a reason outside the file; staff can start it again from `stage` (None: they
     cannot, the file must change). With `only_from` (statuses), a job that has moved on meanwhile (cancelled by
-    staff, done) is left as it is."""
-    jobs = ImportJob.objects.filter(pk=job_id)
-    if only_from is not None:
-        jobs = jobs.filter(status__in=only_from)
-    job = jobs.first()
-    if job is None:
-        return ImportJob.objects.get(pk=job_id)
-    job.status = Status.FAILED
-    job.error_message = message
-    job.finished_at = timezone.now()
-    job.claim = ""
-    options = {key: value for key, value in job.options.items() if key != "stopped_during"}
-    job.options = {**options, "stopped_during": stage} if stage else options
-    jobs.filter(pk=job_id).update(
-        status=job.status,
-        error_message=job.error_message,
-        finished_at=job.finished_at,
-        claim=job.claim,
-        options=job.options,
-    )
+    staff, done) is left as it is. `message`: the text, or a function of the job as it is found (how far it got).
+
+    The job's row is locked first. A time limit may strike while a chunk's COMMIT is on its way (tasks: the
+    connection is dropped, and the server still commits the chunk, with its rows, checkpoint and counts, holding
+    that row until then): the job is written from what the chunk committed, never over it from before."""
+    with transaction.atomic():
+        jobs = ImportJob.objects.select_for_update().filter(pk=job_id)
+        if only_from is not None:
+            jobs = jobs.filter(status__in=only_from)
+        job = jobs.first()
+        if job is None:
+            return ImportJob.objects.get(pk=job_id)
+        job.status = Status.FAILED
+        job.error_message = message(job) if callable(message) else message
+        job.finished_at = timezone.now()
+        job.claim = ""
+        options = {key: value for key, value in job.options.items() if key != "stopped_during"}
+        job.options = {**options, "stopped_during": stage} if stage else options
+        job.save(update_fields=["status", "error_message", "finished_at", "claim", "options"])
     job.refresh_from_db()
     return job
 
 
 def import_preview_timed_out(job_id: int, *, seconds: float | None = None) -> ImportJob:
     """The preview ran out of time: the file is too big to check in one go, so checking it again would not help."""
-    job = ImportJob.objects.get(pk=job_id)
     minutes = time_limit_minutes(seconds)
-    message = ngettext(
-        "The check of the file took longer than the time limit of %(minutes)d minute, so it was stopped after "
-        "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
-        "The check of the file took longer than the time limit of %(minutes)d minutes, so it was stopped after "
-        "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
-        minutes,
-    ) % {"minutes": minutes, "done": job.previewed_rows}
+
+    def message(job: ImportJob) -> str:
+        return ngettext(
+            "The check of the file took longer than the time limit of %(minutes)d minute, so it was stopped after "
+            "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
+            "The check of the file took longer than the time limit of %(minutes)d minutes, so it was stopped after "
+            "%(done)s rows; nothing was imported. Split the file into smaller files and upload them.",
+            minutes,
+        ) % {"minutes": minutes, "done": job.previewed_rows}
+
     return import_job_stop(job_id, stage=None, message=message, only_from=PREVIEW_STATUSES)
 
 
 def import_apply_timed_out(job_id: int, *, seconds: float | None = None) -> ImportJob:
     """The import ran out of time: the chunks committed stay, and starting it again continues after them."""
-    job = ImportJob.objects.get(pk=job_id)
     minutes = time_limit_minutes(seconds)
-    message = ngettext(
-        "The import stopped after the time limit of %(minutes)d minute, after %(done)s of %(total)s rows; those "
-        "rows were imported. Start it again to continue.",
-        "The import stopped after the time limit of %(minutes)d minutes, after %(done)s of %(total)s rows; those "
-        "rows were imported. Start it again to continue.",
-        minutes,
-    ) % {"minutes": minutes, "done": job.processed_rows, "total": job.total_rows}
+
+    def message(job: ImportJob) -> str:
+        return ngettext(
+            "The import stopped after the time limit of %(minutes)d minute, after %(done)s of %(total)s rows; "
+            "those rows were imported. Start it again to continue.",
+            "The import stopped after the time limit of %(minutes)d minutes, after %(done)s of %(total)s rows; "
+            "those rows were imported. Start it again to continue.",
+            minutes,
+        ) % {"minutes": minutes, "done": job.processed_rows, "total": job.total_rows}
+
     return import_job_stop(job_id, stage="import", message=message, only_from=(Status.IMPORTING,))
 
 

@@ -7,19 +7,22 @@ chunks only), stays as it ended, and a second upload is not blocked behind a hug
 """
 
 import re
+import threading
 import time
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
 from loyalty_site.files import importing
 from loyalty_site.files.importing import import_job_create
 from loyalty_site.files.models import ImportJob, ImportRowError
-from loyalty_site.files.tasks import import_apply_task, import_preview_run, import_preview_task
+from loyalty_site.files.tasks import import_apply_run, import_apply_task, import_preview_run, import_preview_task
 from members.models import ConsentText, Member, Purchase
 from rewards.models import LedgerEntry
 from rewards.selectors import ledger_mismatches
@@ -233,6 +236,94 @@ def test_an_import_stopped_by_its_time_limit_keeps_whole_chunks_and_continues_wh
                 break
             assert job.processed_rows > before
     assert job.status == "done" and job.options["applied"] == {"new": rows}
+    assert_whole_chunks_applied(job)
+
+
+def commit_answered_late(job: ImportJob, position: int):
+    """The seam where the soft time limit strikes in production: the worker has sent the COMMIT of the chunk that
+    moves the checkpoint to `position`, and SoftTimeLimitExceeded interrupts it while it waits for the answer. The
+    worker drops that connection (tasks.fresh_connection) and carries on with a new one, while the server still
+    commits the chunk, holding the job's row until then. Here the server's "later" is when another connection
+    waits for that row, or after a few seconds if none does."""
+    wrapper = connections["default"]
+    real_commit = wrapper._commit
+    committers: list[threading.Thread] = []
+
+    def commit_later(raw) -> None:
+        try:
+            deadline = time.monotonic() + 5
+            with connections["default"].cursor() as watcher:  # this thread's own connection
+                while time.monotonic() < deadline:
+                    watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND pid <> %s",
+                        [raw.info.backend_pid],
+                    )
+                    if watcher.fetchone()[0]:
+                        break
+                    time.sleep(0.01)
+            raw.commit()
+        finally:
+            raw.close()
+            connections["default"].close()
+
+    def interrupted_commit() -> None:
+        with wrapper.cursor() as cursor:  # the transaction's own view of the job
+            cursor.execute("SELECT processed_rows FROM members_importjob WHERE id = %s", [job.pk])
+            (processed,) = cursor.fetchone()
+        if processed != position or committers:
+            return real_commit()
+        raw = wrapper.connection
+        wrapper.closed_in_transaction = True  # gone for this process: the next query opens a new connection
+        committers.append(threading.Thread(target=commit_later, args=(raw,)))
+        committers[0].start()
+        raise SoftTimeLimitExceeded()
+
+    return interrupted_commit, committers
+
+
+@pytest.mark.concurrency
+def test_the_soft_time_limit_striking_while_a_chunk_commits_keeps_its_rows_counted(
+    owner, settings, monkeypatch, program, make_member
+):
+    """The counts of the committed chunks stay exact whatever the point the time limit strikes, here the worst:
+    after the chunk's COMMIT was sent and before its answer (the stop must not write the job over from before)."""
+    members = [make_member() for _ in range(20)]
+    rows = 3 * CHUNK
+    settings.IMPORT_WORKERS = 1  # chunk by chunk, each with the checkpoint
+    settings.FILE_TASK_SOFT_TIME_LIMIT = 60
+    job = import_job_create(
+        kind="purchases",
+        file=SimpleUploadedFile("zakupy.csv", purchases_csv(members, rows)),
+        name="zakupy.csv",
+        user=owner,
+        options={"source": "pos"},
+    )
+    job = import_preview_run(job.pk)
+    assert (job.status, job.counts) == ("previewed", {"new": rows}), job.error_message
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.IMPORTING)  # confirmed, in the worker
+
+    interrupted_commit, committers = commit_answered_late(job, position=2 * CHUNK)
+    monkeypatch.setattr(connections["default"], "_commit", interrupted_commit)
+    job = import_apply_run(job.pk)  # what the worker's task runs
+    monkeypatch.undo()
+    assert committers, "the second chunk's commit was not interrupted"
+    committers[0].join()
+
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows) == ("failed", 2 * CHUNK)
+    assert job.options["applied"] == {"new": 2 * CHUNK}
+    assert job.error_message == (
+        f"The import stopped after the time limit of 1 minute, after {2 * CHUNK} of {rows} rows; "
+        "those rows were imported. Start it again to continue."
+    )
+    assert_whole_chunks_applied(job)
+
+    # Staff continue it (the task runs here rather than in a worker): the rest is imported, each row counted once.
+    monkeypatch.setattr(import_apply_task, "delay_on_commit", lambda job_id: import_apply_task.apply(args=[job_id]))
+    logged_in(owner).post(confirm_url(job), {"action": "restart"})
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.options["applied"]) == ("done", rows, {"new": rows})
     assert_whole_chunks_applied(job)
 
 
