@@ -207,7 +207,8 @@ def tier_move(
     target_rank = target.rank if target else -1
     tier, since, change = current_tier, below_since, None
     if target_rank > current_rank or current_tier is None:
-        if target is not None and target != current_tier:
+        # By id: Model.__eq__ costs more than the rest of the move, and this runs per purchase of a batch.
+        if target is not None and (current_tier is None or target.pk != current_tier.pk):
             change = (current_tier, target, Reason(TIER_QUALIFIED if current_tier is None else TIER_UPGRADE))
             tier, since = target, None
     elif target_rank < current_rank:

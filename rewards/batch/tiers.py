@@ -70,4 +70,7 @@ def _tier_follow(state: _TierState, *, plan: PurchasePlan, context: _Context) ->
             state.tier_changed = True
     target = move.target
     # The figures only grow within a batch, so a member qualified for the top tier stays there.
-    state.settled = target is not None and target == state.tier and target.rank == context.tiers[-1].rank
+    tier = state.tier
+    state.settled = (
+        target is not None and tier is not None and target.pk == tier.pk and target.rank == context.tiers[-1].rank
+    )
