@@ -9,12 +9,14 @@ nothing twice."""
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from loyalty_site.hooks import receiver
 from members.events import MemberJoined
 from members.models import Member, Purchase
+from rewards import config as programme
 from rewards.events import TierChanged
 
 from . import conf, sending
@@ -73,8 +75,37 @@ def welcome(events) -> None:
         journey_deliver(journey=journey, occasions=[(e.member_id, "welcome") for e in events if e.welcome])
 
 
-@receiver(TierChanged, on_commit=True)
+# Journey codes switched on with a message, by database alias, with the programme version they were read under.
+_switched_on: dict[str, tuple[int, frozenset[str]]] = {}
+
+
+def journeys_switched_on() -> frozenset[str]:
+    """Codes of the journeys switched on with a message. Cached per process under the programme's
+    `config_version`, which every change of a journey renews (migration campaigns 0005): inside a posting
+    path's announcements it costs no query, as the engagement hooks' configuration does."""
+    version = programme.version_now()
+    cached = _switched_on.get(connection.alias)
+    if cached is not None and version is not None and cached[0] == version:
+        return cached[1]
+    codes = frozenset(
+        Journey.objects.filter(enabled=True, template__isnull=False).values_list("code", flat=True).order_by()
+    )
+    if version is not None:
+        _switched_on[connection.alias] = (version, codes)
+    return codes
+
+
+@receiver(TierChanged)
 def tier_upgrade(events) -> None:
+    """In the posting transaction, without a query while the journey is off (a till's post that moves a tier);
+    the messages are queued once it commits, never for a post that rolls back."""
+    if Journey.Code.TIER_UPGRADE not in journeys_switched_on():
+        return
+    events = tuple(events)
+    transaction.on_commit(lambda: tier_upgrade_deliver(events))
+
+
+def tier_upgrade_deliver(events) -> None:
     from rewards.models import Tier
 
     journey = _journey(Journey.Code.TIER_UPGRADE)

@@ -81,3 +81,11 @@ def checked_version() -> int | None:
         return None
     cached = _cached.get(connection.alias)
     return cached.version if cached is not None else None
+
+
+def version_now() -> int | None:
+    """The programme's version for a cache filed under it: the one the posting path around the caller checked
+    (`version_checked`), or read now (one tiny query) anywhere else, so a process that posts nothing never
+    keeps a stale copy."""
+    checked = checked_version()
+    return checked if checked is not None else _current_version()

@@ -28,18 +28,9 @@ class EngagementConfig:
 _cached: dict[str, EngagementConfig] = {}
 
 
-def _version() -> int | None:
-    """The programme's version: the one the posting path around us checked (`rewards.config.version_checked`
-    around its announcements); read now anywhere else (the nightly tier recalculation, tasks, the admin, the
-    demo), so a process that posts nothing never keeps a stale copy."""
-    checked = rewards_config.checked_version()
-    if checked is not None:
-        return checked
-    return rewards_config._current_version()
-
-
 def engagement_config() -> EngagementConfig:
-    version = _version()
+    # Checked by the posting path around us, or read now (tasks, the admin, the nightly recalculation).
+    version = rewards_config.version_now()
     cached = _cached.get(connection.alias)
     if cached is not None and version is not None and cached.version == version:
         return cached
