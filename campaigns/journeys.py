@@ -9,7 +9,7 @@ nothing twice."""
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -83,16 +83,13 @@ def journeys_switched_on() -> frozenset[str]:
     """Codes of the journeys switched on with a message. Cached per process under the programme's
     `config_version`, which every change of a journey renews (migration campaigns 0005): inside a posting
     path's announcements it costs no query, as the engagement hooks' configuration does."""
-    version = programme.version_now()
-    cached = _switched_on.get(connection.alias)
-    if cached is not None and version is not None and cached[0] == version:
-        return cached[1]
-    codes = frozenset(
+    return programme.cached_under_version(_switched_on, _journeys_switched_on)
+
+
+def _journeys_switched_on(_version: int | None) -> frozenset[str]:
+    return frozenset(
         Journey.objects.filter(enabled=True, template__isnull=False).values_list("code", flat=True).order_by()
     )
-    if version is not None:
-        _switched_on[connection.alias] = (version, codes)
-    return codes
 
 
 @receiver(TierChanged)

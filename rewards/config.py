@@ -13,10 +13,11 @@ value is never reused, so a process can only hold a copy it must reload, never a
 The cached model instances are shared by every caller in the process: treat them as read-only.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import connection
 
@@ -89,3 +90,20 @@ def version_now() -> int | None:
     keeps a stale copy."""
     checked = checked_version()
     return checked if checked is not None else _current_version()
+
+
+T = TypeVar("T")
+
+
+def cached_under_version(cache: dict[str, tuple[int, T]], load: Callable[[int | None], T]) -> T:
+    """An app's own configuration cached per process beside the programme's: `load(version)` again only when
+    `version_now()` differs from the version the copy in `cache` (one per module, by database alias) was loaded
+    under. The app's tables must renew the version when they change (rewards.sql.programme.config_watched)."""
+    version = version_now()
+    cached = cache.get(connection.alias)
+    if cached is not None and version is not None and cached[0] == version:
+        return cached[1]
+    loaded = load(version)
+    if version is not None:
+        cache[connection.alias] = (version, loaded)
+    return loaded

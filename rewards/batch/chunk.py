@@ -1,6 +1,8 @@
 """One chunk in one process: rows checked, planned (rewards.planning) and written in parts, retried on a
 deadlock."""
 
+import gc
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -8,6 +10,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from loyalty_site.db import any_of
 from members.models import Member, Purchase
 
+from ..config import version_checked
 from ..models import LedgerEntry
 from ..planning import (
     MEMBER,
@@ -39,7 +42,7 @@ from .rows import (
     _Writes,
 )
 from .tiers import _tier_follow, _tier_states
-from .writing import _announce, _collector_paused, _update_accounts, _write
+from .writing import _announce, _update_accounts, _write
 
 # --- One process ---------------------------------------------------------------------------------
 
@@ -49,6 +52,18 @@ class _Candidate(NamedTuple):
     row: PurchaseRow
     problem: Problem | None  # why purchase_problems refuses it, unless it turns out recorded already
     number: str  # the member's number, to name them when another row claims the same purchase
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic collector off inside the block, back as it was after (why: _post_chunk)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _post_chunk(chunk: list[PurchaseRow], *, start: int, context: _Context) -> BatchResult:
@@ -151,7 +166,8 @@ def _post_part(candidates: list[_Candidate], context: _Context) -> BatchResult:
     result.tier_changes = _update_accounts(accounts, writes.points, tier_states, context)
     # Last in the transaction, after every write of the part: an attempt that fails on a write (a deadlock, a
     # purchase recorded meanwhile) has announced nothing, and what receivers write sees the part complete.
-    _announce(rows, purchase_ids, writes, tier_states, context)
+    with version_checked():  # read at the start of the batch
+        _announce(rows, purchase_ids, writes, tier_states, context)
     result.created = len(rows)
     result.entries = len(writes.entries)
     result.points = sum(available + pending for available, pending in writes.points.values())

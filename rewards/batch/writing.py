@@ -1,16 +1,12 @@
 """Writing a part in sets: COPY on PostgreSQL (multi-row INSERTs elsewhere), the accounts with one UPDATE,
 and the announcements of what was written."""
 
-import gc
-from contextlib import contextmanager
-
 from django.db import connection, models
 from django.utils import timezone
 
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Purchase, PurchaseLine
 
-from ..config import version_checked
 from ..events import PurchasePosted, TierChanged
 from ..models import LedgerEntry, PointsLot, TierChange
 from ..services import (
@@ -31,11 +27,12 @@ def _announce(
     tier_states: dict[int, _TierState],
     context: _Context,
 ) -> None:
-    """The part's events as purchase_post announces them row by row, one call per type."""
+    """The part's events as purchase_post announces them row by row, one call per type. Called inside
+    `version_checked()` (the batch read the version at its start) and with the collector paused (_post_chunk)."""
     if has_receivers(PurchasePosted):
         points = dict(zip(writes.entry_purchase, (entry[4] for entry in writes.entries), strict=True))
-        with _collector_paused():
-            posted = [
+        announce(
+            [
                 PurchasePosted(
                     member_id=row.member_id,
                     purchase_id=purchase_id,
@@ -48,11 +45,10 @@ def _announce(
                 )
                 for index, (row, purchase_id) in enumerate(zip(rows, purchase_ids, strict=True))
             ]
-        with version_checked():  # the batch read it at its start
-            announce(posted)
+        )
     if tier_states and has_receivers(TierChanged):
-        with _collector_paused():
-            changes = [
+        announce(
+            [
                 TierChanged(
                     member_id=member_id,
                     from_tier_id=old.pk if old is not None else None,
@@ -62,21 +58,7 @@ def _announce(
                 for member_id, state in tier_states.items()
                 for old, new, _reason in state.history
             ]
-        with version_checked():
-            announce(changes)
-
-
-@contextmanager
-def _collector_paused():
-    """Thousands of new events would set off garbage collections that walk the whole heap (the batch's rows,
-    the configuration) and cost more than building the events; they hold no reference cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        )
 
 
 def _write(rows: list[PurchaseRow], writes: _Writes) -> list[int]:

@@ -9,8 +9,6 @@ programme's rules; a challenge created during a long batch counts from the next 
 
 from dataclasses import dataclass
 
-from django.db import connection
-
 from rewards import config as rewards_config
 
 from .models import Badge, Challenge, EngagementSettings
@@ -25,19 +23,19 @@ class EngagementConfig:
     settings: EngagementSettings
 
 
-_cached: dict[str, EngagementConfig] = {}
+_cached: dict[str, tuple[int, EngagementConfig]] = {}
 
 
 def engagement_config() -> EngagementConfig:
     # Checked by the posting path around us, or read now (tasks, the admin, the nightly recalculation).
-    version = rewards_config.version_now()
-    cached = _cached.get(connection.alias)
-    if cached is not None and version is not None and cached.version == version:
-        return cached
+    return rewards_config.cached_under_version(_cached, _load)
+
+
+def _load(version: int | None) -> EngagementConfig:
     # Read, never created here: creating it would change the version this copy is filed under.
     settings = EngagementSettings.objects.filter(pk=1).first() or EngagementSettings(pk=1)
     badges = Badge.objects.filter(is_active=True).exclude(milestone="").select_related("tier")
-    loaded = EngagementConfig(
+    return EngagementConfig(
         version=version,
         challenges=tuple(Challenge.objects.filter(is_active=True).select_related("tier").order_by("pk")),
         first_purchase_badges=tuple(b.pk for b in badges if b.milestone == Badge.Milestone.FIRST_PURCHASE),
@@ -46,6 +44,3 @@ def engagement_config() -> EngagementConfig:
         ),
         settings=settings,
     )
-    if version is not None:
-        _cached[connection.alias] = loaded
-    return loaded

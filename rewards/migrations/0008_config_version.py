@@ -5,8 +5,7 @@ configuration (settings, earning rules, tiers), so processes know when their cac
 from django.db import migrations, models
 
 import rewards.models
-
-WATCHED = ("rewards_earningrule", "rewards_tier")
+from rewards.sql.programme import SQLITE_BUMP, config_watched
 
 
 def create_triggers(apps, schema_editor):
@@ -36,33 +35,19 @@ def create_triggers(apps, schema_editor):
             """,
             params=(),
         )
-        for table in WATCHED:
-            schema_editor.execute(
-                f"CREATE TRIGGER {table}_config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION rewards_config_changed();",
-                params=(),
-            )
     elif vendor == "sqlite":
-        bump = "UPDATE rewards_programsettings SET config_version = random() WHERE id = 1;"
         # SQLite has no BEFORE trigger that can change the row: AFTER triggers set a new version. The trigger's
         # own update does not fire it again (SQLite's recursive_triggers is off unless a connection turns it on).
         for op in ("INSERT", "UPDATE"):
             schema_editor.execute(
                 f"CREATE TRIGGER rewards_programsettings_version_{op.lower()} AFTER {op} "
-                f"ON rewards_programsettings BEGIN {bump} END;"
+                f"ON rewards_programsettings BEGIN {SQLITE_BUMP} END;"
             )
-        for table in WATCHED:
-            for op in ("INSERT", "UPDATE", "DELETE"):
-                schema_editor.execute(
-                    f"CREATE TRIGGER {table}_config_{op.lower()} AFTER {op} ON {table} BEGIN {bump} END;"
-                )
 
 
 def drop_triggers(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        for table in WATCHED:
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_config_changed ON {table};")
         schema_editor.execute(
             "DROP TRIGGER IF EXISTS rewards_programsettings_version ON rewards_programsettings;"
             "DROP FUNCTION IF EXISTS rewards_settings_changed(); DROP FUNCTION IF EXISTS rewards_config_changed();"
@@ -70,9 +55,6 @@ def drop_triggers(apps, schema_editor):
     elif vendor == "sqlite":
         for op in ("insert", "update"):
             schema_editor.execute(f"DROP TRIGGER IF EXISTS rewards_programsettings_version_{op};")
-        for table in WATCHED:
-            for op in ("insert", "update", "delete"):
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_config_{op};")
 
 
 class Migration(migrations.Migration):
@@ -85,4 +67,6 @@ class Migration(migrations.Migration):
             field=models.BigIntegerField(default=rewards.models.new_config_version, editable=False),
         ),
         migrations.RunPython(create_triggers, drop_triggers),
+        # After the function they call; reversed, they go before it.
+        config_watched("rewards_earningrule", "rewards_tier"),
     ]
