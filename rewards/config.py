@@ -75,21 +75,12 @@ def version_checked() -> Iterator[None]:
         _checked.reset(token)
 
 
-def checked_version() -> int | None:
-    """The version the posting path around the caller has checked (`version_checked`); None anywhere else, where
-    the caller must read it (`config_version()`)."""
-    if not _checked.get():
-        return None
-    cached = _cached.get(connection.alias)
-    return cached.version if cached is not None else None
-
-
 def version_now() -> int | None:
     """The programme's version for a cache filed under it: the one the posting path around the caller checked
     (`version_checked`), or read now (one tiny query) anywhere else, so a process that posts nothing never
     keeps a stale copy."""
-    checked = checked_version()
-    return checked if checked is not None else _current_version()
+    cached = _cached.get(connection.alias) if _checked.get() else None
+    return cached.version if cached is not None else _current_version()
 
 
 T = TypeVar("T")
