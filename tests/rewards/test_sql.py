@@ -21,7 +21,7 @@ from rewards.sql.accounts import (
     accounts_save,
 )
 from rewards.sql.copying import allocate_ids
-from rewards.sql.ledger import ENTRY_COLUMNS, balances_add, entries_write, entry_values, lots_write
+from rewards.sql.ledger import ENTRY_COLUMNS, balances_add, entries_write, entry_post, entry_values, lots_write
 from rewards.sql.programme import config_version
 from rewards.sql.tiers import tier_window_sum
 
@@ -146,3 +146,77 @@ def test_the_configuration_version_moves_when_the_settings_change(program):
     settings.pending_days += 1
     settings.save()
     assert config_version() is not None and config_version() != before
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_one_entry_its_balance_and_its_lot_are_written_in_one_statement(member, program):
+    account = accounts_lock([member.pk])[member.pk]
+    now = timezone.now()
+    expires = now + timedelta(days=365)
+    values = (
+        member.pk,
+        "bonus",
+        "available",
+        40,
+        "",
+        "note",
+        {"x": "zażółć"},
+        None,
+        "ref:1",
+        [{"rule": "base"}],
+        None,
+        "one:1",
+        None,
+        now,
+        None,
+    )
+    with CaptureQueriesContext(connection) as queries:
+        entry_id = entry_post(values, account_id=account.id, column="balance", lot=(40, now, expires))
+    assert len(queries) == 1
+    entry = LedgerEntry.objects.get(pk=entry_id)
+    assert (entry.points, entry.reason_params, entry.rules, entry.reference) == (
+        40,
+        {"x": "zażółć"},
+        [{"rule": "base"}],
+        "ref:1",
+    )
+    lot = PointsLot.objects.get(entry=entry)
+    assert (lot.member_id, lot.points, lot.remaining, lot.expires_at) == (member.pk, 40, 40, expires)
+    assert PointsAccount.objects.get(member=member).balance == 40
+    # Pending points: no lot; a reversal points at the entry it reverses.
+    pending = (member.pk, "earn", "pending", 7, "", "note", {}, None, "", [], None, "one:2", now, now, entry_id)
+    second = entry_post(pending, account_id=account.id, column="pending")
+    assert LedgerEntry.objects.get(pk=second).related_entry_id == entry_id
+    assert not PointsLot.objects.filter(entry_id=second).exists()
+    assert PointsAccount.objects.values_list("balance", "pending").get(member=member) == (40, 7)
+    assert ledger_mismatches() == []
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_one_entry_taking_the_balance_below_zero_writes_nothing(member, program):
+    account = accounts_lock([member.pk])[member.pk]
+    values = (
+        member.pk,
+        "adjust",
+        "available",
+        -5,
+        "",
+        "note",
+        {},
+        None,
+        "",
+        [],
+        None,
+        "one:neg",
+        None,
+        timezone.now(),
+        None,
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        entry_post(values, account_id=account.id, column="balance")
+    assert not LedgerEntry.objects.filter(idempotency_key="one:neg").exists()
+    assert PointsAccount.objects.get(member=member).balance == 0
+    with pytest.raises(ValueError, match="points column"):
+        entry_post(values, account_id=account.id, column="tier_id")
