@@ -5,10 +5,11 @@ the rules once. Multipliers stack additively (2x and 3x promotions give 4x, not 
 read promotions and keeps a rule's cap meaningful.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
@@ -206,4 +207,4 @@ def calculate_points(
 
 
 def _floor(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+    return math.floor(value)  # Decimal.__floor__: towards minus infinity, straight to an int

@@ -44,3 +44,24 @@ def test_insert_unless_exists_says_whether_it_inserted(db):
     assert again.pk is None
     insert(ConsentText(channel="sms", purpose=purpose, version="t-99", text="Zgoda"))
     assert ConsentText.objects.filter(version="t-99").count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary results: PostgreSQL")
+@pytest.mark.django_db
+def test_fetch_binary_reads_what_the_orm_reads_counts_its_query_and_raises_django_s_errors(three):
+    from django.db import ProgrammingError, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty_site.db import fetch_binary
+
+    found = (
+        Member.objects.filter(pk__in=[m.pk for m in three])
+        .order_by("pk")
+        .values_list("pk", "member_number", "joined_at")
+    )
+    with CaptureQueriesContext(connection) as queries:
+        rows = fetch_binary(*found.query.sql_with_params())
+    assert rows == list(found)  # the same values, timestamps equal (in UTC) as the ORM's
+    assert len(queries) == 1 and "members_member" in queries[0]["sql"]
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        fetch_binary("SELECT no_such_column FROM members_member WHERE id = %s", [1])

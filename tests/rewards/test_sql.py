@@ -15,6 +15,7 @@ from rewards.selectors import ledger_mismatches
 from rewards.services import points_earn
 from rewards.sql.accounts import (
     ACCOUNT_BY_MEMBER_SQL,
+    ACCOUNT_FIELDS,
     account_points_add,
     account_row_lock,
     accounts_lock,
@@ -94,6 +95,11 @@ def test_accounts_locked_in_sets_are_created_read_and_saved(make_member, program
     saved = PointsAccount.objects.get(member=second)
     assert (saved.pending, saved.tier_id, saved.balance) == (7, tiers[0].pk, 0)
     assert PointsAccount.objects.get(member=first).balance == 40
+    # Read back as the ORM reads the rows (PostgreSQL reads them in the binary format, loaded in C).
+    with transaction.atomic():
+        again = accounts_lock([first.pk, second.pk])
+    orm = {row[1]: row for row in PointsAccount.objects.values_list(*ACCOUNT_FIELDS)}
+    assert {member_id: tuple(getattr(row, name) for name in ACCOUNT_FIELDS) for member_id, row in again.items()} == orm
 
 
 @pytest.mark.django_db
