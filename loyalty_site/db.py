@@ -1,10 +1,11 @@
 """Small database helpers the ORM does not offer."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, connections, router
 from django.db.models import F, Lookup, Model, QuerySet
 
@@ -101,3 +102,15 @@ def fetch_binary(sql: str, params: list) -> list[tuple]:
         # Counted as Django counts its own queries (assertNumQueries, the debug toolbar): nothing hides here.
         connection.queries_log.append({"sql": f"{sql} -- {params!r:.200}", "time": f"{time.monotonic() - started:.3f}"})
     return rows
+
+
+def rows_of(queryset: QuerySet) -> Iterable[tuple]:
+    """A `values_list()` queryset's rows: on PostgreSQL read with `fetch_binary`, elsewhere as the ORM reads them.
+    A queryset that can match nothing (`__in=[]`) is not sent at all, as the ORM does."""
+    if connection.vendor != "postgresql":
+        return queryset
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    return fetch_binary(sql, list(params))

@@ -65,3 +65,16 @@ def test_fetch_binary_reads_what_the_orm_reads_counts_its_query_and_raises_djang
     assert len(queries) == 1 and "members_member" in queries[0]["sql"]
     with pytest.raises(ProgrammingError), transaction.atomic():
         fetch_binary("SELECT no_such_column FROM members_member WHERE id = %s", [1])
+
+
+@pytest.mark.django_db
+def test_rows_of_reads_a_values_list_as_the_orm_does_and_sends_nothing_that_cannot_match(three):
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty_site.db import rows_of
+
+    found = Member.objects.filter(pk__in=[m.pk for m in three]).order_by("pk").values_list("pk", "joined_at")
+    assert list(rows_of(found)) == list(found)
+    with CaptureQueriesContext(connection) as queries:
+        assert list(rows_of(Member.objects.filter(pk__in=[]).values_list("pk"))) == []
+    assert len(queries) == 0

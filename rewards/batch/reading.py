@@ -3,9 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import connection
-
-from loyalty_site.db import any_of, fetch_binary
+from loyalty_site.db import any_of, rows_of
 from members.models import Purchase
 
 from ..sql.accounts import accounts_lock
@@ -21,9 +19,10 @@ def recorded_purchases(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
     external_ids = sorted({external_id for _source, external_id in wanted})
     recorded = {}
     for queryset in any_of(Purchase.objects.filter(source__in=sources), "external_id", external_ids):
-        found = queryset.values_list("source", "external_id", "member_id", "member__member_number", "created_at")
-        if connection.vendor == "postgresql":
-            found = fetch_binary(*found.query.sql_with_params())  # a re-run finds thousands: loaded in C
+        # A re-run finds thousands: read in the binary format, loaded in C.
+        found = rows_of(
+            queryset.values_list("source", "external_id", "member_id", "member__member_number", "created_at")
+        )
         for source, external_id, member_id, number, created_at in found:
             if (source, external_id) in wanted:
                 recorded[(source, external_id)] = (member_id, number, created_at)

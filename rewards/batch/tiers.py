@@ -2,10 +2,9 @@
 
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import F, OuterRef, Subquery, Sum
 
-from loyalty_site.db import any_of, fetch_binary
+from loyalty_site.db import any_of, rows_of
 from members.models import Member, Purchase
 
 from ..models import LedgerEntry, Tier
@@ -47,10 +46,7 @@ def _tier_states(accounts: dict[int, _Account], context: _Context) -> dict[int, 
         )
     figures = {}
     for queryset in any_of(Member.objects.order_by(), "pk", sorted(accounts)):
-        found = queryset.annotate(**sums).values_list("pk", *sums)
-        if connection.vendor == "postgresql":
-            found = fetch_binary(*found.query.sql_with_params())  # thousands of rows: psycopg's loaders in C
-        for pk, *values in found:
+        for pk, *values in rows_of(queryset.annotate(**sums).values_list("pk", *sums)):  # thousands: read in C
             figures[pk] = dict(zip(sums, values, strict=True))
     return {
         member_id: _TierState(

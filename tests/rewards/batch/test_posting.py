@@ -190,3 +190,19 @@ def test_without_tier_recalculation_tiers_stay_for_the_nightly_job(member, progr
     account = PointsAccount.objects.get(member=member)
     assert account.tier is None and result.tier_changes == 0
     assert account.balance == 2700
+
+
+@pytest.mark.django_db
+def test_looking_up_no_receipts_finds_none_without_a_query(member, program):
+    # An import round made only of lines of purchases recorded earlier looks up no receipt at all.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rewards.batch.reading import recorded_purchases
+
+    PurchaseFactory(member=member, source="till", external_id="R-1")
+    with CaptureQueriesContext(connection) as queries:
+        assert recorded_purchases([]) == {}
+    assert len(queries) == 0
+    found = recorded_purchases([("till", "R-1"), ("till", "R-2")])
+    assert list(found) == [("till", "R-1")] and found[("till", "R-1")][:2] == (member.pk, member.member_number)
