@@ -1,4 +1,5 @@
-"""The members app's hand-written SQL (tests/members/test_sql.py): a purchase and its lines in one statement.
+"""The members app's hand-written SQL (tests/members/test_sql.py): a purchase and its lines in one statement, and
+the purchase's columns in the order the batch COPYs them too (rewards.batch.writing).
 
 Everything else reads and writes through the ORM. This is the single post's hot path (a till waits for every
 round trip to the database); PostgreSQL only, the callers write with the ORM elsewhere."""

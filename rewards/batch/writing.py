@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from loyalty_site.hooks import announce, has_receivers
 from members.models import Purchase, PurchaseLine
+from members.sql import LINE_COLUMNS, PURCHASE_COLUMNS
 
 from ..events import PurchasePosted, TierChanged
 from ..models import LedgerEntry, PointsLot, TierChange
@@ -73,20 +74,7 @@ def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
     """COPY purchases, lines and lots (the entries went while they were calculated)."""
     created_at = timezone.now()
     purchase_ids, entry_ids = writes.purchase_ids, writes.entry_ids
-    with copy_rows(
-        Purchase,
-        (
-            "id",
-            "member_id",
-            "source",
-            "external_id",
-            "store",
-            "purchased_at",
-            "amount",
-            "refunded_amount",
-            "created_at",
-        ),
-    ) as copy:
+    with copy_rows(Purchase, ("id", *PURCHASE_COLUMNS)) as copy:
         for pk, row in zip(purchase_ids, rows, strict=True):
             copy.write_row(
                 (
@@ -102,7 +90,7 @@ def _write_copy(rows: list[PurchaseRow], writes: _Writes) -> None:
                 )
             )
     if any(row.lines for row in rows):
-        with copy_rows(PurchaseLine, ("purchase_id", "sku", "product_name", "category", "quantity", "amount")) as copy:
+        with copy_rows(PurchaseLine, ("purchase_id", *LINE_COLUMNS)) as copy:
             for pk, row in zip(purchase_ids, rows, strict=True):
                 for line in row.lines:
                     copy.write_row(
