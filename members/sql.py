@@ -5,6 +5,7 @@ Everything else reads and writes through the ORM. This is the single post's hot 
 round trip to the database); PostgreSQL only, the callers write with the ORM elsewhere."""
 
 from collections.abc import Sequence
+from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
@@ -24,6 +25,7 @@ PURCHASE_COLUMNS = (
 LINE_COLUMNS = ("sku", "product_name", "category", "quantity", "amount")
 
 
+@cache
 def _purchase_sql() -> str:
     quote = connection.ops.quote_name
     line_types = {"sku": "text", "product_name": "text", "category": "text", "quantity": "numeric", "amount": "numeric"}
@@ -40,20 +42,15 @@ def _purchase_sql() -> str:
     )
 
 
-_SQL: list[str] = []
-
-
 def purchase_insert(purchase: Purchase, lines: Sequence) -> bool:
     """INSERT the new purchase with its lines (objects with LINE_COLUMNS' attributes) unless its (source,
     external_id) is recorded already, also by a concurrent transaction: then nothing is written and False
     returned. Sets the purchase's id and recording time when it inserted, as `insert_unless_exists` does."""
-    if not _SQL:
-        _SQL.append(_purchase_sql())
     purchase.created_at = timezone.now()
     params = [getattr(purchase, column) for column in PURCHASE_COLUMNS]
     params += [[getattr(line, column) for line in lines] for column in LINE_COLUMNS]
     with connection.cursor() as cursor:
-        cursor.execute(_SQL[0], params)
+        cursor.execute(_purchase_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return False

@@ -38,13 +38,9 @@ _cached: dict[str, Config] = {}  # by database alias: tests and tools may use mo
 _checked: ContextVar[bool] = ContextVar("programme_version_checked", default=False)
 
 
-def _current_version() -> int | None:
-    return config_version()
-
-
 def programme_config() -> Config:
     """Settings, active earning rules and tiers as of now: one query when nothing changed since last time."""
-    version = _current_version()
+    version = config_version()
     cached = _cached.get(connection.alias)
     if cached is not None and version is not None and cached.version == version:
         return cached
@@ -80,7 +76,7 @@ def version_now() -> int | None:
     (`version_checked`), or read now (one tiny query) anywhere else, so a process that posts nothing never
     keeps a stale copy."""
     cached = _cached.get(connection.alias) if _checked.get() else None
-    return cached.version if cached is not None else _current_version()
+    return cached.version if cached is not None else config_version()
 
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from ..models import (
 )
 from ..reasons import Reason, as_reason
 from ..sql.accounts import account_points_add, account_row_lock
-from ..sql.ledger import entry_post
+from ..sql.ledger import ONE_ENTRY_COLUMNS, entry_post
 
 AVAILABLE = LedgerEntry.Bucket.AVAILABLE
 
@@ -129,23 +129,7 @@ def _post(
         # The entry, the account's points and the lot in one statement: a till's purchase waits for each
         # round trip to the database.
         entry.pk = entry_post(
-            (
-                account.member_id,
-                kind,
-                bucket,
-                points,
-                text,
-                code,
-                params,
-                purchase.pk if purchase is not None else None,
-                reference,
-                rules,
-                actor.pk if actor is not None else None,
-                idempotency_key,
-                available_at,
-                at,
-                related_entry.pk if related_entry is not None else None,
-            ),
+            tuple(getattr(entry, name) for name in ONE_ENTRY_COLUMNS),
             account_id=account.pk,
             column=column,
             lot=(points, at, expires_at) if with_lot else None,

@@ -8,6 +8,7 @@ bulk_create elsewhere. The callers hold the members' account locks (`rewards.sql
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 
 from django.db import connection
 from psycopg.types.json import Jsonb
@@ -87,9 +88,13 @@ def lots_write(lots: Sequence[tuple]) -> None:
 # entry it releases, reverses or transfers.
 ONE_ENTRY_COLUMNS = (*ENTRY_COLUMNS[1:], "related_entry_id")
 _JSON_COLUMNS = frozenset(ONE_ENTRY_COLUMNS.index(column) for column in ("reason_params", "rules"))
+_POINTS = ONE_ENTRY_COLUMNS.index("points")
 
 
+@cache
 def _one_entry_sql(column: str, lot: bool) -> str:
+    if column not in ("balance", "pending"):
+        raise ValueError(f"Not an account's points column: {column!r}")
     quote = connection.ops.quote_name
     entry_columns = ", ".join(quote(c) for c in ONE_ENTRY_COLUMNS)
     lot_columns = ", ".join(quote(c) for c in LOT_COLUMNS)
@@ -107,9 +112,6 @@ def _one_entry_sql(column: str, lot: bool) -> str:
     )
 
 
-_ONE_ENTRY_SQL: dict[tuple[str, bool], str] = {}
-
-
 def entry_post(
     values: Sequence, *, account_id: int, column: str, lot: tuple[int, datetime, datetime | None] | None = None
 ) -> int:
@@ -117,13 +119,9 @@ def entry_post(
     "pending") and, when `lot` (points, earned_at, expires_at) is given, its lot, in one statement; returns
     the entry's id. The single post writes these on every purchase: one round trip instead of three. The
     database refuses a negative result as the separate statements did, and nothing of the three is written."""
-    sql = _ONE_ENTRY_SQL.get((column, lot is not None))
-    if sql is None:
-        if column not in ("balance", "pending"):
-            raise ValueError(f"Not an account's points column: {column!r}")
-        sql = _ONE_ENTRY_SQL[(column, lot is not None)] = _one_entry_sql(column, lot is not None)
+    sql = _one_entry_sql(column, lot is not None)
     params = [Jsonb(value) if n in _JSON_COLUMNS else value for n, value in enumerate(values)]
-    params += [values[ONE_ENTRY_COLUMNS.index("points")], account_id]
+    params += [values[_POINTS], account_id]
     if lot is not None:
         points, earned_at, expires_at = lot
         params += [points, points, earned_at, expires_at]

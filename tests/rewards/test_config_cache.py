@@ -16,9 +16,10 @@ from tests.factories import EarningRuleFactory
 pytestmark = pytest.mark.django_db
 
 # Member lookup is the caller's. Config version, account lock, tier progress, the purchase with its lines (one
-# statement, members.sql) and the entry with its balance and lot (one statement, rewards.sql.ledger.entry_post). rewards.engagement adds nothing for a member nobody referred (the event says so; its
-# challenges and badges come from a copy cached under the same config version) and one lookup of the pending
-# referral for a referred member. Nothing else may creep in: this is the till's hot path.
+# statement, members.sql) and the entry with its balance and lot (one statement, rewards.sql.ledger.entry_post).
+# rewards.engagement adds nothing for a member nobody referred (the event says so; its challenges and badges come
+# from a copy cached under the same config version) and one lookup of the pending referral for a referred member.
+# Nothing else may creep in: this is the till's hot path.
 PURCHASE_POST_QUERIES = 5
 
 
