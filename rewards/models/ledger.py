@@ -129,6 +129,8 @@ class LedgerEntry(models.Model):
             models.UniqueConstraint(fields=["idempotency_key"], name="ledger_idempotency_key_unique"),
             # A redemption's debit is given back at most once (rewards.redemption.voucher_cancel).
             models.UniqueConstraint(fields=["related_entry"], condition=Q(kind="restore"), name="ledger_restore_once"),
+            # What the lots' foreign key (entry_id, member_id) refers to (PointsLot.member).
+            models.UniqueConstraint(fields=["id", "member"], name="ledger_entry_member"),
         ]
 
     def __str__(self) -> str:
@@ -142,9 +144,21 @@ class PointsLot(models.Model):
     spent, and the sum of a member's remaining equals their available balance.
     """
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    # A lot's member is its entry's. On PostgreSQL one foreign key over both columns says so, (entry_id, member_id)
+    # to the ledger's (id, member_id) (migration 0017, "lot_entry_member"), in place of one to each table: a posted
+    # purchase pays one check at commit where it paid two, and a lot cannot name another member than its entry.
+    # The entry's own foreign key protects the member, so deleting a member does not look at lots; without a
+    # single-column index, every read of a member's lots goes through lot_open (open lots) or the entry.
+    member = models.ForeignKey(
+        Member,
+        verbose_name=_("member"),
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     entry = models.OneToOneField(
-        LedgerEntry, verbose_name=_("ledger entry"), on_delete=models.PROTECT, related_name="lot"
+        LedgerEntry, verbose_name=_("ledger entry"), on_delete=models.PROTECT, related_name="lot", db_constraint=False
     )
     points = models.PositiveIntegerField(
         _("points"),
