@@ -3,21 +3,13 @@
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Count, F, Lookup, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
+from loyalty_site.db import AnyOf
 from members.models import Member
 
 from .models import Campaign, Delivery, Segment
 from .rules import rule_q
-
-
-class _AnyOf(Lookup):
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, self.rhs]
 
 
 def in_ids(field: str, ids: Iterable[int]):
@@ -28,7 +20,7 @@ def in_ids(field: str, ids: Iterable[int]):
     over the whole delivery table)."""
     ids = list(ids)
     if connection.vendor == "postgresql":
-        return _AnyOf(F(field), ids)
+        return AnyOf(F(field), ids)
     return Q(**{f"{field}__in": ids})
 
 

@@ -65,15 +65,48 @@ def _insert_statement(model: type[Model], alias: str, conflict_fields: tuple[str
     return fields, sql
 
 
+def array_literal(values: list) -> tuple[str, str] | None:
+    """PostgreSQL's text form of a one-dimensional array of ints or of strings, and the type to cast it to:
+    `('{1,2}', 'bigint[]')`, `('{"a","b"}', 'text[]')`; None for an empty list or other values.
+
+    Why: psycopg adapts a list element by element in Python, where this is one `str.join` in C. For 5,000 ids,
+    0.4 ms against 0.7 (bound on the server) and 2.1 ms (quoted by Django's client-side cursor); for 5,000
+    receipt numbers 0.04 against 0.7 and 2.4 ms. A batch chunk sends five such lists."""
+    if not values:
+        return None
+    first = values[0]
+    if type(first) is int:
+        return int_array(values), "bigint[]"
+    if type(first) is str:
+        # join raises TypeError on anything but strings. Quotes and backslashes are escaped as the array
+        # syntax asks, found with one scan of the whole text (receipt numbers seldom have them).
+        joined = "".join(values)
+        if '"' in joined or "\\" in joined:
+            values = [value.replace("\\", "\\\\").replace('"', '\\"') for value in values]
+        return '{"' + '","'.join(values) + '"}', "text[]"
+    return None
+
+
+def int_array(values: Iterable[int]) -> str:
+    """The text of a bigint[] for PostgreSQL (`'{1,2}'`, `'{}'`): cast it in the statement (`%s::bigint[]`).
+    For ints only; anything else in it fails in PostgreSQL's parser, loudly (array_literal says why)."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 class AnyOf(Lookup):
     """`column = ANY(%s)` with the values as one array parameter, instead of an IN list of thousands: one
-    parameter to adapt and a statement text that does not change with the number of values."""
+    parameter to adapt and a statement text that does not change with the number of values. Ints and strings
+    go as the array's text (`array_literal`), other values as a list psycopg adapts."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
+        literal = array_literal(self.rhs) if isinstance(self.rhs, list) else None
+        if literal is not None:
+            text, array_type = literal
+            return f"{lhs} = ANY(%s::{array_type})", [*lhs_params, text]
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 

@@ -1,9 +1,11 @@
 """loyalty_site.db: the small database helpers the ORM does not offer."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 
-from loyalty_site.db import any_of, insert, insert_unless_exists
+from loyalty_site.db import any_of, array_literal, insert, insert_unless_exists, int_array
 from members.models import Member
 
 
@@ -28,7 +30,8 @@ def test_any_of_finds_what_an_in_list_finds_with_one_parameter(three):
     assert len(querysets) == 1
     sql, params = querysets[0].query.sql_with_params()
     if connection.vendor == "postgresql":
-        assert "= ANY(" in sql and list(params) == [wanted]  # one array, whatever the number of values
+        # One array, whatever the number of values: its text, cast in the statement (array_literal).
+        assert "= ANY(%s::text[])" in sql and list(params) == [array_literal(wanted)[0]]
 
 
 def test_insert_unless_exists_says_whether_it_inserted(db):
@@ -78,3 +81,41 @@ def test_rows_of_reads_a_values_list_as_the_orm_does_and_sends_nothing_that_cann
     with CaptureQueriesContext(connection) as queries:
         assert list(rows_of(Member.objects.filter(pk__in=[]).values_list("pk"))) == []
     assert len(queries) == 0
+
+
+AWKWARD = ["plain", 'with "quotes"', "back\\slash", "a,comma", "{braces}", " spaced ", "NULL", "", "zażółć", 'x\\"y']
+
+
+@pytest.mark.parametrize(
+    "values", [[1, 2, 3], [2**62, -5, 0], AWKWARD, ["only"]], ids=["ints", "big-and-negative", "awkward", "one"]
+)
+def test_array_literal_reads_back_as_the_values_in_postgresql(db, values):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's array syntax")
+    text, array_type = array_literal(values)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{array_type}", [text])
+        assert cursor.fetchone()[0] == values
+
+
+def test_array_literal_leaves_other_values_to_psycopg():
+    assert array_literal([]) is None
+    assert array_literal([Decimal("1.5")]) is None
+    assert int_array([]) == "{}"
+    with pytest.raises(TypeError):
+        array_literal(["a", 1])
+
+
+def test_any_of_matches_awkward_strings_exactly(make_member):
+    members = [make_member(email=f"m{n}@example.com") for n in range(len(AWKWARD))]
+    for member, city in zip(members, AWKWARD, strict=True):
+        Member.objects.filter(pk=member.pk).update(city=city)
+    wanted = [AWKWARD[1], AWKWARD[2], AWKWARD[6], AWKWARD[7], AWKWARD[9], "not there"]
+    found = sorted(c for qs in any_of(Member.objects.all(), "city", wanted) for c in qs.values_list("city", flat=True))
+    assert found == sorted(wanted[:-1])
+    ids = sorted(
+        pk
+        for qs in any_of(Member.objects.all(), "pk", [m.pk for m in members[:3]])
+        for pk in qs.values_list("pk", flat=True)
+    )
+    assert ids == [m.pk for m in members[:3]]

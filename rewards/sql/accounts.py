@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from loyalty_site.db import any_of, fetch_binary
+from loyalty_site.db import any_of, fetch_binary, int_array
 
 from ..models import PointsAccount
 from .copying import copy_type
@@ -57,7 +57,7 @@ class AccountRow:
 
 _LOCK_ACCOUNTS_SQL = (
     f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM {PointsAccount._meta.db_table} "  # noqa: S608 - the model's names
-    "WHERE member_id = ANY(%s) ORDER BY member_id FOR UPDATE"
+    "WHERE member_id = ANY(%s::bigint[]) ORDER BY member_id FOR UPDATE"
 )
 
 
@@ -69,7 +69,7 @@ def accounts_lock(member_ids: list[int]) -> dict[int, AccountRow]:
         if connection.vendor == "postgresql":
             # Thousands of rows per batch chunk: in the binary format psycopg's C loaders read the timestamps,
             # three times faster than the ORM's row conversion (tests/rewards/test_sql.py compares the two).
-            return {values[1]: AccountRow(*values) for values in fetch_binary(_LOCK_ACCOUNTS_SQL, [ids])}
+            return {values[1]: AccountRow(*values) for values in fetch_binary(_LOCK_ACCOUNTS_SQL, [int_array(ids)])}
         locked = PointsAccount.objects.select_for_update().order_by("member_id")
         return {
             values[1]: AccountRow(*values)
