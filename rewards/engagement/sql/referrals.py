@@ -3,7 +3,7 @@ where the ORM's query building cost more than the query: about 0.7 ms against 0.
 
 from django.db import connection
 
-from loyalty_site.db import any_of
+from loyalty_site.db import any_of, int_array
 from members.models import Member
 
 from ..models import Referral
@@ -11,7 +11,7 @@ from ..models import Referral
 _REFERRED_SQL = (
     f"SELECT m.id, m.referred_by_id, r.status FROM {Member._meta.db_table} m "  # noqa: S608 - names from models
     f"LEFT JOIN {Referral._meta.db_table} r ON r.referee_id = m.id "
-    "WHERE m.id = ANY(%s) AND m.referred_by_id IS NOT NULL"
+    "WHERE m.id = ANY(%s::bigint[]) AND m.referred_by_id IS NOT NULL"
 )
 
 
@@ -19,7 +19,7 @@ def referred_members(member_ids: list[int]) -> list[tuple[int, int, str | None]]
     """(member, referrer, referral status or None) of the given members who joined through someone's link."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_REFERRED_SQL, [member_ids])
+            cursor.execute(_REFERRED_SQL, [int_array(member_ids)])
             return cursor.fetchall()
     return [
         row
