@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 from django.db import connection
 
+from loyalty_site.db import int_array
+
 from ..models import LedgerEntry, PointsAccount, PointsLot
 
 
@@ -63,7 +65,7 @@ def account_mismatches(*, member_ids: Iterable[int] | None = None) -> list[Accou
         if not ids:
             return []
         if connection.vendor == "postgresql":  # one array parameter however many members
-            condition, values = "member_id = ANY(%s)", [ids]
+            condition, values = "member_id = ANY(%s::bigint[])", [int_array(ids)]
         else:
             condition, values = f"member_id IN ({', '.join(['%s'] * len(ids))})", ids
         where_ledger, where_lots, where_accounts = (
